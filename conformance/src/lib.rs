@@ -1,0 +1,1 @@
+//! Conformance between raft-impl and raft-model (being written).

@@ -1,0 +1,35 @@
+//! What the library hands to the service on the apply channel.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+/// A command the service replicates. Go's `interface{}` becomes any serde type.
+pub trait Command: Clone + Serialize + DeserializeOwned + Send + 'static {}
+impl<T: Clone + Serialize + DeserializeOwned + Send + 'static> Command for T {}
+
+/// One message on the apply channel (the Lab's `ApplyMsg`).
+///
+/// The Lab's `CommandValid`/`SnapshotValid` flags become the two variants; the
+/// accessors below keep the Lab's vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyMsg<C> {
+    /// A committed log entry, delivered exactly once, in index order.
+    Command { command: C, command_index: u64 },
+    /// A snapshot to install in the service; it always moves the service forwards.
+    Snapshot {
+        snapshot: Vec<u8>,
+        snapshot_term: u64,
+        snapshot_index: u64,
+    },
+}
+
+impl<C> ApplyMsg<C> {
+    /// The Lab's `CommandValid`.
+    pub fn command_valid(&self) -> bool {
+        matches!(self, ApplyMsg::Command { .. })
+    }
+
+    /// The Lab's `SnapshotValid`.
+    pub fn snapshot_valid(&self) -> bool {
+        matches!(self, ApplyMsg::Snapshot { .. })
+    }
+}

@@ -1,0 +1,1 @@
+//! The stateright model of Raft with snapshots (being written).
