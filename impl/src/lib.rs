@@ -17,4 +17,5 @@ pub use apply::{ApplyMsg, Command};
 pub use persister::{MemoryPersister, PersistError, Persister};
 pub use transport::{RpcHandler, Transport};
 pub mod runtime;
+pub mod simnet;
 pub use runtime::{MakeError, Raft, RaftConfig};
