@@ -10,8 +10,11 @@
 //!   labrpc-like simulated network implementing them.
 
 pub mod apply;
+pub mod core;
 pub mod persister;
 pub mod transport;
+
+mod sync;
 
 pub use apply::{ApplyMsg, Command};
 pub use persister::{MemoryPersister, PersistError, Persister};

@@ -1,10 +1,35 @@
-//! The Lab 2 API over the sans-IO core. (Contract stub: signatures are agreed, the
-//! implementation is being written.)
+//! The Lab 2 API over the sans-IO core.
+//!
+//! Threads and locks (the locking protocol, `docs/impl.md`):
+//! - one `Mutex<Core>`; every input is a `Core::step` under it. The step's `Ready` is
+//!   persisted *under the same lock* (so saves happen in step order and before anything the
+//!   step produced leaves), and its applies are queued under it too (so they stay in order);
+//!   the lock is then released before any message is sent;
+//! - a ticker thread: time enters the core only as ticks;
+//! - each outgoing request on its own short-lived thread, holding no lock across
+//!   `Transport::call`; the reply is fed back as one more step. These threads are not
+//!   joined by `kill` (the network may delay a call for seconds); after `kill` they drop the
+//!   reply and exit;
+//! - one applier thread, woken by a condition variable, that sends on the apply channel
+//!   holding no lock (the service may call `snapshot` from its apply-channel reader).
+//!
+//! Lock order: core, then apply queue. No lock is held across a send, a sleep or a
+//! channel send.
 
+use std::collections::VecDeque;
+use std::marker::PhantomData;
 use std::sync::mpsc::Sender;
-use std::sync::Arc;
+use std::time::Duration;
 
+use crate::core::{self, Apply, Core, Input, Message, Outgoing, Ready, Role};
+use crate::sync::{thread, AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
 use crate::{ApplyMsg, Command, Persister, RpcHandler, Transport};
+
+/// Length of one core tick: the granularity of heartbeats and election timeouts.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// Largest encoded command the runtime decodes for the service.
+const MAX_COMMAND_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Why a peer could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -28,65 +53,6 @@ pub struct RaftConfig {
     pub seed: Option<u64>,
 }
 
-/// One Raft peer: a cheap, clonable handle (all clones are the same peer).
-pub struct Raft<C: Command> {
-    _marker: std::marker::PhantomData<fn() -> C>,
-}
-
-impl<C: Command> Clone for Raft<C> {
-    fn clone(&self) -> Self {
-        Raft {
-            _marker: std::marker::PhantomData,
-        }
-    }
-}
-
-impl<C: Command> Raft<C> {
-    /// The Lab's `Make(peers, me, persister, applyCh)`: `peers[i]` reaches peer `i`
-    /// (`peers[me]` is never called). Restores state from `persister`, starts the ticker and
-    /// applier threads, and returns at once.
-    pub fn make(
-        peers: Vec<Arc<dyn Transport>>,
-        me: usize,
-        persister: Arc<dyn Persister>,
-        apply_tx: Sender<ApplyMsg<C>>,
-    ) -> Result<Self, MakeError> {
-        Self::make_with_config(peers, me, persister, apply_tx, RaftConfig::default())
-    }
-
-    pub fn make_with_config(
-        _peers: Vec<Arc<dyn Transport>>,
-        _me: usize,
-        _persister: Arc<dyn Persister>,
-        _apply_tx: Sender<ApplyMsg<C>>,
-        _config: RaftConfig,
-    ) -> Result<Self, MakeError> {
-        todo!("runtime")
-    }
-
-    /// The Lab's `Start(command)`: `(index, term, is_leader)`, returning at once.
-    pub fn start(&self, _command: C) -> (u64, u64, bool) {
-        todo!("runtime")
-    }
-
-    /// The Lab's `GetState()`: `(current_term, is_leader)`.
-    pub fn get_state(&self) -> (u64, bool) {
-        todo!("runtime")
-    }
-
-    /// The Lab's `Snapshot(index, snapshot)`: the service has a snapshot that includes
-    /// everything up to and including `index`; the log before it may be discarded.
-    pub fn snapshot(&self, _index: u64, _snapshot: Vec<u8>) {
-        todo!("runtime")
-    }
-
-    /// The Lab's `Kill()`: stops every thread this peer started; afterwards the peer
-    /// answers no RPC and `start` returns `is_leader = false`.
-    pub fn kill(&self) {
-        todo!("runtime")
-    }
-}
-
 impl Default for RaftConfig {
     fn default() -> Self {
         RaftConfig {
@@ -98,8 +64,385 @@ impl Default for RaftConfig {
     }
 }
 
-impl<C: Command> RpcHandler for Raft<C> {
-    fn handle(&self, _request: &[u8]) -> Option<Vec<u8>> {
-        todo!("runtime")
+impl RaftConfig {
+    /// The core's configuration for server `me` of `servers`, times rounded up to ticks.
+    fn core_config(&self, me: usize, servers: usize) -> Result<core::Config, MakeError> {
+        let ticks = |d: Duration| -> u32 {
+            let ticks = d.as_micros().div_ceil(TICK.as_micros()).max(1);
+            u32::try_from(ticks).unwrap_or(u32::MAX)
+        };
+        if self.election_timeout_min > self.election_timeout_max {
+            return Err(MakeError::Invalid(
+                "election_timeout_min > election_timeout_max".into(),
+            ));
+        }
+        if self.heartbeat_interval >= self.election_timeout_min {
+            return Err(MakeError::Invalid(
+                "heartbeat_interval must be below the election timeout".into(),
+            ));
+        }
+        let seed = self.seed.unwrap_or_else(rand::random);
+        tracing::debug!(me, seed, "election timeout seed");
+        let mut config = core::Config::new(me, servers, seed);
+        config.heartbeat_interval_ticks = ticks(self.heartbeat_interval);
+        config.election_timeout_ticks_min = ticks(self.election_timeout_min);
+        config.election_timeout_ticks_max = ticks(self.election_timeout_max);
+        Ok(config)
     }
 }
+
+/// One Raft peer: a cheap, clonable handle (all clones are the same peer).
+pub struct Raft<C: Command> {
+    shared: crate::sync::Arc<Shared<C>>,
+}
+
+impl<C: Command> Clone for Raft<C> {
+    fn clone(&self) -> Self {
+        Raft {
+            shared: crate::sync::Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// Applies waiting for the applier thread, in order.
+#[derive(Default)]
+struct ApplyQueue {
+    pending: VecDeque<Apply>,
+    stopped: bool,
+}
+
+struct Shared<C> {
+    me: usize,
+    peers: Vec<std::sync::Arc<dyn Transport>>,
+    persister: std::sync::Arc<dyn Persister>,
+    core: Mutex<Core>,
+    dead: AtomicBool,
+    queue: Mutex<ApplyQueue>,
+    queue_changed: Condvar,
+    threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    _command: PhantomData<fn() -> C>,
+}
+
+impl<C: Command> Raft<C> {
+    /// The Lab's `Make(peers, me, persister, applyCh)`: `peers[i]` reaches peer `i`
+    /// (`peers[me]` is never called). Restores state from `persister`, starts the ticker and
+    /// applier threads, and returns at once.
+    pub fn make(
+        peers: Vec<std::sync::Arc<dyn Transport>>,
+        me: usize,
+        persister: std::sync::Arc<dyn Persister>,
+        apply_tx: Sender<ApplyMsg<C>>,
+    ) -> Result<Self, MakeError> {
+        Self::make_with_config(peers, me, persister, apply_tx, RaftConfig::default())
+    }
+
+    pub fn make_with_config(
+        peers: Vec<std::sync::Arc<dyn Transport>>,
+        me: usize,
+        persister: std::sync::Arc<dyn Persister>,
+        apply_tx: Sender<ApplyMsg<C>>,
+        config: RaftConfig,
+    ) -> Result<Self, MakeError> {
+        if me >= peers.len() {
+            return Err(MakeError::Invalid(format!(
+                "me = {me} with {} peers",
+                peers.len()
+            )));
+        }
+        let core_config = config.core_config(me, peers.len())?;
+        let raft_state = persister.read_raft_state()?;
+        let snapshot = persister.read_snapshot()?;
+        let core = Core::restore(core_config, &raft_state, snapshot)
+            .map_err(|e| MakeError::Decode(e.to_string()))?;
+        let shared = crate::sync::Arc::new(Shared {
+            me,
+            peers,
+            persister,
+            core: Mutex::new(core),
+            dead: AtomicBool::new(false),
+            queue: Mutex::new(ApplyQueue::default()),
+            queue_changed: Condvar::new(),
+            threads: Mutex::new(Vec::new()),
+            _command: PhantomData,
+        });
+        let ticker = {
+            let shared = crate::sync::Arc::clone(&shared);
+            thread::spawn(move || shared.run_ticker())
+        };
+        let applier = {
+            let shared = crate::sync::Arc::clone(&shared);
+            thread::spawn(move || shared.run_applier(apply_tx))
+        };
+        lock(&shared.threads).extend([ticker, applier]);
+        Ok(Raft { shared })
+    }
+
+    /// The Lab's `Start(command)`: `(index, term, is_leader)`, returning at once.
+    pub fn start(&self, command: C) -> (u64, u64, bool) {
+        if self.shared.is_dead() {
+            return (0, 0, false);
+        }
+        let bytes = match command_options().serialize(&command) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::error!(%error, "command could not be encoded");
+                return (0, 0, false);
+            }
+        };
+        let mut core = lock(&self.shared.core);
+        if core.role() != Role::Leader {
+            return (0, core.current_term(), false);
+        }
+        let ready = core.step(Input::Propose(bytes));
+        let proposed = ready.proposed;
+        let term = core.current_term();
+        self.shared.finish_step(core, ready);
+        match proposed {
+            Some((index, term)) => (index, term, true),
+            None => (0, term, false),
+        }
+    }
+
+    /// The Lab's `GetState()`: `(current_term, is_leader)`.
+    pub fn get_state(&self) -> (u64, bool) {
+        let core = lock(&self.shared.core);
+        let is_leader = core.role() == Role::Leader && !self.shared.is_dead();
+        (core.current_term(), is_leader)
+    }
+
+    /// The Lab's `Snapshot(index, snapshot)`: the service has a snapshot that includes
+    /// everything up to and including `index`; the log before it may be discarded. An index
+    /// beyond what was applied or at/below the current snapshot is ignored.
+    pub fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
+        if self.shared.is_dead() {
+            return;
+        }
+        let mut core = lock(&self.shared.core);
+        let ready = core.step(Input::Snapshot {
+            index,
+            data: snapshot,
+        });
+        self.shared.finish_step(core, ready);
+    }
+
+    /// The Lab's `Kill()`: stops every thread this peer started; afterwards the peer
+    /// answers no RPC and `start` returns `is_leader = false`. RPC threads still waiting on
+    /// the network are not joined: they discard their reply and exit.
+    pub fn kill(&self) {
+        self.shared.dead.store(true, Ordering::SeqCst);
+        {
+            let mut queue = lock(&self.shared.queue);
+            queue.stopped = true;
+            self.shared.queue_changed.notify_all();
+        }
+        let handles = std::mem::take(&mut *lock(&self.shared.threads));
+        let current = thread::current().id();
+        for handle in handles {
+            if handle.thread().id() != current {
+                let _ = handle.join();
+            }
+        }
+    }
+
+    /// Whether `kill` has been called.
+    pub fn killed(&self) -> bool {
+        self.shared.is_dead()
+    }
+
+    /// Runs `f` on the core under its lock (read-only inspection: tests, metrics).
+    pub fn with_core<R>(&self, f: impl FnOnce(&Core) -> R) -> R {
+        f(&lock(&self.shared.core))
+    }
+}
+
+impl<C: Command> RpcHandler for Raft<C> {
+    fn handle(&self, request: &[u8]) -> Option<Vec<u8>> {
+        self.shared.handle(request)
+    }
+}
+
+impl<C: Command> Shared<C> {
+    fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::SeqCst)
+    }
+
+    /// Answers one request: a step, then the reply that step produced for the sender.
+    fn handle(self: &crate::sync::Arc<Self>, request: &[u8]) -> Option<Vec<u8>> {
+        if self.is_dead() {
+            return None;
+        }
+        let message = Message::decode(request).ok()?;
+        let from = message.sender()?;
+        if from >= self.peers.len() || from == self.me {
+            return None;
+        }
+        let mut core = lock(&self.core);
+        if self.is_dead() {
+            return None;
+        }
+        let ready = core.step(Input::Message { from, message });
+        let mut messages = self.finish_step(core, ready)?;
+        let position = messages
+            .iter()
+            .position(|out| out.to == from && !out.message.is_request())?;
+        let reply = messages.swap_remove(position);
+        self.send_all(messages);
+        Some(reply.message.encode())
+    }
+
+    /// One step whose messages are sent at once.
+    fn step(self: &crate::sync::Arc<Self>, input: Input) {
+        let mut core = lock(&self.core);
+        if self.is_dead() {
+            return;
+        }
+        let ready = core.step(input);
+        if let Some(messages) = self.finish_step(core, ready) {
+            self.send_all(messages);
+        }
+    }
+
+    /// The caller's obligations of [`Ready`], in order: persist, queue the applies (both
+    /// under the core lock), release the lock, and return the messages to send. `None` if
+    /// the state could not be saved: then nothing that depends on it may leave.
+    fn finish_step(&self, core: MutexGuard<'_, Core>, ready: Ready) -> Option<Vec<Outgoing>> {
+        let Ready {
+            persist,
+            messages,
+            applies,
+            ..
+        } = ready;
+        let saved = match persist {
+            Some(persist) => self.persister.save(&persist.raft_state, &persist.snapshot),
+            None => Ok(()),
+        };
+        if !applies.is_empty() {
+            let mut queue = lock(&self.queue);
+            queue.pending.extend(applies);
+            self.queue_changed.notify_one();
+        }
+        drop(core);
+        match saved {
+            Ok(()) => Some(messages),
+            Err(error) => {
+                tracing::error!(me = self.me, %error, "could not persist; messages withheld");
+                None
+            }
+        }
+    }
+
+    fn send_all(self: &crate::sync::Arc<Self>, messages: Vec<Outgoing>) {
+        for out in messages {
+            if out.message.is_request() {
+                self.send_request(out);
+            }
+        }
+    }
+
+    /// Sends one request from its own thread and feeds the reply back into the core.
+    fn send_request(self: &crate::sync::Arc<Self>, out: Outgoing) {
+        let Some(transport) = self.peers.get(out.to).cloned() else {
+            return;
+        };
+        let shared = crate::sync::Arc::clone(self);
+        let bytes = out.message.encode();
+        let spawned = std::thread::Builder::new()
+            .name(format!("raft-{}-rpc", self.me))
+            .spawn(move || {
+                let reply = transport.call(bytes);
+                if shared.is_dead() {
+                    return;
+                }
+                let Some(reply) = reply.and_then(|b| Message::decode(&b).ok()) else {
+                    return;
+                };
+                if reply.is_request() {
+                    return;
+                }
+                shared.step(Input::Message {
+                    from: out.to,
+                    message: reply,
+                });
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "could not spawn an RPC thread; the request is dropped");
+        }
+    }
+
+    fn run_ticker(self: crate::sync::Arc<Self>) {
+        while !self.is_dead() {
+            std::thread::sleep(TICK);
+            self.step(Input::Tick);
+        }
+    }
+
+    /// The single applier: waits for applies, sends them in order, holding no lock.
+    fn run_applier(self: crate::sync::Arc<Self>, apply_tx: Sender<ApplyMsg<C>>) {
+        loop {
+            let batch = {
+                let mut queue = lock(&self.queue);
+                // A plain `wait` (no timeout): loom cannot time out, and `kill` notifies.
+                while queue.pending.is_empty() && !queue.stopped {
+                    queue = self
+                        .queue_changed
+                        .wait(queue)
+                        .expect("apply queue lock poisoned");
+                }
+                if queue.stopped {
+                    return;
+                }
+                std::mem::take(&mut queue.pending)
+            };
+            for apply in batch {
+                if self.is_dead() {
+                    return;
+                }
+                let Some(message) = to_apply_msg::<C>(apply) else {
+                    tracing::error!(
+                        me = self.me,
+                        "a committed command could not be decoded; applier stops"
+                    );
+                    return;
+                };
+                if apply_tx.send(message).is_err() {
+                    return; // The service is gone.
+                }
+            }
+        }
+    }
+}
+
+fn to_apply_msg<C: Command>(apply: Apply) -> Option<ApplyMsg<C>> {
+    Some(match apply {
+        Apply::Entry { index, command, .. } => ApplyMsg::Command {
+            command: command_options().deserialize(&command).ok()?,
+            command_index: index,
+        },
+        Apply::Snapshot { index, term, data } => ApplyMsg::Snapshot {
+            snapshot: data.as_ref().clone(),
+            snapshot_term: term,
+            snapshot_index: index,
+        },
+    })
+}
+
+fn command_options() -> impl bincode::Options {
+    use bincode::Options;
+    bincode::DefaultOptions::new()
+        .with_limit(MAX_COMMAND_BYTES)
+        .with_varint_encoding()
+        .reject_trailing_bytes()
+}
+
+use bincode::Options as _;
+
+/// Locks `mutex`. A poisoned lock means a step panicked on a broken invariant: the peer's
+/// state is not trustworthy, so we propagate the panic.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .expect("raft lock poisoned: an earlier step panicked")
+}
+
+#[cfg(test)]
+mod tests;

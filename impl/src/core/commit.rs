@@ -1,0 +1,49 @@
+//! Commit (§5.3, §5.4.2) and handing committed entries to the service.
+
+use super::role::RoleState;
+use super::{Apply, Core};
+
+impl Core {
+    /// AdvanceCommitIndex: the largest `N` replicated on a majority (counting the leader with
+    /// its last index) with `term_at(N) == current_term`. Entries of earlier terms commit
+    /// only indirectly (§5.4.2, Figure 8). Returns whether the commit index moved; if it did,
+    /// idle followers are told at once so they can apply.
+    pub(super) fn advance_commit_index(&mut self) -> bool {
+        let RoleState::Leader(progress) = &self.state else {
+            return false;
+        };
+        let mut matched: Vec<u64> = progress.match_index.clone();
+        matched[self.config.id] = self.log.last_index();
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        // Terms never decrease along the log and the leader's last term is its current
+        // term, so the majority-replicated index is either of this term or no index at or
+        // below it is.
+        let candidate = matched[self.majority() - 1];
+        if candidate <= self.commit_index || self.log.term_at(candidate) != Some(self.current_term)
+        {
+            return false;
+        }
+        self.commit_index = candidate;
+        self.broadcast_append_entries(false);
+        true
+    }
+
+    /// `last_applied` catches up with `commit_index` in the step that raised it; the entries
+    /// go out in this step's `Ready`, in index order.
+    pub(super) fn apply_committed(&mut self) {
+        while self.last_applied < self.commit_index {
+            let index = self.last_applied + 1;
+            let entry = self
+                .log
+                .entry(index)
+                .expect("committed entries after the snapshot are in the log")
+                .clone();
+            self.ready.applies.push(Apply::Entry {
+                index,
+                term: entry.term,
+                command: entry.command,
+            });
+            self.last_applied = index;
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The replicated log with a compacted prefix (Figure 2 `log[]`, §7).
+//!
+//! Indices start at 1. The entries up to and including `snapshot_index` have been replaced by
+//! a snapshot; the log keeps only the entries after it. The snapshot's last entry still counts
+//! as an entry for the log-matching checks (§7): `term_at(snapshot_index) == snapshot_term`.
+
+use serde::{Deserialize, Serialize};
+
+/// One log entry: the term in which a leader received it and the opaque command bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub term: u64,
+    pub command: Vec<u8>,
+}
+
+/// The log: a snapshot's last included index/term followed by the entries after it.
+///
+/// Invariant: `entries[k]` has index `snapshot_index + 1 + k`, and terms never decrease
+/// along the log (starting from `snapshot_term`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Log {
+    snapshot_index: u64,
+    snapshot_term: u64,
+    entries: Vec<Entry>,
+}
+
+impl Log {
+    /// A log that starts after a snapshot ending at `(snapshot_index, snapshot_term)`.
+    pub fn new(snapshot_index: u64, snapshot_term: u64, entries: Vec<Entry>) -> Self {
+        Log {
+            snapshot_index,
+            snapshot_term,
+            entries,
+        }
+    }
+
+    pub fn snapshot_index(&self) -> u64 {
+        self.snapshot_index
+    }
+
+    pub fn snapshot_term(&self) -> u64 {
+        self.snapshot_term
+    }
+
+    /// The entries after the snapshot, the first one at index `snapshot_index + 1`.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn last_index(&self) -> u64 {
+        self.snapshot_index + self.entries.len() as u64
+    }
+
+    pub fn last_term(&self) -> u64 {
+        self.entries.last().map_or(self.snapshot_term, |e| e.term)
+    }
+
+    /// The term at `index`, if the log knows it: the snapshot's last entry or a kept entry.
+    pub fn term_at(&self, index: u64) -> Option<u64> {
+        if index == self.snapshot_index {
+            return Some(self.snapshot_term);
+        }
+        self.entry(index).map(|e| e.term)
+    }
+
+    /// The kept entry at `index` (`None` at or below the snapshot or past the end).
+    pub fn entry(&self, index: u64) -> Option<&Entry> {
+        let offset = self.offset(index)?;
+        self.entries.get(offset)
+    }
+
+    /// Clones of the entries from `from` to the end, at most `max` of them.
+    pub fn slice(&self, from: u64, max: usize) -> Vec<Entry> {
+        match self.offset(from) {
+            Some(offset) if offset < self.entries.len() => {
+                let end = self.entries.len().min(offset.saturating_add(max));
+                self.entries[offset..end].to_vec()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn append(&mut self, entry: Entry) {
+        debug_assert!(
+            entry.term >= self.last_term(),
+            "log terms must not decrease"
+        );
+        self.entries.push(entry);
+    }
+
+    /// Deletes the entry at `from` and all that follow (Figure 2, AppendEntries rule 3).
+    ///
+    /// # Panics
+    /// If `from` is at or below the snapshot: committed entries are never deleted.
+    pub fn truncate_from(&mut self, from: u64) {
+        assert!(
+            from > self.snapshot_index,
+            "truncating at {from} would delete the snapshot ending at {}",
+            self.snapshot_index
+        );
+        if let Some(offset) = self.offset(from) {
+            self.entries.truncate(offset);
+        }
+    }
+
+    /// Replaces the prefix up to and including `index` by a snapshot ending at
+    /// `(index, term)` (§7). If the log has an entry at `index` with `term`, the entries after
+    /// it are kept; otherwise the whole log is discarded. The dropped entries are freed.
+    pub fn compact(&mut self, index: u64, term: u64) {
+        debug_assert!(index > self.snapshot_index, "compaction must move forwards");
+        if self.term_at(index) == Some(term) {
+            let offset = self.offset(index).map_or(0, |o| o + 1);
+            self.entries.drain(..offset);
+            if self.entries.capacity() > 2 * self.entries.len() + 16 {
+                self.entries.shrink_to_fit();
+            }
+        } else {
+            self.entries = Vec::new();
+        }
+        self.snapshot_index = index;
+        self.snapshot_term = term;
+    }
+
+    /// The first index holding `term` in the run of `term` that ends at `index`, never at or
+    /// below the snapshot (the follower's XIndex hint).
+    pub fn first_index_of_term_run(&self, index: u64, term: u64) -> u64 {
+        let mut first = index;
+        while first > self.snapshot_index + 1 && self.term_at(first - 1) == Some(term) {
+            first -= 1;
+        }
+        first.max(self.snapshot_index + 1)
+    }
+
+    /// The last index holding `term` among the kept entries (the leader's XTerm lookup).
+    pub fn last_index_of_term(&self, term: u64) -> Option<u64> {
+        let position = self.entries.iter().rposition(|e| e.term == term)?;
+        Some(self.snapshot_index + 1 + position as u64)
+    }
+
+    /// Position in `entries` of `index`, if `index` is after the snapshot.
+    fn offset(&self, index: u64) -> Option<usize> {
+        let offset = index.checked_sub(self.snapshot_index + 1)?;
+        usize::try_from(offset).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(term: u64) -> Entry {
+        Entry {
+            term,
+            command: vec![term as u8],
+        }
+    }
+
+    /// Index arithmetic around a compacted prefix: the snapshot's last entry keeps its term,
+    /// indices below it are unknown, and slicing starts at the right entry.
+    #[test]
+    fn term_at_and_slice_count_from_the_snapshot() {
+        let log = Log::new(5, 2, vec![entry(2), entry(3), entry(3)]);
+        assert_eq!(log.last_index(), 8);
+        assert_eq!(log.last_term(), 3);
+        assert_eq!(log.term_at(5), Some(2));
+        assert_eq!(log.term_at(4), None);
+        assert_eq!(log.term_at(6), Some(2));
+        assert_eq!(log.term_at(8), Some(3));
+        assert_eq!(log.term_at(9), None);
+        assert_eq!(log.slice(7, 10), vec![entry(3), entry(3)]);
+        assert_eq!(log.slice(6, 1), vec![entry(2)]);
+        assert!(log.slice(9, 10).is_empty());
+        assert!(log.slice(3, 10).is_empty());
+    }
+
+    /// Compacting at a matching entry keeps the suffix; at an unknown one it drops everything.
+    #[test]
+    fn compact_keeps_suffix_only_when_entry_matches() {
+        let mut log = Log::new(0, 0, vec![entry(1), entry(1), entry(2)]);
+        log.compact(2, 1);
+        assert_eq!((log.snapshot_index(), log.snapshot_term()), (2, 1));
+        assert_eq!(log.entries(), &[entry(2)]);
+        let mut log = Log::new(0, 0, vec![entry(1), entry(1), entry(2)]);
+        log.compact(2, 7);
+        assert!(log.entries().is_empty());
+        assert_eq!(log.last_index(), 2);
+        assert_eq!(log.last_term(), 7);
+    }
+
+    /// The conflict hints find the boundaries of a term's run.
+    #[test]
+    fn term_run_boundaries() {
+        let log = Log::new(1, 1, vec![entry(1), entry(2), entry(2), entry(3)]);
+        assert_eq!(log.first_index_of_term_run(4, 2), 3);
+        assert_eq!(log.first_index_of_term_run(2, 1), 2);
+        assert_eq!(log.last_index_of_term(2), Some(4));
+        assert_eq!(log.last_index_of_term(4), None);
+    }
+}

@@ -1,0 +1,228 @@
+//! Log replication (§5.3): ClientRequest, AppendEntries and its reply with the fast
+//! nextIndex back-up (the Lab's XTerm/XIndex/XLen, `docs/protocol.md`).
+
+use super::role::RoleState;
+use super::{Core, Entry, Message, Role};
+
+impl Core {
+    /// ClientRequest: a leader appends the command in its term and starts replicating it.
+    pub(super) fn propose(&mut self, command: Vec<u8>) {
+        if self.role() != Role::Leader {
+            return;
+        }
+        let term = self.current_term;
+        self.log.append(Entry { term, command });
+        self.mark_dirty();
+        let last_index = self.log.last_index();
+        let me = self.config.id;
+        if let RoleState::Leader(progress) = &mut self.state {
+            progress.match_index[me] = last_index;
+        }
+        self.ready.proposed = Some((last_index, term));
+        // Send now only to peers with nothing outstanding; the others get the entry with
+        // the reply-driven send or the next heartbeat. This batches bursts of proposals.
+        self.broadcast_append_entries(false);
+        self.advance_commit_index();
+    }
+
+    /// Sends AppendEntries (or InstallSnapshot) to every peer; with `force == false` only to
+    /// peers that have no request outstanding.
+    pub(super) fn broadcast_append_entries(&mut self, force: bool) {
+        let RoleState::Leader(progress) = &self.state else {
+            return;
+        };
+        let targets: Vec<usize> = self
+            .peers()
+            .filter(|&j| force || !progress.in_flight[j])
+            .collect();
+        for peer in targets {
+            self.send_append_entries(peer);
+        }
+    }
+
+    /// AppendEntries with every entry from `next_index[peer]` (capped), or InstallSnapshot
+    /// when those entries are already compacted (§7).
+    pub(super) fn send_append_entries(&mut self, peer: usize) {
+        let RoleState::Leader(progress) = &mut self.state else {
+            return;
+        };
+        progress.in_flight[peer] = true;
+        let next_index = progress.next_index[peer];
+        if next_index <= self.log.snapshot_index() {
+            self.send_install_snapshot(peer);
+            return;
+        }
+        let prev_log_index = next_index - 1;
+        let prev_log_term = self
+            .log
+            .term_at(prev_log_index)
+            .expect("next_index is after the snapshot and at most last_index + 1");
+        let request = Message::AppendEntries {
+            term: self.current_term,
+            leader: self.config.id,
+            prev_log_index,
+            prev_log_term,
+            entries: self
+                .log
+                .slice(next_index, self.config.max_entries_per_message),
+            leader_commit: self.commit_index,
+        };
+        self.send(peer, request);
+    }
+
+    /// AppendEntries receiver (Figure 2), after term normalisation (`term == current_term`).
+    pub(super) fn handle_append_entries(
+        &mut self,
+        leader: usize,
+        prev_log_index: u64,
+        prev_log_term: u64,
+        entries: Vec<Entry>,
+        leader_commit: u64,
+    ) {
+        if self.role() == Role::Leader {
+            return; // Two leaders in one term cannot happen (§5.2); the bytes are bogus.
+        }
+        self.become_follower(self.current_term);
+        self.leader_id = Some(leader);
+        self.reset_election_timer();
+        let (prev_log_index, prev_log_term, entries) =
+            self.skip_compacted(prev_log_index, prev_log_term, entries);
+        let reply = match self.log.term_at(prev_log_index) {
+            Some(term) if term == prev_log_term => {
+                if self
+                    .first_conflict(prev_log_index, &entries)
+                    .is_some_and(|i| i <= self.commit_index)
+                {
+                    return; // Would delete a committed entry (§5.4): bogus bytes, drop them.
+                }
+                let match_index = prev_log_index + entries.len() as u64;
+                self.merge_entries(prev_log_index, entries);
+                let new_commit = leader_commit.min(match_index);
+                if new_commit > self.commit_index {
+                    self.commit_index = new_commit;
+                }
+                accept(self.current_term, match_index)
+            }
+            Some(term) => {
+                let conflict_index = self.log.first_index_of_term_run(prev_log_index, term);
+                reject(self.current_term, conflict_index, Some(term))
+            }
+            None => reject(self.current_term, self.log.last_index() + 1, None),
+        };
+        self.send(leader, reply);
+    }
+
+    /// Rule 1 of `docs/protocol.md`: entries at or below our snapshot are committed already;
+    /// the consistency check starts from the snapshot instead.
+    fn skip_compacted(
+        &self,
+        prev_log_index: u64,
+        prev_log_term: u64,
+        mut entries: Vec<Entry>,
+    ) -> (u64, u64, Vec<Entry>) {
+        let snapshot_index = self.log.snapshot_index();
+        if prev_log_index >= snapshot_index {
+            return (prev_log_index, prev_log_term, entries);
+        }
+        let covered = (snapshot_index - prev_log_index).min(entries.len() as u64) as usize;
+        entries.drain(..covered);
+        (snapshot_index, self.log.snapshot_term(), entries)
+    }
+
+    /// The index of the first entry that conflicts with ours (same index, other term).
+    fn first_conflict(&self, prev_log_index: u64, entries: &[Entry]) -> Option<u64> {
+        (prev_log_index + 1..)
+            .zip(entries)
+            .find(|(index, entry)| self.log.term_at(*index).is_some_and(|t| t != entry.term))
+            .map(|(index, _)| index)
+    }
+
+    /// Figure 2 AppendEntries rules 3–4: keep matching entries, truncate at the first
+    /// conflict only, append the rest. A matching (stale or duplicate) request never
+    /// truncates, so it cannot remove entries appended later.
+    fn merge_entries(&mut self, prev_log_index: u64, entries: Vec<Entry>) {
+        let mut index = prev_log_index;
+        let mut entries = entries.into_iter();
+        for entry in entries.by_ref() {
+            index += 1;
+            match self.log.term_at(index) {
+                Some(term) if term == entry.term => continue,
+                Some(_) => {
+                    self.log.truncate_from(index);
+                    self.log.append(entry);
+                    self.mark_dirty();
+                    break;
+                }
+                None => {
+                    self.log.append(entry);
+                    self.mark_dirty();
+                    break;
+                }
+            }
+        }
+        for entry in entries {
+            self.log.append(entry);
+        }
+    }
+
+    /// Leader, on an AppendEntries reply of its own term.
+    pub(super) fn handle_append_entries_reply(
+        &mut self,
+        from: usize,
+        success: bool,
+        match_index: u64,
+        conflict_index: u64,
+        conflict_term: Option<u64>,
+    ) {
+        let last_index = self.log.last_index();
+        let backed_up_next =
+            (!success).then(|| self.backed_up_next_index(conflict_index, conflict_term));
+        let RoleState::Leader(progress) = &mut self.state else {
+            return;
+        };
+        progress.in_flight[from] = false;
+        if success {
+            if match_index > last_index {
+                return; // A follower cannot hold entries we never had: bogus reply.
+            }
+            // Replies may be reordered or duplicated: never move backwards.
+            progress.match_index[from] = progress.match_index[from].max(match_index);
+            progress.next_index[from] = progress.next_index[from].max(match_index + 1);
+        } else if let Some(next) = backed_up_next {
+            let floor = progress.match_index[from] + 1;
+            progress.next_index[from] = next.clamp(floor, last_index + 1);
+        }
+        let more_to_send = !success || progress.next_index[from] <= last_index;
+        let committed = self.advance_commit_index();
+        if more_to_send && !committed {
+            self.send_append_entries(from);
+        }
+    }
+
+    /// The fast back-up of `next_index` from a rejection's hints.
+    fn backed_up_next_index(&self, conflict_index: u64, conflict_term: Option<u64>) -> u64 {
+        conflict_term
+            .and_then(|term| self.log.last_index_of_term(term))
+            .map_or(conflict_index, |last| last + 1)
+    }
+}
+
+fn accept(term: u64, match_index: u64) -> Message {
+    Message::AppendEntriesReply {
+        term,
+        success: true,
+        match_index,
+        conflict_index: 0,
+        conflict_term: None,
+    }
+}
+
+fn reject(term: u64, conflict_index: u64, conflict_term: Option<u64>) -> Message {
+    Message::AppendEntriesReply {
+        term,
+        success: false,
+        match_index: 0,
+        conflict_index,
+        conflict_term,
+    }
+}

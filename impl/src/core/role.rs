@@ -1,0 +1,40 @@
+//! The three roles of §5.1 and the volatile state each one carries (Figure 2).
+
+/// Which role a server is in (§5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// A role with its role-specific volatile state. Changed only by `Core::become_*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RoleState {
+    Follower,
+    /// `votes_granted[j]`: server `j` granted this candidate its vote in the current term.
+    Candidate {
+        votes_granted: Vec<bool>,
+    },
+    Leader(Progress),
+}
+
+/// A leader's view of each follower (Figure 2 "Volatile state on leaders"), plus whether an
+/// AppendEntries/InstallSnapshot to it is outstanding — used only to batch sends, never to
+/// decide what is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Progress {
+    pub next_index: Vec<u64>,
+    pub match_index: Vec<u64>,
+    pub in_flight: Vec<bool>,
+}
+
+impl RoleState {
+    pub fn role(&self) -> Role {
+        match self {
+            RoleState::Follower => Role::Follower,
+            RoleState::Candidate { .. } => Role::Candidate,
+            RoleState::Leader(_) => Role::Leader,
+        }
+    }
+}

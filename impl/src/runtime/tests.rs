@@ -1,0 +1,107 @@
+//! Smoke tests of the runtime over an in-process, lossless transport. The full Lab suite
+//! (with the simulated network) lives in `impl/tests/`.
+
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::MemoryPersister;
+
+/// A link that calls the target peer's handler directly.
+#[derive(Default)]
+struct Direct {
+    target: OnceLock<Raft<u64>>,
+}
+
+impl Transport for Direct {
+    fn call(&self, request: Vec<u8>) -> Option<Vec<u8>> {
+        self.target.get()?.handle(&request)
+    }
+}
+
+fn cluster(servers: usize) -> (Vec<Raft<u64>>, Vec<Receiver<ApplyMsg<u64>>>) {
+    let links: Vec<Arc<Direct>> = (0..servers).map(|_| Arc::new(Direct::default())).collect();
+    let mut rafts = Vec::new();
+    let mut receivers = Vec::new();
+    for me in 0..servers {
+        let peers: Vec<Arc<dyn Transport>> = links
+            .iter()
+            .map(|l| Arc::clone(l) as Arc<dyn Transport>)
+            .collect();
+        let (tx, rx) = channel();
+        let config = RaftConfig {
+            seed: Some(me as u64 + 1),
+            ..RaftConfig::default()
+        };
+        let raft = Raft::make_with_config(peers, me, Arc::new(MemoryPersister::new()), tx, config)
+            .unwrap();
+        rafts.push(raft);
+        receivers.push(rx);
+    }
+    for (link, raft) in links.iter().zip(&rafts) {
+        let _ = link.target.set(raft.clone());
+    }
+    (rafts, receivers)
+}
+
+fn wait_for_leader(rafts: &[Raft<u64>]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Some(leader) = rafts.iter().position(|r| r.get_state().1) {
+            return leader;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no leader within 5 s");
+}
+
+/// A three-peer cluster elects a leader and every peer applies a proposed command once, at
+/// the index `start` returned.
+#[test]
+fn three_peers_elect_and_apply() {
+    let (rafts, receivers) = cluster(3);
+    let leader = wait_for_leader(&rafts);
+    let (index, _term, is_leader) = rafts[leader].start(42);
+    assert!(is_leader);
+    assert_eq!(index, 1);
+    for rx in &receivers {
+        let message = rx.recv_timeout(Duration::from_secs(5)).expect("applied");
+        assert_eq!(
+            message,
+            ApplyMsg::Command {
+                command: 42,
+                command_index: 1
+            }
+        );
+    }
+    for raft in &rafts {
+        raft.kill();
+    }
+    assert!(!rafts[leader].start(7).2, "a killed peer is not leader");
+}
+
+/// Garbage requests are refused without a panic.
+#[test]
+fn handler_refuses_garbage() {
+    let (rafts, _receivers) = cluster(1);
+    assert_eq!(rafts[0].handle(&[0xff, 0x00, 0x13]), None);
+    assert_eq!(rafts[0].handle(&[]), None);
+    rafts[0].kill();
+}
+
+/// Snapshot requests beyond what was applied, or not after the current snapshot, are
+/// ignored.
+#[test]
+fn out_of_range_snapshot_is_ignored() {
+    let (rafts, receivers) = cluster(1);
+    wait_for_leader(&rafts);
+    let (index, _, _) = rafts[0].start(5);
+    receivers[0].recv_timeout(Duration::from_secs(5)).unwrap();
+    rafts[0].snapshot(index + 10, vec![1]);
+    rafts[0].snapshot(0, vec![1]);
+    assert_eq!(rafts[0].with_core(|c| c.snapshot_index()), 0);
+    rafts[0].snapshot(index, vec![1]);
+    assert_eq!(rafts[0].with_core(|c| c.snapshot_index()), index);
+    rafts[0].kill();
+}
