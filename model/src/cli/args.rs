@@ -1,0 +1,156 @@
+//! Command-line arguments: every bound is a flag with a default (the main job's bound).
+
+use crate::bugs::Bug;
+use crate::check::{CheckOptions, StopWhen, Strategy};
+use crate::config::Config;
+use clap::{Args, Parser, Subcommand};
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "raft-model",
+    about = "Exhaustively model-checks Raft with snapshots (Figure 2 + §7) within stated bounds",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check every property exhaustively within the bounds (the default command).
+    Check(CheckArgs),
+    /// Serve stateright's web explorer for the same bounds.
+    Explore(ExploreArgs),
+    /// List the bug variants and the property each one violates.
+    Bugs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub bounds: BoundArgs,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Breadth-first search (shortest counterexamples; symmetry reduction is not applied).
+    #[arg(long, conflicts_with = "dfs")]
+    pub bfs: bool,
+    /// Depth-first search with symmetry reduction (the default).
+    #[arg(long)]
+    pub dfs: bool,
+    /// Turn off symmetry reduction over server ids.
+    #[arg(long)]
+    pub no_symmetry: bool,
+    /// Stop after this many seconds (the run is then reported INCOMPLETE).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Print a machine-readable JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExploreArgs {
+    #[command(flatten)]
+    pub bounds: BoundArgs,
+    /// Address to serve the explorer on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub addr: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BoundArgs {
+    /// Number of servers.
+    #[arg(long, default_value_t = Config::default().servers)]
+    pub servers: u8,
+    /// Highest term a server may time out into.
+    #[arg(long, default_value_t = Config::default().max_term)]
+    pub max_term: u8,
+    /// Client requests proposed over the whole run.
+    #[arg(long, default_value_t = Config::default().max_log)]
+    pub max_log: u8,
+    /// Crash-and-restart events over the whole run.
+    #[arg(long, default_value_t = Config::default().max_crashes)]
+    pub max_crashes: u8,
+    /// Snapshot actions over the whole run: a number or `unlimited`.
+    #[arg(long, default_value = "1", value_parser = parse_limit)]
+    pub max_snapshots: Limit,
+    /// Message copies in flight at once: a number or `unlimited` (needs --no-duplicates).
+    #[arg(long, default_value = "2", value_parser = parse_limit)]
+    pub max_inflight: Limit,
+    /// The service never snapshots (no §7).
+    #[arg(long)]
+    pub no_snapshots: bool,
+    /// No crash/restart.
+    #[arg(long)]
+    pub no_crashes: bool,
+    /// The network never duplicates a message.
+    #[arg(long)]
+    pub no_duplicates: bool,
+    /// The network never loses a message.
+    #[arg(long)]
+    pub no_drops: bool,
+    /// Switch off one rule (see `raft-model bugs`).
+    #[arg(long, value_name = "NAME")]
+    pub bug: Option<String>,
+}
+
+/// A bound that may be `unlimited`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit(pub Option<u8>);
+
+fn parse_limit(text: &str) -> Result<Limit, String> {
+    if text == "unlimited" {
+        return Ok(Limit(None));
+    }
+    text.parse::<u8>()
+        .map(|n| Limit(Some(n)))
+        .map_err(|_| format!("expected a number 0..=255 or `unlimited`, got `{text}`"))
+}
+
+impl BoundArgs {
+    /// The model configuration, or a one-line reason the flags make no sense.
+    pub fn config(&self) -> Result<Config, String> {
+        let bug = match &self.bug {
+            None => None,
+            Some(name) => Some(Bug::from_name(name).ok_or_else(|| {
+                let names: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
+                format!("unknown bug `{name}`; known bugs: {}", names.join(", "))
+            })?),
+        };
+        let config = Config {
+            servers: self.servers,
+            max_term: self.max_term,
+            max_log: self.max_log,
+            max_crashes: if self.no_crashes { 0 } else { self.max_crashes },
+            max_snapshots: self.max_snapshots.0,
+            max_inflight: self.max_inflight.0,
+            snapshots: !self.no_snapshots,
+            duplicates: !self.no_duplicates,
+            drops: !self.no_drops,
+            bug,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+impl CheckArgs {
+    pub fn options(&self) -> Result<CheckOptions, String> {
+        if self.threads == 0 {
+            return Err("--threads must be at least 1".into());
+        }
+        Ok(CheckOptions {
+            threads: self.threads,
+            strategy: if self.bfs { Strategy::Bfs } else { Strategy::Dfs },
+            symmetry: !self.no_symmetry && !self.bfs,
+            timeout: self.timeout.map(Duration::from_secs),
+            stop_when: StopWhen::AnyViolation,
+            progress_every: Some(Duration::from_secs(3)),
+        })
+    }
+}

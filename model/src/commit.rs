@@ -1,0 +1,100 @@
+//! Commitment (§5.3, §5.4.2) and applying committed entries to the service. A leader
+//! commits only entries of its own term by counting replicas; earlier entries commit
+//! indirectly (Figure 8). `last_applied` catches up with `commit_index` in the same step.
+
+use crate::bugs::Bug;
+use crate::server::ServerState;
+use crate::types::{majority, Index, Role, ServerId};
+
+/// `AdvanceCommitIndex(i)` (Figure 2, Leaders, last rule): the largest `N > commit_index`
+/// stored on a majority (the leader counts itself) with `term_at(N) == current_term`.
+/// Returns whether the commit index moved.
+pub fn advance_commit_index(
+    s: &mut ServerState,
+    me: ServerId,
+    servers: usize,
+    bug: Option<Bug>,
+) -> bool {
+    if s.role != Role::Leader {
+        return false;
+    }
+    let current_term_only = bug != Some(Bug::CommitPreviousTerm);
+    let mut n = s.last_log_index();
+    while n > s.commit_index {
+        let own_term = s.term_at(n) == Some(s.current_term);
+        if (own_term || !current_term_only) && replicas(s, me, n) >= majority(servers) {
+            s.commit_index = n;
+            apply_committed(s);
+            return true;
+        }
+        n -= 1;
+    }
+    false
+}
+
+/// How many servers (the leader included) are known to store the entry at `index`.
+fn replicas(s: &ServerState, me: ServerId, index: Index) -> usize {
+    let others = s
+        .match_index
+        .iter()
+        .enumerate()
+        .filter(|&(j, &m)| j != me.index() && m >= index)
+        .count();
+    1 + others
+}
+
+/// Hands the newly committed entries to the service, in index order, each once (Figure 2,
+/// All Servers, first rule).
+pub fn apply_committed(s: &mut ServerState) {
+    while s.last_applied < s.commit_index {
+        match s.value_at(s.last_applied + 1) {
+            Some(value) => {
+                s.applied.push(value);
+                s.last_applied += 1;
+            }
+            // Only reachable in bug variants that lose committed entries.
+            None => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::election;
+    use crate::types::Entry;
+
+    fn leader_with_log(terms: &[u8], current_term: u8) -> ServerState {
+        let mut s = ServerState::new();
+        s.current_term = current_term - 1;
+        election::timeout(&mut s, ServerId(0));
+        s.current_term = current_term;
+        election::handle_request_vote_reply(&mut s, ServerId(1), true);
+        s.log = terms
+            .iter()
+            .enumerate()
+            .map(|(k, &term)| Entry { term, value: k as u8 + 1 })
+            .collect();
+        election::become_leader(&mut s, ServerId(0), 3);
+        s
+    }
+
+    #[test]
+    fn leader_only_commits_log_from_current_term() {
+        // Reference: §5.4.2 / Figure 8.
+        let mut s = leader_with_log(&[1], 2);
+        s.match_index[1] = 1;
+        assert!(!advance_commit_index(&mut s, ServerId(0), 3, None));
+        assert!(advance_commit_index(&mut s, ServerId(0), 3, Some(Bug::CommitPreviousTerm)));
+        assert_eq!(s.commit_index, 1);
+    }
+
+    #[test]
+    fn committing_an_own_term_entry_commits_and_applies_the_prefix() {
+        let mut s = leader_with_log(&[1, 2], 2);
+        s.match_index[2] = 2;
+        assert!(advance_commit_index(&mut s, ServerId(0), 3, None));
+        assert_eq!((s.commit_index, s.last_applied), (2, 2));
+        assert_eq!(s.applied, vec![1, 2]);
+    }
+}

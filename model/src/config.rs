@@ -1,0 +1,98 @@
+//! The bounds a check runs under. Every bound is stated in the report: a bound on messages
+//! in flight, crashes or proposals is an under-approximation, and the verdict holds only
+//! for the runs it admits.
+
+use crate::bugs::Bug;
+use crate::types::Term;
+
+/// The model's configuration: cluster size, bounds, which faults are on, and an optional
+/// bug variant that switches off one rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Number of servers (1..=8).
+    pub servers: u8,
+    /// No server times out into a term above this.
+    pub max_term: Term,
+    /// Client requests proposed over the whole run (each carries a distinct value 1, 2, …).
+    pub max_log: u8,
+    /// Crash-and-restart events over the whole run (0 = no crashes).
+    pub max_crashes: u8,
+    /// `Snapshot` actions over the whole run; `None` = only bounded by the log.
+    pub max_snapshots: Option<u8>,
+    /// Message copies in flight at once; `None` = unbounded (needs duplicates off).
+    pub max_inflight: Option<u8>,
+    /// Whether the service may compact its log (§7).
+    pub snapshots: bool,
+    /// Whether the network may duplicate a message.
+    pub duplicates: bool,
+    /// Whether the network may lose a message.
+    pub drops: bool,
+    /// A rule switched off on purpose, to show the checker finds the consequence.
+    pub bug: Option<Bug>,
+}
+
+impl Default for Config {
+    /// The main job's bound: see `docs/model.md` ("Bounds").
+    fn default() -> Self {
+        Config {
+            servers: 3,
+            max_term: 3,
+            max_log: 2,
+            max_crashes: 1,
+            max_snapshots: Some(1),
+            max_inflight: Some(2),
+            snapshots: true,
+            duplicates: true,
+            drops: true,
+            bug: None,
+        }
+    }
+}
+
+impl Config {
+    /// Checks that the bounds describe a finite, meaningful model; the message says why not.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=8).contains(&self.servers) {
+            return Err(format!("--servers must be 1..=8, got {}", self.servers));
+        }
+        if self.max_term == 0 {
+            return Err("--max-term must be at least 1 (no election can happen in term 0)".into());
+        }
+        if self.max_term > 30 || self.max_log > 60 {
+            return Err("--max-term must be <= 30 and --max-log <= 60".into());
+        }
+        if self.max_inflight == Some(0) {
+            return Err("--max-inflight must be at least 1 (or `unlimited`)".into());
+        }
+        if self.max_inflight.is_none() && self.duplicates {
+            return Err(
+                "--max-inflight unlimited needs --no-duplicates (duplication is unbounded)".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether the bug variant `bug` is switched on.
+    pub fn has_bug(&self, bug: Bug) -> bool {
+        self.bug == Some(bug)
+    }
+
+    /// One line naming every bound, for reports.
+    pub fn describe(&self) -> String {
+        let opt = |v: Option<u8>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+        format!(
+            "servers={} max-term={} max-log={} max-crashes={} snapshots={} max-snapshots={} \
+             max-inflight={} duplicates={} drops={} bug={}",
+            self.servers,
+            self.max_term,
+            self.max_log,
+            self.max_crashes,
+            if self.snapshots { "on" } else { "off" },
+            opt(self.max_snapshots),
+            opt(self.max_inflight),
+            if self.duplicates { "on" } else { "off" },
+            if self.drops { "on" } else { "off" },
+            self.bug.map_or("none", Bug::name),
+        )
+    }
+}

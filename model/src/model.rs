@@ -1,0 +1,313 @@
+//! The stateright `Model`: the actions of Figure 2 and §7 as a flat list of guarded
+//! actions, and `next_state` as a match with one short arm per action. Protocol logic lives
+//! in the per-concern modules; this file only moves messages and records history.
+
+use crate::config::Config;
+use crate::network::{Message, Packet};
+use crate::properties as p;
+use crate::receive::receive;
+use crate::server::ServerState;
+use crate::state::{reached, ClusterState};
+use crate::types::{Index, Role, ServerId, Value};
+use crate::{commit, election, history, replication, restart, snapshot};
+use stateright::{Model, Property};
+
+/// One step of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Server times out and starts an election, sending RequestVote to every other server.
+    Timeout(ServerId),
+    /// Candidate (re)sends its RequestVote to one server whose vote it lacks.
+    RequestVote(ServerId, ServerId),
+    /// Candidate with a majority becomes leader and sends heartbeats to every other server.
+    BecomeLeader(ServerId),
+    /// Leader appends a client command (the value is the next unused one).
+    ClientRequest(ServerId, Value),
+    /// Leader advances its commit index (§5.3, §5.4.2).
+    AdvanceCommitIndex(ServerId),
+    /// Leader sends AppendEntries (or InstallSnapshot) to one follower.
+    AppendEntries(ServerId, ServerId),
+    /// The service at a server snapshots its state at an index it has applied (§7).
+    Snapshot(ServerId, Index),
+    /// Server crashes and restarts.
+    Restart(ServerId),
+    /// The network delivers one copy of a message.
+    Receive(Packet),
+    /// The network loses one copy of a message.
+    Drop(Packet),
+    /// The network duplicates a message.
+    Duplicate(Packet),
+}
+
+/// The model of a cluster under a [`Config`].
+#[derive(Clone, Debug)]
+pub struct RaftModel {
+    pub config: Config,
+}
+
+impl RaftModel {
+    pub fn new(config: Config) -> Self {
+        RaftModel { config }
+    }
+
+    fn n(&self) -> usize {
+        usize::from(self.config.servers)
+    }
+
+    fn ids(&self) -> impl Iterator<Item = ServerId> {
+        (0..self.config.servers).map(ServerId)
+    }
+
+    /// The actions `next_state` would accept from `state` (those that change it).
+    pub fn enabled_actions(&self, state: &ClusterState) -> Vec<Action> {
+        let mut actions = Vec::new();
+        self.actions(state, &mut actions);
+        actions
+            .into_iter()
+            .filter(|a| self.next_state(state, a.clone()).is_some())
+            .collect()
+    }
+
+    fn server_actions(&self, state: &ClusterState, i: ServerId, actions: &mut Vec<Action>) {
+        let s = &state.servers[i.index()];
+        let h = &state.history;
+        if s.role != Role::Leader && s.current_term < self.config.max_term {
+            actions.push(Action::Timeout(i));
+        }
+        if s.role == Role::Candidate {
+            for j in self.ids().filter(|&j| j != i && !s.votes_granted.contains(j)) {
+                actions.push(Action::RequestVote(i, j));
+            }
+            if election::has_majority(s, self.n()) {
+                actions.push(Action::BecomeLeader(i));
+            }
+        }
+        if s.role == Role::Leader {
+            if h.proposals < self.config.max_log {
+                actions.push(Action::ClientRequest(i, h.proposals + 1));
+            }
+            actions.push(Action::AdvanceCommitIndex(i));
+            for j in self.ids().filter(|&j| j != i) {
+                actions.push(Action::AppendEntries(i, j));
+            }
+        }
+        if self.snapshot_allowed(state) {
+            let index = self.snapshot_index(s);
+            if index > s.snapshot.last_included_index {
+                actions.push(Action::Snapshot(i, index));
+            }
+        }
+        if h.crashes < self.config.max_crashes {
+            actions.push(Action::Restart(i));
+        }
+    }
+
+    fn snapshot_allowed(&self, state: &ClusterState) -> bool {
+        self.config.snapshots
+            && self
+                .config
+                .max_snapshots
+                .map_or(true, |max| state.history.snapshots < max)
+    }
+
+    /// The index the model's service snapshots at: everything it has applied.
+    fn snapshot_index(&self, s: &ServerState) -> Index {
+        if self.config.has_bug(crate::bugs::Bug::SnapshotUncommitted) {
+            s.last_log_index()
+        } else {
+            s.last_applied
+        }
+    }
+
+    fn within_inflight(&self, state: &ClusterState) -> bool {
+        self.config
+            .max_inflight
+            .map_or(true, |max| state.network.len() <= usize::from(max))
+    }
+
+    /// Applies a protocol action to server `i` in a copy of `state`; `None` if nothing
+    /// changed or the action is not enabled.
+    fn step(&self, state: &ClusterState, action: &Action) -> Option<ClusterState> {
+        let mut next = state.clone();
+        let bug = self.config.bug;
+        let changed = match action {
+            Action::Timeout(i) => self.do_timeout(&mut next, *i),
+            Action::RequestVote(i, j) => {
+                let s = &next.servers[i.index()];
+                if s.role != Role::Candidate || i == j || s.votes_granted.contains(*j) {
+                    return None;
+                }
+                let msg = election::request_vote(s, *i);
+                send(&mut next, *i, *j, msg)
+            }
+            Action::BecomeLeader(i) => self.do_become_leader(&mut next, *i),
+            Action::ClientRequest(i, v) => {
+                let s = &mut next.servers[i.index()];
+                if s.role != Role::Leader
+                    || next.history.proposals >= self.config.max_log
+                    || *v != next.history.proposals + 1
+                {
+                    return None;
+                }
+                replication::client_request(s, *v);
+                next.history.proposals += 1;
+                true
+            }
+            Action::AdvanceCommitIndex(i) => {
+                commit::advance_commit_index(&mut next.servers[i.index()], *i, self.n(), bug)
+            }
+            Action::AppendEntries(i, j) => {
+                let s = &next.servers[i.index()];
+                if s.role != Role::Leader || i == j {
+                    return None;
+                }
+                let msg = replication::append_entries_for(s, *i, *j);
+                send(&mut next, *i, *j, msg)
+            }
+            Action::Snapshot(i, index) => {
+                if !self.snapshot_allowed(&next) {
+                    return None;
+                }
+                let taken = snapshot::take_snapshot(&mut next.servers[i.index()], *index, bug);
+                if taken && self.config.max_snapshots.is_some() {
+                    next.history.snapshots += 1;
+                }
+                taken
+            }
+            Action::Restart(i) => {
+                if next.history.crashes >= self.config.max_crashes {
+                    return None;
+                }
+                let s = &mut next.servers[i.index()];
+                let before = s.clone();
+                restart::restart(s, bug);
+                next.history.crashes += 1;
+                // A restart that loses nothing is not worth a state (or a crash).
+                *s != before
+            }
+            Action::Receive(packet) => self.do_receive(&mut next, packet),
+            Action::Drop(packet) => self.config.drops && next.network.remove_one(packet),
+            Action::Duplicate(packet) => self.config.duplicates && next.network.duplicate(packet),
+        };
+        if !changed || !self.within_inflight(&next) {
+            return None;
+        }
+        Some(next)
+    }
+
+    fn do_timeout(&self, next: &mut ClusterState, i: ServerId) -> bool {
+        let s = &mut next.servers[i.index()];
+        if s.role == Role::Leader || s.current_term >= self.config.max_term {
+            return false;
+        }
+        let msg = election::timeout(s, i);
+        for j in self.ids().filter(|&j| j != i) {
+            send(next, i, j, msg.clone());
+        }
+        true
+    }
+
+    fn do_become_leader(&self, next: &mut ClusterState, i: ServerId) -> bool {
+        let s = &mut next.servers[i.index()];
+        if !election::has_majority(s, self.n()) {
+            return false;
+        }
+        election::become_leader(s, i, self.n());
+        for j in self.ids().filter(|&j| j != i) {
+            let msg = replication::append_entries_for(&next.servers[i.index()], i, j);
+            send(next, i, j, msg);
+        }
+        true
+    }
+
+    fn do_receive(&self, next: &mut ClusterState, packet: &Packet) -> bool {
+        if !next.network.remove_one(packet) {
+            return false;
+        }
+        let s = &mut next.servers[packet.dst.index()];
+        let received = receive(s, packet.src, &packet.msg, self.config.bug);
+        if received.installed_snapshot {
+            next.history.reached |= reached::SNAPSHOT_INSTALLED_ON_FOLLOWER;
+        }
+        if let Some(reply) = received.reply {
+            send(next, packet.dst, packet.src, reply);
+        }
+        true
+    }
+}
+
+/// Puts `msg` from `src` to `dst` in flight. Always a change of state for the step that
+/// sends, except a re-send of a message already in flight.
+fn send(next: &mut ClusterState, src: ServerId, dst: ServerId, msg: Message) -> bool {
+    let packet = Packet { src, dst, msg };
+    let before = next.network.copies_of(&packet);
+    next.network.send(packet);
+    before == 0
+}
+
+impl Model for RaftModel {
+    type State = ClusterState;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<ClusterState> {
+        vec![ClusterState::initial(&self.config)]
+    }
+
+    fn actions(&self, state: &ClusterState, actions: &mut Vec<Action>) {
+        for i in self.ids() {
+            self.server_actions(state, i, actions);
+        }
+        for packet in state.network.packets() {
+            actions.push(Action::Receive(packet.clone()));
+            if self.config.drops {
+                actions.push(Action::Drop(packet.clone()));
+            }
+            if self.config.duplicates {
+                actions.push(Action::Duplicate(packet.clone()));
+            }
+        }
+    }
+
+    fn next_state(&self, state: &ClusterState, action: Action) -> Option<ClusterState> {
+        let mut next = self.step(state, &action)?;
+        history::observe(state, &action, &mut next);
+        Some(next)
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        crate::describe::action(action)
+    }
+
+    fn format_step(&self, last_state: &ClusterState, action: Action) -> Option<String> {
+        let next = self.next_state(last_state, action.clone())?;
+        Some(crate::describe::step(last_state, &action, &next))
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        let mut props = vec![
+            Property::always(p::ELECTION_SAFETY, |_, s| p::election_safety(s)),
+            Property::always(p::LOG_MATCHING, |_, s| p::log_matching(s)),
+            Property::always(p::LEADER_COMPLETENESS, |_, s| p::leader_completeness(s)),
+            Property::always(p::STATE_MACHINE_SAFETY, |_, s| p::state_machine_safety(s)),
+            Property::always(p::APPLIED_NEVER_REGRESSES, |_, s| p::applied_never_regresses(s)),
+            Property::always(p::SNAPSHOT_IS_COMMITTED_PREFIX, |_, s| {
+                p::snapshot_is_committed_prefix(s)
+            }),
+            Property::sometimes(p::LEADER_ELECTED, |_, s| p::leader_elected(s)),
+        ];
+        if self.config.max_log > 0 {
+            props.push(Property::sometimes(p::ENTRY_COMMITTED, |_, s| p::entry_committed(s)));
+        }
+        if self.config.snapshots && self.config.max_log > 0 && self.config.servers > 1 {
+            props.push(Property::sometimes(p::SNAPSHOT_INSTALLED_ON_FOLLOWER, |_, s| {
+                p::snapshot_installed_on_follower(s)
+            }));
+        }
+        if self.config.max_crashes > 0 && self.config.max_log > 0 {
+            props.push(Property::sometimes(p::COMMIT_AFTER_RESTART, |_, s| {
+                p::commit_after_restart(s)
+            }));
+        }
+        props
+    }
+}

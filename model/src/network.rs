@@ -1,0 +1,226 @@
+//! The network: every message in flight, as a sorted multiset. Loss, duplication and
+//! reordering are explicit actions (`Drop`, `Duplicate`, and `Receive` of any message in
+//! any order). Sending a message identical to one already in flight adds nothing: the two
+//! copies would be indistinguishable from one copy plus a `Duplicate`, so only `Duplicate`
+//! raises a multiplicity. That keeps redundant re-sends from inflating the state space.
+
+use crate::types::{Entry, Index, ServerId, Term, Value};
+use stateright::{Rewrite, RewritePlan};
+
+/// The RPCs of Figure 2 and §7, with the field names of `docs/protocol.md`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Message {
+    RequestVote {
+        term: Term,
+        candidate: ServerId,
+        last_log_index: Index,
+        last_log_term: Term,
+    },
+    RequestVoteReply {
+        term: Term,
+        vote_granted: bool,
+    },
+    AppendEntries {
+        term: Term,
+        leader: ServerId,
+        prev_log_index: Index,
+        prev_log_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: Index,
+    },
+    AppendEntriesReply {
+        term: Term,
+        success: bool,
+        match_index: Index,
+        conflict_index: Index,
+        conflict_term: Option<Term>,
+    },
+    InstallSnapshot {
+        term: Term,
+        leader: ServerId,
+        last_included_index: Index,
+        last_included_term: Term,
+        data: Vec<Value>,
+    },
+    InstallSnapshotReply {
+        term: Term,
+        last_included_index: Index,
+    },
+}
+
+impl Message {
+    /// The sender's term, which every message carries (Figure 2, "All Servers").
+    pub fn term(&self) -> Term {
+        match self {
+            Message::RequestVote { term, .. }
+            | Message::RequestVoteReply { term, .. }
+            | Message::AppendEntries { term, .. }
+            | Message::AppendEntriesReply { term, .. }
+            | Message::InstallSnapshot { term, .. }
+            | Message::InstallSnapshotReply { term, .. } => *term,
+        }
+    }
+
+    /// Replies answer a request; only requests are answered.
+    pub fn is_reply(&self) -> bool {
+        matches!(
+            self,
+            Message::RequestVoteReply { .. }
+                | Message::AppendEntriesReply { .. }
+                | Message::InstallSnapshotReply { .. }
+        )
+    }
+}
+
+impl Rewrite<ServerId> for Message {
+    fn rewrite<S>(&self, plan: &RewritePlan<ServerId, S>) -> Self {
+        let mut out = self.clone();
+        match &mut out {
+            Message::RequestVote { candidate, .. } => *candidate = plan.rewrite(candidate),
+            Message::AppendEntries { leader, .. } | Message::InstallSnapshot { leader, .. } => {
+                *leader = plan.rewrite(leader)
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+/// A message with its sender and receiver.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Packet {
+    pub src: ServerId,
+    pub dst: ServerId,
+    pub msg: Message,
+}
+
+impl Rewrite<ServerId> for Packet {
+    fn rewrite<S>(&self, plan: &RewritePlan<ServerId, S>) -> Self {
+        Packet {
+            src: plan.rewrite(&self.src),
+            dst: plan.rewrite(&self.dst),
+            msg: self.msg.rewrite(plan),
+        }
+    }
+}
+
+/// Messages in flight: sorted by packet, each with its number of copies (at least 1).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Network {
+    pub in_flight: Vec<(Packet, u8)>,
+}
+
+impl Network {
+    /// Total number of copies in flight (what `--max-inflight` bounds).
+    pub fn len(&self) -> usize {
+        self.in_flight.iter().map(|(_, n)| usize::from(*n)).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+
+    /// The distinct packets in flight, in order (the order actions are listed in).
+    pub fn packets(&self) -> impl Iterator<Item = &Packet> {
+        self.in_flight.iter().map(|(p, _)| p)
+    }
+
+    pub fn copies_of(&self, packet: &Packet) -> u8 {
+        match self.in_flight.binary_search_by(|(p, _)| p.cmp(packet)) {
+            Ok(at) => self.in_flight[at].1,
+            Err(_) => 0,
+        }
+    }
+
+    /// Puts a packet in flight unless an identical one already is.
+    pub fn send(&mut self, packet: Packet) {
+        if let Err(at) = self.in_flight.binary_search_by(|(p, _)| p.cmp(&packet)) {
+            self.in_flight.insert(at, (packet, 1));
+        }
+    }
+
+    /// Adds one more copy of a packet already in flight; false if it is not in flight.
+    pub fn duplicate(&mut self, packet: &Packet) -> bool {
+        match self.in_flight.binary_search_by(|(p, _)| p.cmp(packet)) {
+            Ok(at) => {
+                self.in_flight[at].1 += 1;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Takes one copy of a packet out of flight; false if it is not in flight.
+    pub fn remove_one(&mut self, packet: &Packet) -> bool {
+        match self.in_flight.binary_search_by(|(p, _)| p.cmp(packet)) {
+            Ok(at) => {
+                if self.in_flight[at].1 > 1 {
+                    self.in_flight[at].1 -= 1;
+                } else {
+                    self.in_flight.remove(at);
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Keeps only the packets for which `keep` holds (all their copies).
+    pub fn retain(&mut self, mut keep: impl FnMut(&Packet) -> bool) {
+        self.in_flight.retain(|(p, _)| keep(p));
+    }
+}
+
+impl Rewrite<ServerId> for Network {
+    fn rewrite<S>(&self, plan: &RewritePlan<ServerId, S>) -> Self {
+        let mut in_flight: Vec<(Packet, u8)> = self
+            .in_flight
+            .iter()
+            .map(|(p, n)| (p.rewrite(plan), *n))
+            .collect();
+        in_flight.sort();
+        Network { in_flight }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(term: Term) -> Packet {
+        Packet {
+            src: ServerId(0),
+            dst: ServerId(1),
+            msg: Message::RequestVoteReply {
+                term,
+                vote_granted: true,
+            },
+        }
+    }
+
+    #[test]
+    fn a_resend_of_an_in_flight_message_adds_no_copy_but_duplicate_does() {
+        let mut net = Network::default();
+        net.send(reply(1));
+        net.send(reply(1));
+        assert_eq!(net.len(), 1);
+        assert!(net.duplicate(&reply(1)));
+        assert_eq!(net.len(), 2);
+        assert!(net.remove_one(&reply(1)));
+        assert_eq!(net.copies_of(&reply(1)), 1);
+        assert!(net.remove_one(&reply(1)));
+        assert!(net.is_empty());
+        assert!(!net.remove_one(&reply(1)));
+    }
+
+    #[test]
+    fn packets_stay_sorted_whatever_the_send_order() {
+        let mut a = Network::default();
+        a.send(reply(2));
+        a.send(reply(1));
+        let mut b = Network::default();
+        b.send(reply(1));
+        b.send(reply(2));
+        assert_eq!(a, b);
+    }
+}

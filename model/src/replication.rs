@@ -1,0 +1,236 @@
+//! Log replication (§5.3): `ClientRequest`, the AppendEntries RPC a leader sends to one
+//! follower (or InstallSnapshot when the follower needs what the leader compacted, §7), the
+//! follower's handling, and the leader's handling of the reply with fast back-up hints.
+
+use crate::bugs::Bug;
+use crate::commit::apply_committed;
+use crate::network::Message;
+use crate::server::ServerState;
+use crate::types::{Entry, Index, Role, ServerId, Term, Value};
+
+/// `ClientRequest(i, v)` (§5.3): the leader appends `(current_term, v)`.
+pub fn client_request(s: &mut ServerState, value: Value) {
+    debug_assert_eq!(s.role, Role::Leader);
+    s.log.push(Entry {
+        term: s.current_term,
+        value,
+    });
+}
+
+/// What leader `s` sends to `peer` now: AppendEntries with every entry from
+/// `next_index[peer]`, or InstallSnapshot if that index is already compacted (§7).
+pub fn append_entries_for(s: &ServerState, me: ServerId, peer: ServerId) -> Message {
+    debug_assert_eq!(s.role, Role::Leader);
+    let next = s.next_index[peer.index()];
+    if next <= s.snapshot.last_included_index {
+        return Message::InstallSnapshot {
+            term: s.current_term,
+            leader: me,
+            last_included_index: s.snapshot.last_included_index,
+            last_included_term: s.snapshot.last_included_term,
+            data: s.snapshot.data.clone(),
+        };
+    }
+    let prev_log_index = next - 1;
+    Message::AppendEntries {
+        term: s.current_term,
+        leader: me,
+        prev_log_index,
+        prev_log_term: s.term_at(prev_log_index).unwrap_or(0),
+        entries: s.entries_from(next),
+        leader_commit: s.commit_index,
+    }
+}
+
+/// Figure 2, AppendEntries receiver, for a request of the current term (normalised by the
+/// caller). Steps 1–5 are those of `docs/protocol.md`.
+pub fn handle_append_entries(
+    s: &mut ServerState,
+    bug: Option<Bug>,
+    prev_log_index: Index,
+    prev_log_term: Term,
+    entries: &[Entry],
+    leader_commit: Index,
+) -> Message {
+    s.become_follower();
+    // 1. Entries at or below our snapshot are committed: skip them, check from the snapshot.
+    let base = s.snapshot.last_included_index;
+    let (mut prev, mut prev_term, mut entries) = (prev_log_index, prev_log_term, entries);
+    if prev < base {
+        let covered = usize::from(base - prev);
+        if entries.len() >= covered {
+            prev_term = entries[covered - 1].term;
+            entries = &entries[covered..];
+        } else {
+            prev_term = s.snapshot.last_included_term;
+            entries = &[];
+        }
+        prev = base;
+    }
+    // 2. The log must contain an entry at prev with the leader's term there.
+    if let Some(reply) = reject_if_mismatch(s, bug, prev, prev_term) {
+        return reply;
+    }
+    // 3. Keep matching entries; truncate only from the first conflict (never on a match).
+    append_new_entries(s, bug, prev, entries);
+    // 4. Learn the leader's commit, bounded by what this request proved we hold.
+    let last_new = prev + entries.len() as Index;
+    s.commit_index = s.commit_index.max(leader_commit.min(last_new));
+    apply_committed(s);
+    // 5. Success, telling the leader how far we match.
+    Message::AppendEntriesReply {
+        term: s.current_term,
+        success: true,
+        match_index: last_new,
+        conflict_index: 0,
+        conflict_term: None,
+    }
+}
+
+/// Step 2 with the fast back-up hints (Lab 2C's XLen/XIndex/XTerm).
+fn reject_if_mismatch(
+    s: &ServerState,
+    bug: Option<Bug>,
+    prev: Index,
+    prev_term: Term,
+) -> Option<Message> {
+    let reject = |conflict_index, conflict_term| {
+        Some(Message::AppendEntriesReply {
+            term: s.current_term,
+            success: false,
+            match_index: 0,
+            conflict_index,
+            conflict_term,
+        })
+    };
+    if prev > s.last_log_index() {
+        return reject(s.last_log_index() + 1, None);
+    }
+    match s.term_at(prev) {
+        Some(t) if t != prev_term && bug != Some(Bug::NoPrevLogCheck) => {
+            let mut first = prev;
+            while first > s.snapshot.last_included_index + 1 && s.term_at(first - 1) == Some(t) {
+                first -= 1;
+            }
+            reject(first, Some(t))
+        }
+        _ => None,
+    }
+}
+
+/// Step 3: an existing entry with the same index and term is kept; at the first conflict
+/// that entry and all after it go, and the rest of the request is appended.
+fn append_new_entries(s: &mut ServerState, bug: Option<Bug>, prev: Index, entries: &[Entry]) {
+    if bug == Some(Bug::TruncateOnEveryAppend) {
+        if prev < s.last_log_index() {
+            s.truncate_from(prev + 1);
+        }
+        s.log.extend_from_slice(entries);
+        return;
+    }
+    for (k, entry) in entries.iter().enumerate() {
+        let index = prev + 1 + k as Index;
+        match s.term_at(index) {
+            Some(term) if term == entry.term => continue,
+            Some(_) => {
+                s.truncate_from(index);
+                s.log.extend_from_slice(&entries[k..]);
+                return;
+            }
+            None => {
+                s.log.extend_from_slice(&entries[k..]);
+                return;
+            }
+        }
+    }
+}
+
+/// Leader, on an AppendEntriesReply of its term. Replies may be reordered or duplicated,
+/// so success never moves `next_index`/`match_index` backwards; a rejection uses the hints.
+pub fn handle_append_entries_reply(
+    s: &mut ServerState,
+    from: ServerId,
+    success: bool,
+    match_index: Index,
+    conflict_index: Index,
+    conflict_term: Option<Term>,
+) {
+    if s.role != Role::Leader {
+        return;
+    }
+    let j = from.index();
+    if success {
+        s.match_index[j] = s.match_index[j].max(match_index);
+        s.next_index[j] = s.next_index[j].max(match_index + 1);
+        return;
+    }
+    let hinted = match conflict_term.and_then(|t| s.last_index_of_term(t)) {
+        Some(last_of_term) => last_of_term + 1,
+        None => conflict_index,
+    };
+    s.next_index[j] = hinted.max(s.match_index[j] + 1).max(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(term: Term, value: Value) -> Entry {
+        Entry { term, value }
+    }
+
+    fn follower(log: &[Entry]) -> ServerState {
+        let mut s = ServerState::new();
+        s.current_term = 2;
+        s.log = log.to_vec();
+        s
+    }
+
+    #[test]
+    fn a_stale_shorter_request_never_truncates_matching_entries() {
+        // Reference: Figure 2, AppendEntries rule 3 ("if an existing entry conflicts").
+        let mut s = follower(&[e(1, 1), e(1, 2)]);
+        let reply = handle_append_entries(&mut s, None, 0, 0, &[e(1, 1)], 0);
+        assert_eq!(s.log, vec![e(1, 1), e(1, 2)]);
+        assert!(matches!(reply, Message::AppendEntriesReply { success: true, match_index: 1, .. }));
+        let mut buggy = follower(&[e(1, 1), e(1, 2)]);
+        handle_append_entries(&mut buggy, Some(Bug::TruncateOnEveryAppend), 0, 0, &[e(1, 1)], 0);
+        assert_eq!(buggy.log, vec![e(1, 1)]);
+    }
+
+    #[test]
+    fn a_conflict_truncates_from_the_first_differing_entry() {
+        let mut s = follower(&[e(1, 1), e(1, 2), e(1, 3)]);
+        handle_append_entries(&mut s, None, 1, 1, &[e(2, 4)], 0);
+        assert_eq!(s.log, vec![e(1, 1), e(2, 4)]);
+    }
+
+    #[test]
+    fn mismatch_replies_carry_the_conflicting_term_and_its_first_index() {
+        let mut s = follower(&[e(1, 1), e(1, 2)]);
+        let reply = handle_append_entries(&mut s, None, 2, 2, &[], 0);
+        assert_eq!(
+            reply,
+            Message::AppendEntriesReply {
+                term: 2,
+                success: false,
+                match_index: 0,
+                conflict_index: 1,
+                conflict_term: Some(1)
+            }
+        );
+        let short = handle_append_entries(&mut s, None, 5, 2, &[], 0);
+        assert!(matches!(
+            short,
+            Message::AppendEntriesReply { conflict_index: 3, conflict_term: None, .. }
+        ));
+    }
+
+    #[test]
+    fn commit_is_learned_only_up_to_what_the_request_proved() {
+        let mut s = follower(&[e(1, 1), e(1, 2)]);
+        handle_append_entries(&mut s, None, 1, 1, &[], 2);
+        assert_eq!(s.commit_index, 1);
+        assert_eq!(s.applied, vec![1]);
+    }
+}

@@ -1,0 +1,48 @@
+//! Crash and restart (Figure 2's persistent/volatile split, §7's "restores its state from
+//! the snapshot"). One action covers both: while down a server takes no steps and its
+//! messages wait in the network, which an idle server that is up also allows, so a separate
+//! "down" state would add states but no behaviours.
+
+use crate::bugs::Bug;
+use crate::server::ServerState;
+
+/// `Restart(i)`: volatile state is lost; term, vote, log and snapshot survive; the service
+/// is restored from the snapshot, and commit/applied fall back to it.
+pub fn restart(s: &mut ServerState, bug: Option<Bug>) {
+    s.become_follower();
+    if bug == Some(Bug::ForgetVoteOnRestart) {
+        s.voted_for = None;
+    }
+    s.commit_index = s.snapshot.last_included_index;
+    s.last_applied = s.snapshot.last_included_index;
+    s.applied = if bug == Some(Bug::RestartWithoutSnapshot) {
+        Vec::new()
+    } else {
+        s.snapshot.data.clone()
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Snapshot;
+    use crate::types::{Entry, Role, ServerId};
+
+    #[test]
+    fn restart_keeps_persistent_state_and_falls_back_to_the_snapshot() {
+        let mut s = ServerState::new();
+        s.current_term = 3;
+        s.voted_for = Some(ServerId(1));
+        s.role = Role::Leader;
+        s.snapshot = Snapshot { last_included_index: 1, last_included_term: 2, data: vec![7] };
+        s.log = vec![Entry { term: 3, value: 8 }];
+        s.commit_index = 2;
+        s.last_applied = 2;
+        s.applied = vec![7, 8];
+        restart(&mut s, None);
+        assert_eq!((s.current_term, s.voted_for), (3, Some(ServerId(1))));
+        assert_eq!(s.role, Role::Follower);
+        assert_eq!((s.commit_index, s.last_applied, s.applied.clone()), (1, 1, vec![7]));
+        assert_eq!(s.log.len(), 1);
+    }
+}
