@@ -17,7 +17,7 @@ pub mod transport;
 mod sync;
 
 pub use apply::{ApplyMsg, Command};
-pub use persister::{MemoryPersister, PersistError, Persister};
+pub use persister::{FilePersister, MemoryPersister, PersistError, Persister};
 pub use transport::{RpcHandler, Transport};
 pub mod runtime;
 pub mod simnet;

@@ -4,6 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
+mod file;
+pub use file::FilePersister;
+
 /// Why persistent state could not be saved or read back.
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {

@@ -22,7 +22,7 @@ use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use crate::core::{self, Apply, Core, Input, Message, Outgoing, Ready, Role};
-use crate::sync::{thread, AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{thread, Arc, AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
 use crate::{ApplyMsg, Command, Persister, RpcHandler, Transport};
 
 /// Length of one core tick: the granularity of heartbeats and election timeouts.
@@ -93,13 +93,13 @@ impl RaftConfig {
 
 /// One Raft peer: a cheap, clonable handle (all clones are the same peer).
 pub struct Raft<C: Command> {
-    shared: crate::sync::Arc<Shared<C>>,
+    shared: Arc<Shared<C>>,
 }
 
 impl<C: Command> Clone for Raft<C> {
     fn clone(&self) -> Self {
         Raft {
-            shared: crate::sync::Arc::clone(&self.shared),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -154,7 +154,7 @@ impl<C: Command> Raft<C> {
         let snapshot = persister.read_snapshot()?;
         let core = Core::restore(core_config, &raft_state, snapshot)
             .map_err(|e| MakeError::Decode(e.to_string()))?;
-        let shared = crate::sync::Arc::new(Shared {
+        let shared = Arc::new(Shared {
             me,
             peers,
             persister,
@@ -166,12 +166,12 @@ impl<C: Command> Raft<C> {
             _command: PhantomData,
         });
         let ticker = {
-            let shared = crate::sync::Arc::clone(&shared);
-            thread::spawn(move || shared.run_ticker())
+            let shared = Arc::clone(&shared);
+            thread::spawn(move || Shared::run_ticker(shared))
         };
         let applier = {
-            let shared = crate::sync::Arc::clone(&shared);
-            thread::spawn(move || shared.run_applier(apply_tx))
+            let shared = Arc::clone(&shared);
+            thread::spawn(move || Shared::run_applier(shared, apply_tx))
         };
         lock(&shared.threads).extend([ticker, applier]);
         Ok(Raft { shared })
@@ -257,7 +257,7 @@ impl<C: Command> Raft<C> {
 
 impl<C: Command> RpcHandler for Raft<C> {
     fn handle(&self, request: &[u8]) -> Option<Vec<u8>> {
-        self.shared.handle(request)
+        Shared::handle(&self.shared, request)
     }
 }
 
@@ -267,38 +267,38 @@ impl<C: Command> Shared<C> {
     }
 
     /// Answers one request: a step, then the reply that step produced for the sender.
-    fn handle(self: &crate::sync::Arc<Self>, request: &[u8]) -> Option<Vec<u8>> {
-        if self.is_dead() {
+    fn handle(this: &Arc<Self>, request: &[u8]) -> Option<Vec<u8>> {
+        if this.is_dead() {
             return None;
         }
         let message = Message::decode(request).ok()?;
         let from = message.sender()?;
-        if from >= self.peers.len() || from == self.me {
+        if from >= this.peers.len() || from == this.me {
             return None;
         }
-        let mut core = lock(&self.core);
-        if self.is_dead() {
+        let mut core = lock(&this.core);
+        if this.is_dead() {
             return None;
         }
         let ready = core.step(Input::Message { from, message });
-        let mut messages = self.finish_step(core, ready)?;
+        let mut messages = this.finish_step(core, ready)?;
         let position = messages
             .iter()
             .position(|out| out.to == from && !out.message.is_request())?;
         let reply = messages.swap_remove(position);
-        self.send_all(messages);
+        Shared::send_all(this, messages);
         Some(reply.message.encode())
     }
 
     /// One step whose messages are sent at once.
-    fn step(self: &crate::sync::Arc<Self>, input: Input) {
-        let mut core = lock(&self.core);
-        if self.is_dead() {
+    fn step(this: &Arc<Self>, input: Input) {
+        let mut core = lock(&this.core);
+        if this.is_dead() {
             return;
         }
         let ready = core.step(input);
-        if let Some(messages) = self.finish_step(core, ready) {
-            self.send_all(messages);
+        if let Some(messages) = this.finish_step(core, ready) {
+            Shared::send_all(this, messages);
         }
     }
 
@@ -331,59 +331,57 @@ impl<C: Command> Shared<C> {
         }
     }
 
-    fn send_all(self: &crate::sync::Arc<Self>, messages: Vec<Outgoing>) {
+    fn send_all(this: &Arc<Self>, messages: Vec<Outgoing>) {
         for out in messages {
             if out.message.is_request() {
-                self.send_request(out);
+                Shared::send_request(this, out);
             }
         }
     }
 
     /// Sends one request from its own thread and feeds the reply back into the core.
-    fn send_request(self: &crate::sync::Arc<Self>, out: Outgoing) {
-        let Some(transport) = self.peers.get(out.to).cloned() else {
+    fn send_request(this: &Arc<Self>, out: Outgoing) {
+        let Some(transport) = this.peers.get(out.to).cloned() else {
             return;
         };
-        let shared = crate::sync::Arc::clone(self);
+        let shared = Arc::clone(this);
         let bytes = out.message.encode();
-        let spawned = std::thread::Builder::new()
-            .name(format!("raft-{}-rpc", self.me))
-            .spawn(move || {
-                let reply = transport.call(bytes);
-                if shared.is_dead() {
-                    return;
-                }
-                let Some(reply) = reply.and_then(|b| Message::decode(&b).ok()) else {
-                    return;
-                };
-                if reply.is_request() {
-                    return;
-                }
-                shared.step(Input::Message {
+        thread::spawn(move || {
+            let reply = transport.call(bytes);
+            if shared.is_dead() {
+                return;
+            }
+            let Some(reply) = reply.and_then(|b| Message::decode(&b).ok()) else {
+                return;
+            };
+            if reply.is_request() {
+                return;
+            }
+            Shared::step(
+                &shared,
+                Input::Message {
                     from: out.to,
                     message: reply,
-                });
-            });
-        if let Err(error) = spawned {
-            tracing::warn!(%error, "could not spawn an RPC thread; the request is dropped");
-        }
+                },
+            );
+        });
     }
 
-    fn run_ticker(self: crate::sync::Arc<Self>) {
-        while !self.is_dead() {
+    fn run_ticker(this: Arc<Self>) {
+        while !this.is_dead() {
             std::thread::sleep(TICK);
-            self.step(Input::Tick);
+            Shared::step(&this, Input::Tick);
         }
     }
 
     /// The single applier: waits for applies, sends them in order, holding no lock.
-    fn run_applier(self: crate::sync::Arc<Self>, apply_tx: Sender<ApplyMsg<C>>) {
+    fn run_applier(this: Arc<Self>, apply_tx: Sender<ApplyMsg<C>>) {
         loop {
             let batch = {
-                let mut queue = lock(&self.queue);
+                let mut queue = lock(&this.queue);
                 // A plain `wait` (no timeout): loom cannot time out, and `kill` notifies.
                 while queue.pending.is_empty() && !queue.stopped {
-                    queue = self
+                    queue = this
                         .queue_changed
                         .wait(queue)
                         .expect("apply queue lock poisoned");
@@ -394,12 +392,12 @@ impl<C: Command> Shared<C> {
                 std::mem::take(&mut queue.pending)
             };
             for apply in batch {
-                if self.is_dead() {
+                if this.is_dead() {
                     return;
                 }
                 let Some(message) = to_apply_msg::<C>(apply) else {
                     tracing::error!(
-                        me = self.me,
+                        me = this.me,
                         "a committed command could not be decoded; applier stops"
                     );
                     return;
