@@ -444,3 +444,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests;
+
+/// Runs the examples of `docs/impl.md` as doctests, so the documented API stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/impl.md")]
+pub struct DocsImplMd;
