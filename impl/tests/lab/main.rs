@@ -20,6 +20,7 @@ mod applier;
 mod checks;
 mod cmd;
 mod config;
+mod selfcheck;
 mod tests_2a;
 mod tests_2b;
 mod tests_2c;
@@ -51,6 +52,9 @@ macro_rules! lab_tests {
 
 fn all_tests() -> Vec<LabTest> {
     lab_tests![
+        selfcheck::harness_rejects_conflicting_commits ~ 0,
+        selfcheck::harness_rejects_out_of_order_apply ~ 0,
+        selfcheck::harness_checks_snapshots ~ 0,
         tests_2a::initial_election_2a ~ 4,
         tests_2a::re_election_2a ~ 6,
         tests_2a::many_elections_2a ~ 6,
