@@ -124,9 +124,17 @@ impl Core {
         if prev_log_index >= snapshot_index {
             return (prev_log_index, prev_log_term, entries);
         }
-        let covered = (snapshot_index - prev_log_index).min(entries.len() as u64) as usize;
+        let covered = snapshot_index - prev_log_index;
+        if covered > entries.len() as u64 {
+            // The request ends at or before our snapshot: all of it is committed here.
+            return (snapshot_index, self.log.snapshot_term(), Vec::new());
+        }
+        // The leader's entry at our snapshot index becomes the one the check compares
+        // with our snapshot's term (as the model does).
+        let covered = covered as usize;
+        let new_prev_term = entries[covered - 1].term;
         entries.drain(..covered);
-        (snapshot_index, self.log.snapshot_term(), entries)
+        (snapshot_index, new_prev_term, entries)
     }
 
     /// The index of the first entry that conflicts with ours (same index, other term).
