@@ -1,0 +1,1030 @@
+//! Property tests of the core's safety under arbitrary schedules.
+//!
+//! A cluster of three `Core`s is driven by a proptest-generated schedule: a `Vec` of small
+//! [`Op`]s (tick a server, deliver/drop/duplicate a pending message picked by position,
+//! propose, take a service snapshot, crash and restart a server from what it persisted).
+//! After every step the Figure 3 properties are checked on the real cores — election
+//! safety, log matching, leader completeness (for terms after an entry's commit), state
+//! machine safety (from the applies in each `Ready`) — together with: commit and applied
+//! never regress within a server's life, snapshot <= applied = commit <= last log index,
+//! the term never decreases (even across restarts), what was persisted decodes to exactly
+//! the core's persistent state, and `Core::check_invariants()`.
+//!
+//! Because a schedule is a plain `Vec` of small enums, proptest shrinks a failure to a short
+//! schedule; `shrinking_finds_a_minimal_schedule` demonstrates it on deliberately false
+//! properties.
+//!
+//! Case counts are explicit (`PROPTEST_CASES` overrides them); the run's seed is printed and
+//! `PROPTEST_RNG_SEED` replays it; failures are saved under `conformance/proptest-regressions/`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::strategy::{NewTree, ValueTree};
+use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestError, TestRunner};
+use raft_impl::core::{
+    Apply, Config as CoreConfig, Core, Input, Message, PersistentState, Ready, Role,
+};
+
+const SERVERS: usize = 3;
+const DEFAULT_CASES: u32 = 1024;
+const MAX_SCHEDULE_LEN: usize = 400;
+/// The cores' election-timeout RNG seed. Fixed, so that a schedule alone determines a run
+/// and shrinks well; the schedule's ticks already vary timing arbitrarily (a restart
+/// reseeds with the restart count).
+const CORE_SEED: u64 = 0x5eed;
+
+// ---- Configuration ----
+
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn seed() -> u64 {
+    std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            use std::hash::{BuildHasher, Hasher};
+            // RandomState is seeded from the OS: a fresh seed per run without a dependency.
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u64(std::process::id().into());
+            hasher.finish()
+        })
+}
+
+/// Explicit case count and a printed, replayable seed (`PROPTEST_CASES`, `PROPTEST_RNG_SEED`).
+fn config(test: &str, cases: u32) -> Config {
+    let seed = seed();
+    eprintln!("{test}: {cases} cases, replay with PROPTEST_RNG_SEED={seed} PROPTEST_CASES={cases}");
+    Config {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/proptest-regressions/prop_schedule.txt"
+        )))),
+        source_file: Some(file!()),
+        ..Config::default()
+    }
+}
+
+/// Short timeouts so that a schedule of a few hundred steps sees several elections.
+fn core_config(id: usize, seed: u64) -> CoreConfig {
+    CoreConfig {
+        election_timeout_ticks_min: 3,
+        election_timeout_ticks_max: 6,
+        heartbeat_interval_ticks: 2,
+        max_entries_per_message: 4,
+        ..CoreConfig::new(id, SERVERS, seed)
+    }
+}
+
+// ---- The schedule ----
+
+/// One step of a schedule. Choices are small numbers taken modulo what exists, so every
+/// schedule is legal and shrinking (towards 0 and shorter) stays legal. A message is picked
+/// by link (sender, receiver) among the links with messages pending, then by age on that
+/// link (0 = oldest): links keep picks stable when shrinking deletes unrelated ops, and
+/// choosing among busy links only keeps generated schedules from idling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    /// `ticks` ticks of `server`'s clock, one `step` each.
+    Tick { server: usize, ticks: u32 },
+    /// Deliver the `pick`-th oldest message on the `link`-th busy link.
+    Deliver { link: usize, pick: usize },
+    /// Lose it.
+    Drop { link: usize, pick: usize },
+    /// Deliver a copy and keep the original pending (duplication).
+    Duplicate { link: usize, pick: usize },
+    /// The service proposes a fresh command to `server` (a no-op unless it leads);
+    /// `server == SERVERS` means the leader of the highest term, as a client would find it.
+    Propose { server: usize },
+    /// The service snapshots at an index chosen by `back` among those it may snapshot;
+    /// with nothing to snapshot, at `applied + 1`, which the core must ignore.
+    Snapshot { server: usize, back: u64 },
+    /// Crash (volatile state lost) and restart from what the server persisted.
+    Restart { server: usize },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let server = 0..SERVERS;
+    let links = 0..SERVERS * (SERVERS - 1);
+    prop_oneof![
+        3 => (server.clone(), 1u32..=8).prop_map(|(server, ticks)| Op::Tick { server, ticks }),
+        8 => (links.clone(), 0usize..3).prop_map(|(link, pick)| Op::Deliver { link, pick }),
+        1 => (links.clone(), 0usize..3).prop_map(|(link, pick)| Op::Drop { link, pick }),
+        1 => (links, 0usize..3).prop_map(|(link, pick)| Op::Duplicate { link, pick }),
+        2 => (0..=SERVERS).prop_map(|server| Op::Propose { server }),
+        1 => (server.clone(), 0u64..4).prop_map(|(server, back)| Op::Snapshot { server, back }),
+        1 => server.prop_map(|server| Op::Restart { server }),
+    ]
+}
+
+fn schedule() -> ScheduleStrategy {
+    ScheduleStrategy
+}
+
+// ---- Shrinking ----
+//
+// proptest's own `Vec` shrinker makes one pass deleting single elements, then shrinks the
+// elements, and never deletes again; a schedule whose ops get simpler late in shrinking is
+// left with ops that have become removable. `ScheduleTree` instead shrinks to a fixpoint:
+// after every simplification that still fails it starts over, first deleting chunks (halves,
+// quarters, ... single ops, as in delta debugging), then pairs of ops, then simplifying
+// single ops. Each accepted step makes the schedule shorter or one op simpler, so it
+// terminates, and the result is 1-minimal: deleting any op (or, in short schedules, any two
+// ops), or simplifying any op, makes it pass.
+
+impl Op {
+    /// Strictly simpler variants of this op (smaller numbers, a plain delivery for a
+    /// duplication), simplest first.
+    fn simpler(&self) -> Vec<Op> {
+        let smaller = |n: usize| -> Vec<usize> {
+            if n > 0 {
+                vec![0, n / 2, n - 1]
+            } else {
+                vec![]
+            }
+        };
+        let mut out = Vec::new();
+        match *self {
+            Op::Tick { server, ticks } => {
+                for t in [1, ticks / 2, ticks - 1] {
+                    if t >= 1 && t < ticks {
+                        out.push(Op::Tick { server, ticks: t });
+                    }
+                }
+                out.extend(
+                    smaller(server)
+                        .into_iter()
+                        .map(|server| Op::Tick { server, ticks }),
+                );
+            }
+            Op::Deliver { link, pick } => {
+                out.extend(
+                    smaller(pick)
+                        .into_iter()
+                        .map(|pick| Op::Deliver { link, pick }),
+                );
+                out.extend(
+                    smaller(link)
+                        .into_iter()
+                        .map(|link| Op::Deliver { link, pick }),
+                );
+            }
+            Op::Drop { link, pick } => {
+                out.extend(
+                    smaller(pick)
+                        .into_iter()
+                        .map(|pick| Op::Drop { link, pick }),
+                );
+                out.extend(
+                    smaller(link)
+                        .into_iter()
+                        .map(|link| Op::Drop { link, pick }),
+                );
+            }
+            Op::Duplicate { link, pick } => out.push(Op::Deliver { link, pick }),
+            Op::Propose { server } => {
+                out.extend(
+                    smaller(server)
+                        .into_iter()
+                        .map(|server| Op::Propose { server }),
+                );
+            }
+            Op::Snapshot { server, back } => {
+                out.extend(smaller(back as usize).into_iter().map(|b| Op::Snapshot {
+                    server,
+                    back: b as u64,
+                }));
+                out.extend(
+                    smaller(server)
+                        .into_iter()
+                        .map(|server| Op::Snapshot { server, back }),
+                );
+            }
+            Op::Restart { server } => {
+                out.extend(
+                    smaller(server)
+                        .into_iter()
+                        .map(|server| Op::Restart { server }),
+                );
+            }
+        }
+        out.dedup();
+        out
+    }
+}
+
+/// Pair deletion is quadratic: only for schedules already this short.
+const MAX_PAIR_SHRINK_LEN: usize = 64;
+
+#[derive(Debug, Clone, Copy)]
+struct ScheduleStrategy;
+
+impl Strategy for ScheduleStrategy {
+    type Tree = ScheduleTree;
+    type Value = Vec<Op>;
+
+    fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
+        let ops = vec(op(), 0..MAX_SCHEDULE_LEN).new_tree(runner)?.current();
+        Ok(ScheduleTree::new(ops))
+    }
+}
+
+/// Where the search for a simpler schedule stands, relative to the last failing one.
+#[derive(Debug, Clone, Copy)]
+enum Cursor {
+    /// Delete `len` ops starting at `start`.
+    Delete {
+        len: usize,
+        start: usize,
+    },
+    /// Delete ops `first` and `second` (`first < second`): two ops that only matter
+    /// together, such as a drop and the delivery whose pick it shifted.
+    DeletePair {
+        first: usize,
+        second: usize,
+    },
+    /// Replace op `at` by its `variant`-th simpler form.
+    Simplify {
+        at: usize,
+        variant: usize,
+    },
+    Done,
+}
+
+#[derive(Debug, Clone)]
+struct ScheduleTree {
+    /// The simplest schedule known to fail (at first: the generated one).
+    failing: Vec<Op>,
+    /// What the runner tests next.
+    current: Vec<Op>,
+    cursor: Cursor,
+}
+
+impl ScheduleTree {
+    fn new(ops: Vec<Op>) -> Self {
+        ScheduleTree {
+            current: ops.clone(),
+            cursor: Cursor::Delete {
+                len: ops.len().max(1),
+                start: 0,
+            },
+            failing: ops,
+        }
+    }
+
+    /// Moves `current` to the next candidate derived from `failing`; false when none is left.
+    fn next_candidate(&mut self) -> bool {
+        loop {
+            let n = self.failing.len();
+            match self.cursor {
+                Cursor::Delete { len, start } => {
+                    if len == 0 || n == 0 {
+                        self.cursor = Cursor::Simplify { at: 0, variant: 0 };
+                    } else if start >= n {
+                        self.cursor = if len == 1 {
+                            Cursor::DeletePair {
+                                first: 0,
+                                second: 1,
+                            }
+                        } else {
+                            Cursor::Delete {
+                                len: len / 2,
+                                start: 0,
+                            }
+                        };
+                    } else {
+                        self.cursor = Cursor::Delete {
+                            len,
+                            start: start + len,
+                        };
+                        let mut candidate = self.failing.clone();
+                        candidate.drain(start..(start + len).min(n));
+                        self.current = candidate;
+                        return true;
+                    }
+                }
+                Cursor::DeletePair { first, second } => {
+                    if n > MAX_PAIR_SHRINK_LEN || first + 1 >= n {
+                        self.cursor = Cursor::Simplify { at: 0, variant: 0 };
+                    } else if second >= n {
+                        self.cursor = Cursor::DeletePair {
+                            first: first + 1,
+                            second: first + 2,
+                        };
+                    } else {
+                        self.cursor = Cursor::DeletePair {
+                            first,
+                            second: second + 1,
+                        };
+                        let mut candidate = self.failing.clone();
+                        candidate.remove(second);
+                        candidate.remove(first);
+                        self.current = candidate;
+                        return true;
+                    }
+                }
+                Cursor::Simplify { at, variant } => {
+                    if at >= n {
+                        self.cursor = Cursor::Done;
+                        continue;
+                    }
+                    let variants = self.failing[at].simpler();
+                    if variant >= variants.len() {
+                        self.cursor = Cursor::Simplify {
+                            at: at + 1,
+                            variant: 0,
+                        };
+                        continue;
+                    }
+                    self.cursor = Cursor::Simplify {
+                        at,
+                        variant: variant + 1,
+                    };
+                    let mut candidate = self.failing.clone();
+                    candidate[at] = variants[variant].clone();
+                    self.current = candidate;
+                    return true;
+                }
+                Cursor::Done => {
+                    self.current = self.failing.clone();
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+impl ValueTree for ScheduleTree {
+    type Value = Vec<Op>;
+
+    fn current(&self) -> Vec<Op> {
+        self.current.clone()
+    }
+
+    /// `current` fails: it becomes the new reference, and the search starts over from it.
+    fn simplify(&mut self) -> bool {
+        self.failing = self.current.clone();
+        self.cursor = Cursor::Delete {
+            len: self.failing.len().max(1),
+            start: 0,
+        };
+        self.next_candidate()
+    }
+
+    /// `current` passes: try the next candidate derived from the last failing schedule.
+    fn complicate(&mut self) -> bool {
+        self.next_candidate()
+    }
+}
+
+// ---- The cluster and its history ----
+
+/// A command, once committed: which term's entry it was, and an upper bound on the term in
+/// which it became committed (the applying server's term at its first apply).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Committed {
+    term: u64,
+    command: Vec<u8>,
+    commit_term_bound: u64,
+}
+
+/// One server: its core, what it persisted, and its service (the applied commands).
+struct Server {
+    core: Core,
+    persisted_state: Vec<u8>,
+    persisted_snapshot: Arc<Vec<u8>>,
+    /// `service[k]` is the command applied at index `k + 1`.
+    service: Vec<Vec<u8>>,
+    restarts: u64,
+}
+
+/// What the run covered, to show the properties were not checked vacuously.
+#[derive(Debug, Default, Clone, Copy)]
+struct Coverage {
+    leader_elected: bool,
+    committed: bool,
+    snapshot_taken: bool,
+    snapshot_installed: bool,
+    restarted_after_commit: bool,
+}
+
+struct Cluster {
+    seed: u64,
+    servers: Vec<Server>,
+    /// In flight: (from, to, message).
+    network: Vec<(usize, usize, Message)>,
+    next_command: u64,
+    /// Election safety history: the leader of each term.
+    leaders: BTreeMap<u64, usize>,
+    /// State machine safety history: what was committed at each index.
+    committed: BTreeMap<u64, Committed>,
+    coverage: Coverage,
+}
+
+/// Service snapshots encode the applied commands, 8 bytes each (commands are u64 counters),
+/// so a snapshot install can be checked against the committed history.
+fn encode_service(commands: &[Vec<u8>]) -> Vec<u8> {
+    commands.concat()
+}
+
+fn decode_service(data: &[u8]) -> Vec<Vec<u8>> {
+    data.chunks(8).map(<[u8]>::to_vec).collect()
+}
+
+type Check = Result<(), TestCaseError>;
+
+impl Cluster {
+    fn new(seed: u64) -> Cluster {
+        let servers = (0..SERVERS)
+            .map(|id| Server {
+                core: Core::new(core_config(id, seed.wrapping_add(id as u64))),
+                persisted_state: Vec::new(),
+                persisted_snapshot: Arc::new(Vec::new()),
+                service: Vec::new(),
+                restarts: 0,
+            })
+            .collect();
+        Cluster {
+            seed,
+            servers,
+            network: Vec::new(),
+            next_command: 1,
+            leaders: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            coverage: Coverage::default(),
+        }
+    }
+
+    /// Runs one op and checks everything afterwards.
+    fn run(&mut self, op: &Op) -> Check {
+        match *op {
+            Op::Tick { server, ticks } => {
+                for _ in 0..ticks {
+                    self.step(server, Input::Tick)?;
+                }
+            }
+            Op::Deliver { link, pick } => {
+                if let Some(position) = self.pending(link, pick) {
+                    let (from, to, message) = self.network.remove(position);
+                    self.deliver(from, to, message)?;
+                }
+            }
+            Op::Drop { link, pick } => {
+                if let Some(position) = self.pending(link, pick) {
+                    self.network.remove(position);
+                }
+            }
+            Op::Duplicate { link, pick } => {
+                if let Some(position) = self.pending(link, pick) {
+                    let (from, to, message) = self.network[position].clone();
+                    self.deliver(from, to, message)?;
+                }
+            }
+            Op::Propose { server } => {
+                let server = if server < SERVERS {
+                    server
+                } else {
+                    self.highest_leader()
+                };
+                let command = self.next_command.to_le_bytes().to_vec();
+                self.next_command += 1;
+                let was_leader = self.servers[server].core.role() == Role::Leader;
+                let ready = self.step(server, Input::Propose(command))?;
+                prop_assert_eq!(
+                    ready.proposed.is_some(),
+                    was_leader,
+                    "proposal accepted iff leader"
+                );
+            }
+            Op::Snapshot { server, back } => self.snapshot(server, back)?,
+            Op::Restart { server } => self.restart(server)?,
+        }
+        self.check_cluster()
+    }
+
+    /// Position in `network` of the `pick`-th oldest message (modulo) pending on the
+    /// `link`-th (modulo) of the links that have messages pending.
+    fn pending(&self, link: usize, pick: usize) -> Option<usize> {
+        let mut busy: Vec<(usize, usize)> = self
+            .network
+            .iter()
+            .map(|&(from, to, _)| (from, to))
+            .collect();
+        busy.sort_unstable();
+        busy.dedup();
+        let (from, to) = *busy.get(link % busy.len().max(1))?;
+        let on_link: Vec<usize> = (0..self.network.len())
+            .filter(|&k| self.network[k].0 == from && self.network[k].1 == to)
+            .collect();
+        Some(on_link[pick % on_link.len()])
+    }
+
+    /// The leader of the highest term, or server 0 if there is none.
+    fn highest_leader(&self) -> usize {
+        (0..SERVERS)
+            .filter(|&id| self.servers[id].core.role() == Role::Leader)
+            .max_by_key(|&id| self.servers[id].core.current_term())
+            .unwrap_or(0)
+    }
+
+    /// Every message crosses the wire encoding, as it would between processes.
+    fn deliver(&mut self, from: usize, to: usize, message: Message) -> Check {
+        let message =
+            Message::decode(&message.encode()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        self.step(to, Input::Message { from, message })?;
+        Ok(())
+    }
+
+    fn snapshot(&mut self, server: usize, back: u64) -> Check {
+        let core = &self.servers[server].core;
+        let (snapshot_index, applied) = (core.snapshot_index(), core.last_applied());
+        let index = if applied > snapshot_index {
+            applied - back % (applied - snapshot_index)
+        } else {
+            applied + 1
+        };
+        let before = core.persistent_state();
+        let data = encode_service(&self.servers[server].service[..index.min(applied) as usize]);
+        let ready = self.step(server, Input::Snapshot { index, data })?;
+        let core = &self.servers[server].core;
+        if applied > snapshot_index {
+            prop_assert_eq!(core.snapshot_index(), index, "the snapshot was taken");
+            self.coverage.snapshot_taken = true;
+        } else {
+            prop_assert_eq!(
+                core.persistent_state(),
+                before,
+                "an out-of-range snapshot is ignored"
+            );
+            prop_assert!(ready.persist.is_none() && ready.messages.is_empty());
+        }
+        Ok(())
+    }
+
+    /// Crash: the core and the service's memory are lost; restart from the persisted bytes.
+    fn restart(&mut self, server: usize) -> Check {
+        let before = self.servers[server].core.persistent_state();
+        let term_before = self.servers[server].core.current_term();
+        let s = &mut self.servers[server];
+        s.restarts += 1;
+        let config = core_config(server, self.seed ^ (s.restarts << 32) ^ server as u64);
+        let core = Core::restore(config, &s.persisted_state, s.persisted_snapshot.to_vec())
+            .map_err(|e| TestCaseError::fail(format!("restart of {server} failed: {e}")))?;
+        // Everything was persisted before the crash: a restart loses nothing persistent.
+        prop_assert_eq!(
+            core.persistent_state(),
+            before,
+            "restart of {} lost persistent state",
+            server
+        );
+        prop_assert_eq!(core.current_term(), term_before);
+        prop_assert_eq!(
+            core.commit_index(),
+            core.snapshot_index(),
+            "§7: restart at the snapshot"
+        );
+        s.service = decode_service(&s.persisted_snapshot);
+        prop_assert_eq!(
+            s.service.len() as u64,
+            core.snapshot_index(),
+            "service restored from the snapshot"
+        );
+        s.core = core;
+        if !self.committed.is_empty() {
+            self.coverage.restarted_after_commit = true;
+        }
+        Ok(())
+    }
+
+    /// One `Core::step`, with the caller's obligations carried out in order (persist, send,
+    /// apply) and the server's own step properties checked.
+    fn step(&mut self, server: usize, input: Input) -> Result<Ready, TestCaseError> {
+        let before = Progress::of(&self.servers[server].core);
+        let ready = self.servers[server].core.step(input);
+        let core = &self.servers[server].core;
+        core.check_invariants();
+        Progress::of(core).check_after(&before)?;
+        if let Some(persist) = &ready.persist {
+            self.servers[server].persisted_state = persist.raft_state.clone();
+            self.servers[server].persisted_snapshot = Arc::clone(&persist.snapshot);
+        }
+        self.check_persisted(server)?;
+        for outgoing in &ready.messages {
+            prop_assert!(
+                outgoing.to < SERVERS && outgoing.to != server,
+                "bad destination {}",
+                outgoing.to
+            );
+            self.network
+                .push((server, outgoing.to, outgoing.message.clone()));
+        }
+        for apply in &ready.applies {
+            self.apply(server, apply)?;
+        }
+        let s = &self.servers[server];
+        prop_assert_eq!(
+            s.service.len() as u64,
+            s.core.last_applied(),
+            "service and core agree on applied"
+        );
+        Ok(ready)
+    }
+
+    /// Figure 2: what is on stable storage is exactly the persistent state (a step that
+    /// changed it without handing it out in `Ready::persist` would lose it in a crash).
+    fn check_persisted(&self, server: usize) -> Check {
+        let s = &self.servers[server];
+        let expected = s.core.persistent_state();
+        if s.persisted_state.is_empty() {
+            prop_assert_eq!(
+                expected,
+                PersistentState::default(),
+                "server {} changed state without persisting",
+                server
+            );
+        } else {
+            let saved = PersistentState::decode(&s.persisted_state).map_err(|e| {
+                TestCaseError::fail(format!("server {server} persisted undecodable state: {e}"))
+            })?;
+            prop_assert_eq!(
+                saved,
+                expected,
+                "server {} persisted state is stale",
+                server
+            );
+        }
+        prop_assert_eq!(
+            &s.persisted_snapshot,
+            s.core.snapshot_data(),
+            "server {} persisted snapshot is stale",
+            server
+        );
+        Ok(())
+    }
+
+    /// State machine safety (Figure 3): applies are contiguous, and no two servers apply
+    /// different commands at one index. A snapshot install never moves the service back.
+    fn apply(&mut self, server: usize, apply: &Apply) -> Check {
+        let term = self.servers[server].core.current_term();
+        match apply {
+            Apply::Entry {
+                index,
+                term: entry_term,
+                command,
+            } => {
+                let service = &mut self.servers[server].service;
+                prop_assert_eq!(
+                    *index,
+                    service.len() as u64 + 1,
+                    "server {} applies out of order",
+                    server
+                );
+                service.push(command.clone());
+                self.record_committed(server, *index, *entry_term, command, term)?;
+            }
+            Apply::Snapshot {
+                index,
+                term: snapshot_term,
+                data,
+            } => {
+                let service_len = self.servers[server].service.len() as u64;
+                prop_assert!(
+                    *index > service_len,
+                    "server {} snapshot {} moves back from {}",
+                    server,
+                    index,
+                    service_len
+                );
+                let commands = decode_service(data);
+                prop_assert_eq!(
+                    commands.len() as u64,
+                    *index,
+                    "snapshot data covers its index"
+                );
+                for (k, command) in commands.iter().enumerate() {
+                    let at = k as u64 + 1;
+                    let known = self.committed.get(&at);
+                    prop_assert!(known.is_some(), "snapshot holds uncommitted index {}", at);
+                    prop_assert_eq!(
+                        &known.unwrap().command,
+                        command,
+                        "snapshot disagrees at {}",
+                        at
+                    );
+                }
+                prop_assert_eq!(
+                    self.committed[index].term,
+                    *snapshot_term,
+                    "snapshot term at {}",
+                    index
+                );
+                self.servers[server].service = commands;
+                self.coverage.snapshot_installed = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn record_committed(
+        &mut self,
+        server: usize,
+        index: u64,
+        term: u64,
+        command: &[u8],
+        now: u64,
+    ) -> Check {
+        self.coverage.committed = true;
+        match self.committed.get(&index) {
+            Some(known) => {
+                prop_assert_eq!(
+                    (known.term, known.command.as_slice()),
+                    (term, command),
+                    "state machine safety: server {} applies a different entry at {}",
+                    server,
+                    index
+                );
+            }
+            None => {
+                self.committed.insert(
+                    index,
+                    Committed {
+                        term,
+                        command: command.to_vec(),
+                        commit_term_bound: now,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The Figure 3 properties across servers, after every op.
+    fn check_cluster(&mut self) -> Check {
+        for (id, s) in self.servers.iter().enumerate() {
+            if s.core.role() == Role::Leader {
+                self.coverage.leader_elected = true;
+                let term = s.core.current_term();
+                let leader = *self.leaders.entry(term).or_insert(id);
+                prop_assert_eq!(leader, id, "election safety: two leaders in term {}", term);
+                self.check_leader_completeness(id)?;
+            }
+        }
+        for a in 0..SERVERS {
+            for b in a + 1..SERVERS {
+                check_log_matching(&self.servers[a].core, &self.servers[b].core)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Leader completeness: an entry committed in term `t` is in the log of every leader of
+    /// a term after `t` (or under its snapshot). We know `t` only from above, so we check
+    /// leaders of terms after the bound.
+    fn check_leader_completeness(&self, leader: usize) -> Check {
+        let core = &self.servers[leader].core;
+        for (&index, committed) in &self.committed {
+            if core.current_term() <= committed.commit_term_bound || index < core.snapshot_index() {
+                continue;
+            }
+            prop_assert_eq!(
+                core.log().term_at(index),
+                Some(committed.term),
+                "leader completeness: leader {} of term {} lacks committed index {}",
+                leader,
+                core.current_term(),
+                index
+            );
+            if let Some(entry) = core.log().entry(index) {
+                prop_assert_eq!(&entry.command, &committed.command);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Log matching (Figure 3), with a snapshot's last included index/term counting as an
+/// entry (§7): if two logs hold an entry with the same index and term, they agree on every
+/// index before it that both still know.
+fn check_log_matching(a: &Core, b: &Core) -> Check {
+    let low = a.snapshot_index().max(b.snapshot_index());
+    let high = a.last_log_index().min(b.last_log_index());
+    let Some(agree) = (low..=high).rev().find(|&i| {
+        let t = a.log().term_at(i);
+        t.is_some() && t == b.log().term_at(i)
+    }) else {
+        return Ok(());
+    };
+    for index in low..=agree {
+        prop_assert_eq!(
+            a.log().term_at(index),
+            b.log().term_at(index),
+            "log matching: servers {} and {} agree at {} but not at {}",
+            a.id(),
+            b.id(),
+            agree,
+            index
+        );
+        if let (Some(x), Some(y)) = (a.log().entry(index), b.log().entry(index)) {
+            prop_assert_eq!(
+                &x.command,
+                &y.command,
+                "log matching: commands differ at {}",
+                index
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The volatile counters that must never regress within one life of a server.
+struct Progress {
+    term: u64,
+    commit: u64,
+    applied: u64,
+    snapshot: u64,
+}
+
+impl Progress {
+    fn of(core: &Core) -> Progress {
+        Progress {
+            term: core.current_term(),
+            commit: core.commit_index(),
+            applied: core.last_applied(),
+            snapshot: core.snapshot_index(),
+        }
+    }
+
+    fn check_after(&self, before: &Progress) -> Check {
+        prop_assert!(
+            self.term >= before.term,
+            "term regressed {} -> {}",
+            before.term,
+            self.term
+        );
+        prop_assert!(
+            self.commit >= before.commit,
+            "commit regressed {} -> {}",
+            before.commit,
+            self.commit
+        );
+        prop_assert!(
+            self.applied >= before.applied,
+            "applied regressed {} -> {}",
+            before.applied,
+            self.applied
+        );
+        prop_assert!(
+            self.snapshot >= before.snapshot,
+            "snapshot regressed {} -> {}",
+            before.snapshot,
+            self.snapshot
+        );
+        prop_assert_eq!(
+            self.applied,
+            self.commit,
+            "applied catches up with commit in the step"
+        );
+        Ok(())
+    }
+}
+
+/// Runs a schedule, checking everything after every op, then `extra` (used to plant false
+/// properties in the shrinking demonstration).
+fn run_schedule(ops: &[Op], extra: impl Fn(&Cluster) -> Check) -> Result<Coverage, TestCaseError> {
+    let mut cluster = Cluster::new(CORE_SEED);
+    for op in ops {
+        cluster.run(op)?;
+        extra(&cluster)?;
+    }
+    Ok(cluster.coverage)
+}
+
+// ---- Tests ----
+
+/// The safety properties hold after every step of arbitrary schedules, and the schedules
+/// reach the interesting places (leaders, commits, snapshots, installs, restarts), so the
+/// pass is not vacuous.
+#[test]
+fn safety_holds_under_arbitrary_schedules() {
+    let cases = cases(DEFAULT_CASES);
+    let mut runner = TestRunner::new(config("safety_holds_under_arbitrary_schedules", cases));
+    let totals = std::cell::RefCell::new([0u32; 5]);
+    let result = runner.run(&schedule(), |ops| {
+        let c = run_schedule(&ops, |_| Ok(()))?;
+        let mut t = totals.borrow_mut();
+        for (k, hit) in [
+            c.leader_elected,
+            c.committed,
+            c.snapshot_taken,
+            c.snapshot_installed,
+            c.restarted_after_commit,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            t[k] += u32::from(hit);
+        }
+        Ok(())
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+    let t = totals.into_inner();
+    eprintln!(
+        "coverage over {cases} schedules: leader {} · commit {} · snapshot taken {} · snapshot installed {} · restart after commit {}",
+        t[0], t[1], t[2], t[3], t[4]
+    );
+    if cases >= 256 {
+        // Thresholds far below what a default run reaches, so the check is not flaky.
+        assert!(t[0] >= cases / 2, "too few schedules elect a leader: {t:?}");
+        assert!(t[1] >= cases / 8, "too few schedules commit: {t:?}");
+        assert!(t[2] >= cases / 32, "too few schedules snapshot: {t:?}");
+        assert!(t[3] >= 1, "no schedule installed a snapshot: {t:?}");
+        assert!(
+            t[4] >= cases / 32,
+            "too few schedules restart after a commit: {t:?}"
+        );
+    }
+}
+
+/// Shrinking works: a deliberately false property ("no leader is ever elected", then
+/// "nothing is ever committed") fails, and proptest shrinks the failing schedule to a
+/// handful of ops — the shortest that break it. The test passes when shrinking works.
+#[test]
+fn shrinking_finds_a_minimal_schedule() {
+    let no_leader = |c: &Cluster| -> Check {
+        let leaders = c
+            .servers
+            .iter()
+            .filter(|s| s.core.role() == Role::Leader)
+            .count();
+        prop_assert_eq!(leaders, 0, "a leader was elected");
+        Ok(())
+    };
+    // Election: ticks until a timeout, one vote request delivered, its grant delivered.
+    let minimal = shrink_to_minimal("no leader is ever elected", no_leader);
+    assert!(
+        minimal.len() <= 4,
+        "shrunk to {} ops: {minimal:?}",
+        minimal.len()
+    );
+    assert!(matches!(minimal[0], Op::Tick { .. }), "{minimal:?}");
+
+    let nothing_committed = |c: &Cluster| -> Check {
+        prop_assert!(c.committed.is_empty(), "an entry was committed");
+        Ok(())
+    };
+    // Plus a proposal, its AppendEntries and the reply.
+    let minimal = shrink_to_minimal("nothing is ever committed", nothing_committed);
+    assert!(
+        minimal.len() <= 8,
+        "shrunk to {} ops: {minimal:?}",
+        minimal.len()
+    );
+    assert!(
+        minimal.iter().any(|op| matches!(op, Op::Propose { .. })),
+        "{minimal:?}"
+    );
+}
+
+const DEMO_SEED: u64 = 20260126;
+
+fn shrink_to_minimal(property: &str, extra: impl Fn(&Cluster) -> Check) -> Vec<Op> {
+    // A fixed seed: this test checks the shrinker's result, so it must be deterministic.
+    // Failing is the point here, so nothing is saved to the regressions file.
+    let config = Config {
+        cases: 256,
+        rng_seed: RngSeed::Fixed(DEMO_SEED),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let result = runner.run(&schedule(), |ops| run_schedule(&ops, &extra).map(|_| ()));
+    let Err(TestError::Fail(reason, minimal)) = result else {
+        panic!("the false property \"{property}\" was not falsified: {result:?}");
+    };
+    eprintln!(
+        "\"{property}\" falsified ({reason}); shrunk to {} ops: {minimal:?}",
+        minimal.len()
+    );
+    // The shrunk schedule still fails, and every schedule one op shorter passes.
+    assert!(run_schedule(&minimal, &extra).is_err());
+    for skip in 0..minimal.len() {
+        let mut shorter = minimal.clone();
+        shorter.remove(skip);
+        assert!(
+            run_schedule(&shorter, &extra).is_ok(),
+            "not minimal: without op {skip} it still fails: {minimal:?}"
+        );
+    }
+    minimal
+}
