@@ -1,1 +1,13 @@
-//! Conformance between raft-impl and raft-model (being written).
+//! Cross-checks between `raft-impl`'s core and `raft-model` (`docs/conformance.md`):
+//!
+//! - [`sim`]: a deterministic simulator of a cluster of real cores under faults, with the
+//!   safety invariants ([`invariants`]) checked after every step;
+//! - [`mapping`] + [`validate`]: trace validation, impl -> model: every simulator step must
+//!   be a step (or a documented composition of steps) the model takes to exactly the
+//!   mapped next state;
+//! - [`drive`]: model-driven tests, model -> impl: paths of the model replayed on cores.
+
+pub mod cluster;
+pub mod invariants;
+pub mod service;
+pub mod sim;

@@ -1,0 +1,459 @@
+//! A cluster of real cores (`raft_impl::core::Core`) with what surrounds each one in
+//! production — a persister, a service — and the messages in flight between them. One
+//! [`Event`] is one thing the environment does (a tick, a delivery, a fault, a proposal, a
+//! service snapshot, a crash); [`Cluster::execute`] performs it and, when recording, says
+//! which model actions ([`Step`]s) the cores' behaviour amounts to (`docs/conformance.md`,
+//! "Composed steps").
+
+use std::sync::Arc;
+
+use raft_impl::core::{Config, Core, Input, Message, Ready, Role};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::service::{encode_command, encode_snapshot, Service};
+
+/// A message in flight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InFlight {
+    pub from: usize,
+    pub to: usize,
+    pub message: Message,
+    /// Virtual time (ticks) before which the network does not deliver it.
+    pub deliver_at: u64,
+}
+
+/// A message with its endpoints, as named in a [`Step`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wire {
+    pub from: usize,
+    pub to: usize,
+    pub message: Message,
+}
+
+/// One thing the environment does to the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// One tick of server `i`'s clock.
+    Tick(usize),
+    /// The network delivers in-flight message `k` (lost if its receiver is down or cut off).
+    Deliver(usize),
+    /// The network loses in-flight message `k`.
+    Drop(usize),
+    /// The network duplicates in-flight message `k`.
+    Duplicate(usize),
+    /// A client proposes the next command at server `i`.
+    Propose(usize),
+    /// Server `i`'s service snapshots its state at `index` (§7).
+    Snapshot(usize, u64),
+    /// Server `i` crashes: volatile state is lost; it is rebuilt from its persisted bytes
+    /// with `Core::restore` and stays down until `Restart`.
+    Crash(usize),
+    /// Server `i` comes back up.
+    Restart(usize),
+    /// The network replays candidate `i`'s current RequestVote to `j` (the model's
+    /// `RequestVote(i, j)` re-send; used only by the model-driven tests).
+    ResendVote(usize, usize),
+}
+
+/// A model action, in the cores' vocabulary (`mapping` turns it into a `raft_model::Action`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Timeout(usize),
+    RequestVote(usize, usize),
+    BecomeLeader(usize),
+    ClientRequest(usize, u32),
+    AdvanceCommitIndex(usize),
+    AppendEntries(usize, usize),
+    Snapshot(usize, u64),
+    Restart(usize),
+    Receive(Wire),
+    Drop(Wire),
+    Duplicate(Wire),
+}
+
+/// How long the network holds a message, in ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delays {
+    /// Most messages take `0..=short_max` ticks.
+    pub short_max: u64,
+    /// Per mille of messages delayed `short_max..=long_max` ticks instead.
+    pub long_per_mille: u32,
+    pub long_max: u64,
+}
+
+impl Delays {
+    /// Every message deliverable at once (the order is still the scheduler's choice).
+    pub const NONE: Delays = Delays {
+        short_max: 0,
+        long_per_mille: 0,
+        long_max: 0,
+    };
+}
+
+/// The cluster's static configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterConfig {
+    pub servers: usize,
+    pub election_timeout_min: u32,
+    pub election_timeout_max: u32,
+    pub heartbeat_interval: u32,
+    pub delays: Delays,
+    /// Lose a sent message identical to one already in flight, as the model's network does
+    /// (its in-flight set holds one copy unless `Duplicate` adds another).
+    pub dedup: bool,
+    /// Build the [`Step`]s of each event (trace validation and model-driven tests).
+    pub record: bool,
+}
+
+/// What one event did.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// The model actions it amounts to, in order (empty: a stutter, or not recording).
+    pub steps: Vec<Step>,
+    /// The server whose core took a step or crashed, if any.
+    pub server: Option<usize>,
+    /// The server's service installed a snapshot from the leader.
+    pub snapshot_applied: bool,
+    /// The server crashed (its volatile state and service were rebuilt from disk).
+    pub crashed: bool,
+}
+
+/// The persisted bytes of one server (what a `Persister` would hold).
+#[derive(Clone, Debug, Default)]
+pub struct Disk {
+    pub raft_state: Vec<u8>,
+    pub snapshot: Arc<Vec<u8>>,
+}
+
+/// N cores, their disks and services, and the network between them.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    pub config: ClusterConfig,
+    pub seed: u64,
+    pub cores: Vec<Core>,
+    pub up: Vec<bool>,
+    pub disks: Vec<Disk>,
+    pub services: Vec<Service>,
+    pub network: Vec<InFlight>,
+    /// Partition group of each server: messages between groups are lost on delivery.
+    pub group: Vec<u8>,
+    /// Virtual time, in ticks.
+    pub now: u64,
+    /// Accepted proposals so far; the next command is `proposals + 1`.
+    pub proposals: u32,
+    incarnations: Vec<u64>,
+    rng: ChaCha8Rng,
+}
+
+/// The observable state of a core before a step, to tell what the step did.
+struct Before {
+    role: Role,
+    term: u64,
+    commit: u64,
+    snapshot_index: u64,
+}
+
+/// What kind of action started a core step (decides the order of the composed actions).
+enum Primary {
+    Tick,
+    Receive(Wire),
+    Propose(u32),
+    Snapshot(u64),
+}
+
+impl Cluster {
+    pub fn new(config: ClusterConfig, seed: u64) -> Cluster {
+        use rand::SeedableRng;
+        let n = config.servers;
+        let mut cluster = Cluster {
+            cores: Vec::with_capacity(n),
+            up: vec![true; n],
+            disks: vec![Disk::default(); n],
+            services: vec![Service::default(); n],
+            network: Vec::new(),
+            group: vec![0; n],
+            now: 0,
+            proposals: 0,
+            incarnations: vec![0; n],
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b21),
+            seed,
+            config,
+        };
+        for i in 0..n {
+            let core = Core::new(cluster.core_config(i));
+            cluster.cores.push(core);
+        }
+        cluster
+    }
+
+    /// Core `i`'s configuration in its current incarnation: each restart draws fresh
+    /// election timeouts, all from the run's seed.
+    fn core_config(&self, i: usize) -> Config {
+        let c = &self.config;
+        Config {
+            id: i,
+            servers: c.servers,
+            election_timeout_ticks_min: c.election_timeout_min,
+            election_timeout_ticks_max: c.election_timeout_max,
+            heartbeat_interval_ticks: c.heartbeat_interval,
+            // Never cap a batch: the model sends every entry from next_index (protocol.md).
+            max_entries_per_message: usize::MAX,
+            seed: self
+                .seed
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .wrapping_add((i as u64) << 32 | self.incarnations[i]),
+        }
+    }
+
+    pub fn connected(&self, a: usize, b: usize) -> bool {
+        self.group[a] == self.group[b]
+    }
+
+    /// Performs one event. An `Err` is a broken contract of the core (undecodable state,
+    /// out-of-order applies), reported like an invariant violation.
+    pub fn execute(&mut self, event: &Event) -> Result<Outcome, String> {
+        let mut out = Outcome::default();
+        match *event {
+            Event::Tick(i) => {
+                if self.up[i] {
+                    self.step_core(i, Input::Tick, Primary::Tick, &mut out)?;
+                }
+            }
+            Event::Deliver(k) => self.deliver(k, &mut out)?,
+            Event::Drop(k) => {
+                let m = self.network.swap_remove(k);
+                self.record(&mut out, || Step::Drop(wire(&m)));
+            }
+            Event::Duplicate(k) => {
+                let m = self.network[k].clone();
+                self.record(&mut out, || Step::Duplicate(wire(&m)));
+                self.network.push(m);
+            }
+            Event::Propose(i) => {
+                if self.up[i] {
+                    let value = self.proposals + 1;
+                    let input = Input::Propose(encode_command(value));
+                    self.step_core(i, input, Primary::Propose(value), &mut out)?;
+                }
+            }
+            Event::Snapshot(i, index) => {
+                let applied = &self.services[i].applied;
+                if self.up[i] && index <= applied.len() as u64 {
+                    let data = encode_snapshot(&applied[..index as usize]);
+                    let input = Input::Snapshot { index, data };
+                    self.step_core(i, input, Primary::Snapshot(index), &mut out)?;
+                }
+            }
+            Event::Crash(i) => self.crash(i, &mut out)?,
+            Event::Restart(i) => self.up[i] = true,
+            Event::ResendVote(i, j) => self.resend_vote(i, j, &mut out),
+        }
+        Ok(out)
+    }
+
+    fn record(&self, out: &mut Outcome, step: impl FnOnce() -> Step) {
+        if self.config.record {
+            out.steps.push(step());
+        }
+    }
+
+    fn deliver(&mut self, k: usize, out: &mut Outcome) -> Result<(), String> {
+        let m = self.network.swap_remove(k);
+        if !self.up[m.to] || !self.connected(m.from, m.to) {
+            self.record(out, || Step::Drop(wire(&m)));
+            return Ok(());
+        }
+        let primary = if self.config.record {
+            Primary::Receive(wire(&m))
+        } else {
+            Primary::Tick // Unused when not recording.
+        };
+        let input = Input::Message {
+            from: m.from,
+            message: m.message,
+        };
+        self.step_core(m.to, input, primary, out)
+    }
+
+    /// The crash loses everything but the disk; the restored core (follower, commit and
+    /// applied at the snapshot) is what the model's `Restart` produces, so the whole
+    /// crash-down-restart episode is that one action.
+    fn crash(&mut self, i: usize, out: &mut Outcome) -> Result<(), String> {
+        self.incarnations[i] += 1;
+        let disk = &self.disks[i];
+        let core = Core::restore(
+            self.core_config(i),
+            &disk.raft_state,
+            disk.snapshot.as_ref().clone(),
+        )
+        .map_err(|e| format!("S{i} cannot restore its persisted state: {e}"))?;
+        self.services[i] = Service::restore(&disk.snapshot)?;
+        self.cores[i] = core;
+        self.up[i] = false;
+        out.server = Some(i);
+        out.crashed = true;
+        self.record(out, || Step::Restart(i));
+        Ok(())
+    }
+
+    fn resend_vote(&mut self, i: usize, j: usize, out: &mut Outcome) {
+        let core = &self.cores[i];
+        if core.role() != Role::Candidate {
+            return;
+        }
+        let message = Message::RequestVote {
+            term: core.current_term(),
+            candidate: i,
+            last_log_index: core.last_log_index(),
+            last_log_term: core.log().last_term(),
+        };
+        self.record(out, || Step::RequestVote(i, j));
+        self.send(i, j, message);
+    }
+
+    fn step_core(
+        &mut self,
+        i: usize,
+        input: Input,
+        primary: Primary,
+        out: &mut Outcome,
+    ) -> Result<(), String> {
+        let core = &self.cores[i];
+        let before = Before {
+            role: core.role(),
+            term: core.current_term(),
+            commit: core.commit_index(),
+            snapshot_index: core.snapshot_index(),
+        };
+        let ready = self.cores[i].step(input);
+        out.server = Some(i);
+        if let Some(value) = ready.proposed.map(|_| self.proposals + 1) {
+            self.proposals = value;
+        }
+        if self.config.record {
+            out.steps = self.compose(i, &before, &ready, primary);
+        }
+        self.handle_ready(i, ready, out)
+    }
+
+    /// Figure 2's order: persist, then send, then apply.
+    fn handle_ready(&mut self, i: usize, ready: Ready, out: &mut Outcome) -> Result<(), String> {
+        if let Some(persist) = ready.persist {
+            self.disks[i] = Disk {
+                raft_state: persist.raft_state,
+                snapshot: persist.snapshot,
+            };
+        }
+        for outgoing in ready.messages {
+            self.send(i, outgoing.to, outgoing.message);
+        }
+        for apply in &ready.applies {
+            out.snapshot_applied |= matches!(apply, raft_impl::core::Apply::Snapshot { .. });
+            self.services[i]
+                .apply(apply)
+                .map_err(|e| format!("S{i} service: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, from: usize, to: usize, message: Message) {
+        if self.config.dedup
+            && self
+                .network
+                .iter()
+                .any(|m| m.from == from && m.to == to && m.message == message)
+        {
+            return;
+        }
+        let deliver_at = self.now + self.delay();
+        self.network.push(InFlight {
+            from,
+            to,
+            message,
+            deliver_at,
+        });
+    }
+
+    fn delay(&mut self) -> u64 {
+        let d = self.config.delays;
+        if d.long_per_mille > 0 && self.rng.gen_range(0..1000) < d.long_per_mille {
+            self.rng.gen_range(d.short_max..=d.long_max)
+        } else if d.short_max > 0 {
+            self.rng.gen_range(0..=d.short_max)
+        } else {
+            0
+        }
+    }
+
+    /// The model actions one core step amounts to. The core does eagerly, in one step,
+    /// what the model has as separate actions; each composition is listed in
+    /// `docs/conformance.md` ("Composed steps").
+    fn compose(&self, i: usize, before: &Before, ready: &Ready, primary: Primary) -> Vec<Step> {
+        let core = &self.cores[i];
+        let became_leader = before.role != Role::Leader && core.role() == Role::Leader;
+        let committed = core.role() == Role::Leader && core.commit_index() > before.commit;
+        // Requests that carry log entries or a snapshot are the model's AppendEntries(i, j)
+        // (BecomeLeader's heartbeats are part of BecomeLeader itself).
+        let appends: Vec<Step> = if became_leader {
+            Vec::new()
+        } else {
+            ready
+                .messages
+                .iter()
+                .filter(|o| {
+                    matches!(
+                        o.message,
+                        Message::AppendEntries { .. } | Message::InstallSnapshot { .. }
+                    )
+                })
+                .map(|o| Step::AppendEntries(i, o.to))
+                .collect()
+        };
+        let mut steps = Vec::new();
+        match primary {
+            Primary::Tick => {
+                if core.current_term() > before.term {
+                    steps.push(Step::Timeout(i));
+                }
+                steps.extend(appends);
+            }
+            Primary::Receive(w) => {
+                steps.push(Step::Receive(w));
+                steps.extend(appends);
+            }
+            Primary::Propose(value) => {
+                if ready.proposed.is_some() {
+                    steps.push(Step::ClientRequest(i, value));
+                }
+                steps.extend(appends);
+            }
+            Primary::Snapshot(index) => {
+                if core.snapshot_index() != before.snapshot_index {
+                    steps.push(Step::Snapshot(i, index));
+                }
+            }
+        }
+        if became_leader {
+            steps.push(Step::BecomeLeader(i));
+        }
+        if committed {
+            // AdvanceCommitIndex precedes the sends it triggers on a reply (they carry the
+            // new leader_commit) but follows those of a proposal (sent before it commits).
+            let at = match steps.first() {
+                Some(Step::Receive(_)) if !became_leader => 1,
+                _ => steps.len(),
+            };
+            steps.insert(at, Step::AdvanceCommitIndex(i));
+        }
+        steps
+    }
+}
+
+fn wire(m: &InFlight) -> Wire {
+    Wire {
+        from: m.from,
+        to: m.to,
+        message: m.message.clone(),
+    }
+}

@@ -1,0 +1,344 @@
+//! The deterministic simulator: a [`Cluster`] of real cores driven in virtual time by one
+//! seeded RNG — ticks, delivery in random order, loss, duplication, long delays,
+//! partitions, crash/restart from the persisted bytes, proposals and service snapshots. A
+//! run is a pure function of `(seed, SimConfig)`; its trace hash proves it (running a seed
+//! twice must give the same hash). After every event the [`Checker`] checks the safety
+//! invariants on the real cores.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::cluster::{Cluster, ClusterConfig, Delays, Event, Outcome};
+use crate::invariants::Checker;
+use raft_impl::core::Role;
+
+/// Fault and workload rates (per mille of scheduler decisions) and the run length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimConfig {
+    pub servers: usize,
+    /// Events (core steps, faults, proposals) per run.
+    pub events: usize,
+    pub election_timeout: (u32, u32),
+    pub heartbeat_interval: u32,
+    pub delays: Delays,
+    pub deliver: u32,
+    pub drop: u32,
+    pub duplicate: u32,
+    pub propose: u32,
+    pub snapshot: u32,
+    pub crash: u32,
+    pub restart: u32,
+    pub partition: u32,
+    /// Dedup sends and record model steps (trace validation).
+    pub validate: bool,
+}
+
+impl SimConfig {
+    /// The configuration of the 10,000-seed test: every fault on.
+    pub fn faulty(servers: usize, events: usize) -> SimConfig {
+        SimConfig {
+            servers,
+            events,
+            election_timeout: (10, 20),
+            heartbeat_interval: 3,
+            delays: Delays {
+                short_max: 2,
+                long_per_mille: 10,
+                long_max: 60,
+            },
+            deliver: 600,
+            drop: 25,
+            duplicate: 10,
+            propose: 40,
+            snapshot: 15,
+            crash: 3,
+            restart: 30,
+            partition: 4,
+            validate: false,
+        }
+    }
+
+    /// A configuration whose runs stay (mostly) inside the model's `u8` bounds, with model
+    /// steps recorded, for trace validation.
+    pub fn for_validation(servers: usize, events: usize) -> SimConfig {
+        SimConfig {
+            validate: true,
+            ..SimConfig::faulty(servers, events)
+        }
+    }
+
+    pub fn cluster_config(&self) -> ClusterConfig {
+        ClusterConfig {
+            servers: self.servers,
+            election_timeout_min: self.election_timeout.0,
+            election_timeout_max: self.election_timeout.1,
+            heartbeat_interval: self.heartbeat_interval,
+            delays: self.delays,
+            dedup: self.validate,
+            record: self.validate,
+        }
+    }
+}
+
+/// A broken invariant (or core contract), with where it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub event_number: usize,
+    pub event: Event,
+    pub message: String,
+}
+
+/// What one run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunResult {
+    pub seed: u64,
+    pub events: usize,
+    /// Virtual time reached, in ticks.
+    pub ticks: u64,
+    pub trace_hash: u64,
+    pub committed: usize,
+    pub crashes: usize,
+    pub max_term: u64,
+    pub violation: Option<Violation>,
+}
+
+/// Runs one seed. `observe` sees the cluster after every event (with what it did) and
+/// returns whether to go on (trace validation stops at the first divergence).
+pub fn run(
+    seed: u64,
+    config: &SimConfig,
+    observe: &mut dyn FnMut(usize, &Cluster, &Event, &Outcome) -> bool,
+) -> RunResult {
+    let mut sim = Sim::new(seed, config);
+    let mut checker = Checker::new(config.servers);
+    let mut result = RunResult {
+        seed,
+        ..RunResult::default()
+    };
+    while result.events < config.events {
+        let Some(event) = sim.next_event() else {
+            continue;
+        };
+        let number = result.events;
+        result.events += 1;
+        sim.hash_event(&event);
+        let checked = sim
+            .cluster
+            .execute(&event)
+            .and_then(|outcome| checker.check(&sim.cluster, &outcome).map(|()| outcome));
+        let outcome = match checked {
+            Ok(outcome) => outcome,
+            Err(message) => {
+                result.violation = Some(Violation {
+                    event_number: number,
+                    event,
+                    message,
+                });
+                break;
+            }
+        };
+        result.crashes += usize::from(outcome.crashed);
+        sim.hash_outcome(&outcome);
+        if !observe(number, &sim.cluster, &event, &outcome) {
+            break;
+        }
+    }
+    result.ticks = sim.cluster.now;
+    result.trace_hash = sim.hash;
+    result.committed = checker.committed_len();
+    result.max_term = sim
+        .cluster
+        .cores
+        .iter()
+        .map(|c| c.current_term())
+        .max()
+        .unwrap_or(0);
+    result
+}
+
+/// Runs one seed with no observer, catching a panic inside the core as a violation.
+pub fn run_checked(seed: u64, config: &SimConfig) -> RunResult {
+    let outcome = std::panic::catch_unwind(|| run(seed, config, &mut |_, _, _, _| true));
+    outcome.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic".into());
+        RunResult {
+            seed,
+            violation: Some(Violation {
+                event_number: usize::MAX,
+                event: Event::Tick(0),
+                message: format!("panic: {message}"),
+            }),
+            ..RunResult::default()
+        }
+    })
+}
+
+/// The scheduler: the cluster plus the RNG that picks every event.
+struct Sim<'a> {
+    config: &'a SimConfig,
+    cluster: Cluster,
+    rng: ChaCha8Rng,
+    /// Servers still to tick at the current virtual time.
+    pending_ticks: Vec<usize>,
+    hash: u64,
+}
+
+impl<'a> Sim<'a> {
+    fn new(seed: u64, config: &'a SimConfig) -> Sim<'a> {
+        Sim {
+            config,
+            cluster: Cluster::new(config.cluster_config(), seed),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            pending_ticks: Vec::new(),
+            hash: FNV_OFFSET,
+        }
+    }
+
+    /// One scheduler decision: an event, or `None` when only virtual time advanced.
+    fn next_event(&mut self) -> Option<Event> {
+        if !self.pending_ticks.is_empty() && self.rng.gen_ratio(2, 3) {
+            let k = self.rng.gen_range(0..self.pending_ticks.len());
+            return Some(Event::Tick(self.pending_ticks.swap_remove(k)));
+        }
+        let c = self.config;
+        let roll = self.rng.gen_range(0..1000u32);
+        let mut threshold = 0;
+        let mut hit = |rate: u32| {
+            threshold += rate;
+            roll < threshold
+        };
+        if hit(c.deliver) {
+            if let Some(k) = self.due_message() {
+                return Some(Event::Deliver(k));
+            }
+        } else if hit(c.drop) {
+            return self.any_message().map(Event::Drop);
+        } else if hit(c.duplicate) {
+            return self.any_message().map(Event::Duplicate);
+        } else if hit(c.propose) {
+            return Some(Event::Propose(self.proposer()));
+        } else if hit(c.snapshot) {
+            return self.snapshot();
+        } else if hit(c.crash) {
+            let i = self.rng.gen_range(0..c.servers);
+            return self.cluster.up[i].then_some(Event::Crash(i));
+        } else if hit(c.restart) {
+            let down: Vec<usize> = (0..c.servers).filter(|&i| !self.cluster.up[i]).collect();
+            if !down.is_empty() {
+                return Some(Event::Restart(down[self.rng.gen_range(0..down.len())]));
+            }
+        } else if hit(c.partition) {
+            self.repartition();
+            return None;
+        }
+        if self.pending_ticks.is_empty() {
+            self.cluster.now += 1;
+            self.pending_ticks = (0..c.servers).filter(|&i| self.cluster.up[i]).collect();
+        }
+        None
+    }
+
+    fn due_message(&mut self) -> Option<usize> {
+        let now = self.cluster.now;
+        let due = self
+            .cluster
+            .network
+            .iter()
+            .filter(|m| m.deliver_at <= now)
+            .count();
+        if due == 0 {
+            return None;
+        }
+        let pick = self.rng.gen_range(0..due);
+        self.cluster
+            .network
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.deliver_at <= now)
+            .nth(pick)
+            .map(|(k, _)| k)
+    }
+
+    fn any_message(&mut self) -> Option<usize> {
+        let n = self.cluster.network.len();
+        (n > 0).then(|| self.rng.gen_range(0..n))
+    }
+
+    /// Clients mostly find the leader; sometimes they ask a follower (which ignores it).
+    fn proposer(&mut self) -> usize {
+        let leaders: Vec<usize> = (0..self.config.servers)
+            .filter(|&i| self.cluster.cores[i].role() == Role::Leader && self.cluster.up[i])
+            .collect();
+        if !leaders.is_empty() && self.rng.gen_ratio(4, 5) {
+            leaders[self.rng.gen_range(0..leaders.len())]
+        } else {
+            self.rng.gen_range(0..self.config.servers)
+        }
+    }
+
+    /// The service snapshots at an index it has applied, past its current snapshot.
+    fn snapshot(&mut self) -> Option<Event> {
+        let i = self.rng.gen_range(0..self.config.servers);
+        let core = &self.cluster.cores[i];
+        let (low, high) = (core.snapshot_index(), core.last_applied());
+        (low < high).then(|| Event::Snapshot(i, self.rng.gen_range(low + 1..=high)))
+    }
+
+    /// Heals the network or splits it into two random groups.
+    fn repartition(&mut self) {
+        let n = self.config.servers;
+        if self.rng.gen_bool(0.5) {
+            self.cluster.group = vec![0; n];
+        } else {
+            self.cluster.group = (0..n).map(|_| self.rng.gen_range(0..2)).collect();
+        }
+    }
+
+    fn hash_event(&mut self, event: &Event) {
+        let (kind, a, b) = match *event {
+            Event::Tick(i) => (0, i as u64, 0),
+            Event::Deliver(k) => (1, k as u64, 0),
+            Event::Drop(k) => (2, k as u64, 0),
+            Event::Duplicate(k) => (3, k as u64, 0),
+            Event::Propose(i) => (4, i as u64, 0),
+            Event::Snapshot(i, index) => (5, i as u64, index),
+            Event::Crash(i) => (6, i as u64, 0),
+            Event::Restart(i) => (7, i as u64, 0),
+            Event::ResendVote(i, j) => (8, i as u64, j as u64),
+        };
+        for x in [kind, a, b, self.cluster.now] {
+            self.hash = fnv(self.hash, x);
+        }
+    }
+
+    fn hash_outcome(&mut self, outcome: &Outcome) {
+        if let Some(i) = outcome.server {
+            let core = &self.cluster.cores[i];
+            for x in [
+                core.current_term(),
+                core.commit_index(),
+                core.last_log_index(),
+                core.role() as u64,
+                self.cluster.network.len() as u64,
+            ] {
+                self.hash = fnv(self.hash, x);
+            }
+        }
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over the 8 bytes of `x`: a stable hash (std's `DefaultHasher` may change
+/// between Rust releases, which would change recorded trace hashes).
+fn fnv(mut hash: u64, x: u64) -> u64 {
+    for byte in x.to_le_bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
