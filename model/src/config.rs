@@ -29,6 +29,10 @@ pub struct Config {
     pub drops: bool,
     /// A rule switched off on purpose, to show the checker finds the consequence.
     pub bug: Option<Bug>,
+    /// Drop replies that can no longer have an effect as soon as they become dead (see
+    /// `network::is_dead`). Sound for safety; `raft-conformance` may turn it off to keep the
+    /// model's network equal to a real one.
+    pub prune_dead_messages: bool,
 }
 
 impl Default for Config {
@@ -45,6 +49,7 @@ impl Default for Config {
             duplicates: true,
             drops: true,
             bug: None,
+            prune_dead_messages: true,
         }
     }
 }

@@ -192,6 +192,11 @@ impl RaftModel {
         if !changed || !self.within_inflight(&next) {
             return None;
         }
+        if self.config.prune_dead_messages && !self.config.has_bug(crate::bugs::Bug::AcceptStaleReply) {
+            let servers = &next.servers;
+            next.network
+                .retain(|p| !crate::network::is_dead(p, &servers[p.dst.index()], &servers[p.src.index()]));
+        }
         Some(next)
     }
 

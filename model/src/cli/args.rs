@@ -133,6 +133,7 @@ impl BoundArgs {
             duplicates: !self.no_duplicates,
             drops: !self.no_drops,
             bug,
+            prune_dead_messages: true,
         };
         config.validate()?;
         Ok(config)
