@@ -48,6 +48,9 @@ pub struct Config {
     pub heartbeat_interval_ticks: u32,
     /// Cap on entries carried by one AppendEntries.
     pub max_entries_per_message: usize,
+    /// A request to a follower counts as outstanding (so new entries wait for its reply)
+    /// for at most this many ticks; after that it is presumed lost or delayed.
+    pub in_flight_timeout_ticks: u32,
     /// Seed of the election-timeout RNG.
     pub seed: u64,
 }
@@ -63,6 +66,7 @@ impl Config {
             election_timeout_ticks_max: 60,
             heartbeat_interval_ticks: 10,
             max_entries_per_message: 512,
+            in_flight_timeout_ticks: 5,
             seed,
         }
     }
@@ -169,6 +173,8 @@ pub struct Core {
     election_elapsed_ticks: u32,
     election_timeout_ticks: u32,
     heartbeat_elapsed_ticks: u32,
+    /// Ticks since this core was created (only for `Progress::in_flight`).
+    ticks: u64,
     rng: ChaCha8Rng,
     // Output of the step in progress.
     ready: Ready,
@@ -226,6 +232,7 @@ impl Core {
             election_elapsed_ticks: 0,
             election_timeout_ticks: config.election_timeout_ticks_min,
             heartbeat_elapsed_ticks: 0,
+            ticks: 0,
             rng,
             ready: Ready::default(),
             dirty: false,
@@ -256,6 +263,7 @@ impl Core {
     }
 
     fn tick(&mut self) {
+        self.ticks += 1;
         if self.role() == Role::Leader {
             self.heartbeat_elapsed_ticks += 1;
             if self.heartbeat_elapsed_ticks >= self.config.heartbeat_interval_ticks {
@@ -452,7 +460,7 @@ impl Core {
         self.state = RoleState::Leader(role::Progress {
             next_index: vec![self.log.last_index() + 1; servers],
             match_index,
-            in_flight: vec![false; servers],
+            in_flight: vec![None; servers],
         });
         self.leader_id = Some(self.config.id);
         self.heartbeat_elapsed_ticks = 0;

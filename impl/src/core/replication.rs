@@ -31,10 +31,9 @@ impl Core {
         let RoleState::Leader(progress) = &self.state else {
             return;
         };
-        let targets: Vec<usize> = self
-            .peers()
-            .filter(|&j| force || !progress.in_flight[j])
-            .collect();
+        let (now, timeout) = (self.ticks, u64::from(self.config.in_flight_timeout_ticks));
+        let busy = |j: usize| progress.in_flight[j].is_some_and(|sent| now - sent < timeout);
+        let targets: Vec<usize> = self.peers().filter(|&j| force || !busy(j)).collect();
         for peer in targets {
             self.send_append_entries(peer);
         }
@@ -46,7 +45,7 @@ impl Core {
         let RoleState::Leader(progress) = &mut self.state else {
             return;
         };
-        progress.in_flight[peer] = true;
+        progress.in_flight[peer] = Some(self.ticks);
         let next_index = progress.next_index[peer];
         if next_index <= self.log.snapshot_index() {
             self.send_install_snapshot(peer);
@@ -188,7 +187,7 @@ impl Core {
         let RoleState::Leader(progress) = &mut self.state else {
             return;
         };
-        progress.in_flight[from] = false;
+        progress.in_flight[from] = None;
         if success {
             if match_index > last_index {
                 return; // A follower cannot hold entries we never had: bogus reply.

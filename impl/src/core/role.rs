@@ -19,14 +19,15 @@ pub(crate) enum RoleState {
     Leader(Progress),
 }
 
-/// A leader's view of each follower (Figure 2 "Volatile state on leaders"), plus whether an
-/// AppendEntries/InstallSnapshot to it is outstanding — used only to batch sends, never to
-/// decide what is sent.
+/// A leader's view of each follower (Figure 2 "Volatile state on leaders"), plus when the
+/// AppendEntries/InstallSnapshot outstanding to it was sent — used only to batch sends,
+/// never to decide what is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Progress {
     pub next_index: Vec<u64>,
     pub match_index: Vec<u64>,
-    pub in_flight: Vec<bool>,
+    /// The tick count at which the outstanding request was sent, if any.
+    pub in_flight: Vec<Option<u64>>,
 }
 
 impl RoleState {

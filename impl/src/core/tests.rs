@@ -982,3 +982,27 @@ fn corrupt_raft_state_is_an_error() {
     assert!(Core::restore(config(0, SERVERS), b"garbage", vec![]).is_err());
     assert!(Core::restore(config(0, SERVERS), &[], vec![1]).is_err());
 }
+
+/// A request left unanswered for `in_flight_timeout_ticks` (lost, or stuck behind a long
+/// network delay) no longer holds new entries back until the next heartbeat.
+// Reference: none (batching, commit latency)
+#[test]
+fn unanswered_request_stops_holding_back_proposals() {
+    let mut leader = server(0, 1, None, (0, 0), &[]);
+    make_leader(&mut leader);
+    let held = leader.step(Input::Propose(vec![1]));
+    assert!(
+        held.messages.is_empty(),
+        "the heartbeats are still outstanding"
+    );
+    for _ in 0..leader.config().in_flight_timeout_ticks {
+        let ready = leader.step(Input::Tick);
+        assert!(ready.messages.is_empty(), "no heartbeat is due yet");
+    }
+    let sent = leader.step(Input::Propose(vec![2]));
+    assert_eq!(sent.messages.len(), 2);
+    assert!(sent.messages.iter().all(|m| matches!(
+        &m.message,
+        Message::AppendEntries { entries, .. } if entries.len() == 2
+    )));
+}
