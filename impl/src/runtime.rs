@@ -196,7 +196,9 @@ impl<C: Command> Raft<C> {
         let ready = core.step(Input::Propose(bytes));
         let proposed = ready.proposed;
         let term = core.current_term();
-        self.shared.finish_step(core, ready);
+        if let Some(messages) = self.shared.finish_step(core, ready) {
+            Shared::send_all(&self.shared, messages);
+        }
         match proposed {
             Some((index, term)) => (index, term, true),
             None => (0, term, false),
@@ -222,7 +224,9 @@ impl<C: Command> Raft<C> {
             index,
             data: snapshot,
         });
-        self.shared.finish_step(core, ready);
+        if let Some(messages) = self.shared.finish_step(core, ready) {
+            Shared::send_all(&self.shared, messages);
+        }
     }
 
     /// The Lab's `Kill()`: stops every thread this peer started; afterwards the peer
@@ -305,6 +309,7 @@ impl<C: Command> Shared<C> {
     /// The caller's obligations of [`Ready`], in order: persist, queue the applies (both
     /// under the core lock), release the lock, and return the messages to send. `None` if
     /// the state could not be saved: then nothing that depends on it may leave.
+    #[must_use = "the step's messages must be sent"]
     fn finish_step(&self, core: MutexGuard<'_, Core>, ready: Ready) -> Option<Vec<Outgoing>> {
         let Ready {
             persist,

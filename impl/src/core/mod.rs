@@ -461,6 +461,7 @@ impl Core {
             next_index: vec![self.log.last_index() + 1; servers],
             match_index,
             in_flight: vec![None; servers],
+            sent_commit: vec![0; servers],
         });
         self.leader_id = Some(self.config.id);
         self.heartbeat_elapsed_ticks = 0;

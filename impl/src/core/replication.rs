@@ -56,6 +56,7 @@ impl Core {
             .log
             .term_at(prev_log_index)
             .expect("next_index is after the snapshot and at most last_index + 1");
+        progress.sent_commit[peer] = self.commit_index;
         let request = Message::AppendEntries {
             term: self.current_term,
             leader: self.config.id,
@@ -199,10 +200,20 @@ impl Core {
             let floor = progress.match_index[from] + 1;
             progress.next_index[from] = next.clamp(floor, last_index + 1);
         }
-        let more_to_send = !success || progress.next_index[from] <= last_index;
-        let committed = self.advance_commit_index();
-        if more_to_send && !committed {
+        // Advancing the commit index tells every idle follower, `from` included.
+        if !self.advance_commit_index() && (!success || self.follower_is_behind(from)) {
             self.send_append_entries(from);
+        }
+    }
+
+    /// Whether `peer` lacks entries, or has not been told the current commit index.
+    pub(super) fn follower_is_behind(&self, peer: usize) -> bool {
+        match &self.state {
+            RoleState::Leader(progress) => {
+                progress.next_index[peer] <= self.log.last_index()
+                    || progress.sent_commit[peer] < self.commit_index
+            }
+            _ => false,
         }
     }
 

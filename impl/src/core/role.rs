@@ -28,6 +28,8 @@ pub(crate) struct Progress {
     pub match_index: Vec<u64>,
     /// The tick count at which the outstanding request was sent, if any.
     pub in_flight: Vec<Option<u64>>,
+    /// The `leader_commit` last sent to each follower, so a newer one is passed on.
+    pub sent_commit: Vec<u64>,
 }
 
 impl RoleState {

@@ -81,9 +81,7 @@ impl Core {
         }
         progress.match_index[from] = progress.match_index[from].max(last_included_index);
         progress.next_index[from] = progress.next_index[from].max(last_included_index + 1);
-        let more_to_send = progress.next_index[from] <= last_index;
-        let committed = self.advance_commit_index();
-        if more_to_send && !committed {
+        if !self.advance_commit_index() && self.follower_is_behind(from) {
             self.send_append_entries(from);
         }
     }

@@ -1006,3 +1006,37 @@ fn unanswered_request_stops_holding_back_proposals() {
         Message::AppendEntries { entries, .. } if entries.len() == 2
     )));
 }
+
+/// A follower whose success reply arrives after the entry committed is sent the new commit
+/// index at once (so it applies without waiting for a heartbeat).
+// Reference: §5.3 ("the leader ... includes that index in future AppendEntries RPCs")
+#[test]
+fn late_follower_is_told_the_new_commit_index() {
+    let mut leader = server(0, 1, None, (0, 0), &[]);
+    make_leader(&mut leader);
+    let success = |match_index| Message::AppendEntriesReply {
+        term: 2,
+        success: true,
+        match_index,
+        conflict_index: 0,
+        conflict_term: None,
+    };
+    deliver(&mut leader, 1, success(0));
+    deliver(&mut leader, 2, success(0));
+    leader.step(Input::Propose(vec![1]));
+    deliver(&mut leader, 1, success(1));
+    assert_eq!(leader.commit_index(), 1);
+    let ready = deliver(&mut leader, 2, success(1));
+    assert!(matches!(
+        only_reply(&ready),
+        Message::AppendEntries {
+            leader_commit: 1,
+            ..
+        }
+    ));
+    let ready = deliver(&mut leader, 2, success(1));
+    assert!(
+        ready.messages.is_empty(),
+        "up to date: nothing more to send"
+    );
+}

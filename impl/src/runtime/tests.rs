@@ -21,6 +21,13 @@ impl Transport for Direct {
 }
 
 fn cluster(servers: usize) -> (Vec<Raft<u64>>, Vec<Receiver<ApplyMsg<u64>>>) {
+    cluster_with(servers, RaftConfig::default())
+}
+
+fn cluster_with(
+    servers: usize,
+    base: RaftConfig,
+) -> (Vec<Raft<u64>>, Vec<Receiver<ApplyMsg<u64>>>) {
     let links: Vec<Arc<Direct>> = (0..servers).map(|_| Arc::new(Direct::default())).collect();
     let mut rafts = Vec::new();
     let mut receivers = Vec::new();
@@ -32,7 +39,7 @@ fn cluster(servers: usize) -> (Vec<Raft<u64>>, Vec<Receiver<ApplyMsg<u64>>>) {
         let (tx, rx) = channel();
         let config = RaftConfig {
             seed: Some(me as u64 + 1),
-            ..RaftConfig::default()
+            ..base.clone()
         };
         let raft = Raft::make_with_config(peers, me, Arc::new(MemoryPersister::new()), tx, config)
             .unwrap();
@@ -104,4 +111,47 @@ fn out_of_range_snapshot_is_ignored() {
     rafts[0].snapshot(index, vec![1]);
     assert_eq!(rafts[0].with_core(|c| c.snapshot_index()), index);
     rafts[0].kill();
+}
+
+/// `start` sends the new entry at once: with heartbeats only every 2 s, every peer still
+/// applies it within a fraction of that.
+#[test]
+fn start_replicates_without_waiting_for_a_heartbeat() {
+    let slow_heartbeats = RaftConfig {
+        heartbeat_interval: Duration::from_millis(2000),
+        election_timeout_min: Duration::from_millis(2500),
+        election_timeout_max: Duration::from_millis(3000),
+        seed: None,
+    };
+    let (rafts, receivers) = cluster_with(3, slow_heartbeats);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let leader = loop {
+        if let Some(leader) = rafts.iter().position(|r| r.get_state().1) {
+            break leader;
+        }
+        assert!(Instant::now() < deadline, "no leader");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(100)); // Let the first heartbeats be answered.
+    let started = Instant::now();
+    let (index, _, is_leader) = rafts[leader].start(7);
+    assert!(is_leader);
+    for rx in &receivers {
+        let message = rx.recv_timeout(Duration::from_secs(5)).expect("applied");
+        assert_eq!(
+            message,
+            ApplyMsg::Command {
+                command: 7,
+                command_index: index
+            }
+        );
+    }
+    let elapsed = started.elapsed();
+    for raft in &rafts {
+        raft.kill();
+    }
+    assert!(
+        elapsed < Duration::from_millis(1000),
+        "took {elapsed:?}: waited for a heartbeat"
+    );
 }
