@@ -191,18 +191,17 @@ impl Cluster {
     /// election timeouts, all from the run's seed.
     fn core_config(&self, i: usize) -> Config {
         let c = &self.config;
+        let seed = self
+            .seed
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .wrapping_add((i as u64) << 32 | self.incarnations[i]);
         Config {
-            id: i,
-            servers: c.servers,
             election_timeout_ticks_min: c.election_timeout_min,
             election_timeout_ticks_max: c.election_timeout_max,
             heartbeat_interval_ticks: c.heartbeat_interval,
             // Never cap a batch: the model sends every entry from next_index (protocol.md).
             max_entries_per_message: usize::MAX,
-            seed: self
-                .seed
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                .wrapping_add((i as u64) << 32 | self.incarnations[i]),
+            ..Config::new(i, c.servers, seed)
         }
     }
 
@@ -299,8 +298,9 @@ impl Cluster {
 
     fn resend_vote(&mut self, i: usize, j: usize, out: &mut Outcome) {
         let core = &self.cores[i];
-        if core.role() != Role::Candidate {
-            return;
+        let granted = core.votes_granted().unwrap_or_default();
+        if core.role() != Role::Candidate || i == j || granted.contains(&j) {
+            return; // Only to a server whose vote the candidate lacks, as the model.
         }
         let message = Message::RequestVote {
             term: core.current_term(),

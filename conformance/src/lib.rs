@@ -9,5 +9,7 @@
 
 pub mod cluster;
 pub mod invariants;
+pub mod mapping;
 pub mod service;
 pub mod sim;
+pub mod validate;

@@ -29,6 +29,10 @@ pub struct SimConfig {
     pub crash: u32,
     pub restart: u32,
     pub partition: u32,
+    /// The network replays a candidate's RequestVote (the model's `RequestVote(i, j)`
+    /// re-send; the core itself never re-sends within a term, so this stands in for a
+    /// late duplicate of the original request).
+    pub replay_vote: u32,
     /// Dedup sends and record model steps (trace validation).
     pub validate: bool,
 }
@@ -54,6 +58,7 @@ impl SimConfig {
             crash: 3,
             restart: 30,
             partition: 4,
+            replay_vote: 5,
             validate: false,
         }
     }
@@ -234,6 +239,13 @@ impl<'a> Sim<'a> {
         } else if hit(c.partition) {
             self.repartition();
             return None;
+        } else if hit(c.replay_vote) {
+            let (i, j) = (
+                self.rng.gen_range(0..c.servers),
+                self.rng.gen_range(0..c.servers),
+            );
+            let candidate = self.cluster.cores[i].role() == Role::Candidate;
+            return (i != j && candidate).then_some(Event::ResendVote(i, j));
         }
         if self.pending_ticks.is_empty() {
             self.cluster.now += 1;
