@@ -8,6 +8,7 @@
 //! - [`drive`]: model-driven tests, model -> impl: paths of the model replayed on cores.
 
 pub mod cluster;
+pub mod drive;
 pub mod invariants;
 pub mod mapping;
 pub mod service;
