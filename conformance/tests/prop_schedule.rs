@@ -108,6 +108,9 @@ enum Op {
     Snapshot { server: usize, back: u64 },
     /// Crash (volatile state lost) and restart from what the server persisted.
     Restart { server: usize },
+    /// Deliver the `count` oldest messages in the network, one by one (a calm spell that
+    /// lets the cluster make progress; replies sent meanwhile queue behind).
+    Flush { count: usize },
 }
 
 /// Which directed link (sender, receiver) a message op acts on.
@@ -138,9 +141,10 @@ fn op() -> impl Strategy<Value = Op> {
         8 => (links.clone(), 0usize..3).prop_map(|(link, pick)| Op::Deliver { link, pick }),
         1 => (links.clone(), 0usize..3).prop_map(|(link, pick)| Op::Drop { link, pick }),
         1 => (links, 0usize..3).prop_map(|(link, pick)| Op::Duplicate { link, pick }),
-        2 => (0..=SERVERS).prop_map(|server| Op::Propose { server }),
+        3 => (0..=SERVERS).prop_map(|server| Op::Propose { server }),
         1 => (server.clone(), 0u64..4).prop_map(|(server, back)| Op::Snapshot { server, back }),
         1 => server.prop_map(|server| Op::Restart { server }),
+        1 => (1usize..=24).prop_map(|count| Op::Flush { count }),
     ]
 }
 
@@ -239,6 +243,14 @@ impl Op {
                     smaller(server)
                         .into_iter()
                         .map(|server| Op::Restart { server }),
+                );
+            }
+            Op::Flush { count } => {
+                out.extend(
+                    smaller(count)
+                        .into_iter()
+                        .filter(|&count| count > 0)
+                        .map(|count| Op::Flush { count }),
                 );
             }
         }
@@ -516,6 +528,10 @@ struct Coverage {
     snapshot_taken: bool,
     snapshot_installed: bool,
     restarted_after_commit: bool,
+    /// A follower's log lost an entry to a conflicting one (Figure 2, AppendEntries rule 3).
+    conflict_truncated: bool,
+    /// The highest index committed.
+    max_commit: u64,
 }
 
 struct Cluster {
@@ -612,6 +628,12 @@ impl Cluster {
             }
             Op::Snapshot { server, back } => self.snapshot(server, back)?,
             Op::Restart { server } => self.restart(server)?,
+            Op::Flush { count } => {
+                for _ in 0..count.min(self.network.len()) {
+                    let (from, to, message) = self.network.remove(0);
+                    self.deliver(from, to, message)?;
+                }
+            }
         }
         self.check_cluster()
     }
@@ -736,10 +758,16 @@ impl Cluster {
     /// apply) and the server's own step properties checked.
     fn step(&mut self, server: usize, input: Input) -> Result<Ready, TestCaseError> {
         let before = Progress::of(&self.servers[server].core);
+        let log_before = self.servers[server].core.log().clone();
         let ready = self.servers[server].core.step(input);
         let core = &self.servers[server].core;
         core.check_invariants();
         Progress::of(core).check_after(&before)?;
+        let low = log_before.snapshot_index().max(core.snapshot_index()) + 1;
+        let high = log_before.last_index().min(core.last_log_index());
+        if (low..=high).any(|i| log_before.term_at(i) != core.log().term_at(i)) {
+            self.coverage.conflict_truncated = true;
+        }
         if let Some(persist) = &ready.persist {
             self.servers[server].persisted_state = persist.raft_state.clone();
             self.servers[server].persisted_snapshot = Arc::clone(&persist.snapshot);
@@ -861,6 +889,10 @@ impl Cluster {
         Ok(())
     }
 
+    fn record_committed_index(&mut self, index: u64) {
+        self.coverage.max_commit = self.coverage.max_commit.max(index);
+    }
+
     fn record_committed(
         &mut self,
         server: usize,
@@ -870,6 +902,7 @@ impl Cluster {
         now: u64,
     ) -> Check {
         self.coverage.committed = true;
+        self.record_committed_index(index);
         match self.committed.get(&index) {
             Some(known) => {
                 prop_assert_eq!(
@@ -1051,7 +1084,8 @@ fn run_cluster(
 fn safety_holds_under_arbitrary_schedules() {
     let cases = cases(DEFAULT_CASES);
     let mut runner = TestRunner::new(config("safety_holds_under_arbitrary_schedules", cases));
-    let totals = std::cell::RefCell::new([0u32; 5]);
+    let totals = std::cell::RefCell::new([0u32; 6]);
+    let max_commit = std::cell::Cell::new(0u64);
     let result = runner.run(&schedule(), |ops| {
         let c = run_schedule(&ops, |_| Ok(()))?;
         let mut t = totals.borrow_mut();
@@ -1061,12 +1095,14 @@ fn safety_holds_under_arbitrary_schedules() {
             c.snapshot_taken,
             c.snapshot_installed,
             c.restarted_after_commit,
+            c.conflict_truncated,
         ]
         .into_iter()
         .enumerate()
         {
             t[k] += u32::from(hit);
         }
+        max_commit.set(max_commit.get().max(c.max_commit));
         Ok(())
     });
     if let Err(error) = result {
@@ -1074,8 +1110,8 @@ fn safety_holds_under_arbitrary_schedules() {
     }
     let t = totals.into_inner();
     eprintln!(
-        "coverage over {cases} schedules: leader {} · commit {} · snapshot taken {} · snapshot installed {} · restart after commit {}",
-        t[0], t[1], t[2], t[3], t[4]
+        "coverage over {cases} schedules: leader {} · commit {} · snapshot taken {} · snapshot installed {} · restart after commit {} · conflict truncated {} · max commit index {}",
+        t[0], t[1], t[2], t[3], t[4], t[5], max_commit.get()
     );
     if cases >= 256 {
         // Thresholds far below what a default run reaches, so the check is not flaky.
@@ -1083,6 +1119,10 @@ fn safety_holds_under_arbitrary_schedules() {
         assert!(t[1] >= cases / 8, "too few schedules commit: {t:?}");
         assert!(t[2] >= cases / 32, "too few schedules snapshot: {t:?}");
         assert!(t[3] >= 1, "no schedule installed a snapshot: {t:?}");
+        assert!(
+            t[5] >= 1,
+            "no schedule truncated a conflicting entry: {t:?}"
+        );
         assert!(
             t[4] >= cases / 32,
             "too few schedules restart after a commit: {t:?}"
