@@ -23,10 +23,11 @@ pub fn encode_snapshot(values: &[u32]) -> Vec<u8> {
 
 /// Decodes a service snapshot; `None` if the length is not a multiple of 4.
 pub fn decode_snapshot(bytes: &[u8]) -> Option<Vec<u32>> {
-    if bytes.len() % 4 != 0 {
+    let chunks = bytes.chunks_exact(4);
+    if !chunks.remainder().is_empty() {
         return None;
     }
-    Some(bytes.chunks_exact(4).filter_map(decode_command).collect())
+    Some(chunks.filter_map(decode_command).collect())
 }
 
 /// One server's service.
