@@ -1,1 +1,18 @@
-//! Benchmarks live in `benches/` (being written).
+//! Shared harness of the `raft-benches` benchmarks (see `docs/performance.md`).
+//!
+//! The replication workload is written once, against [`Cluster`], and run on two clusters of
+//! three peers in one process with messages handed over in memory: [`CoreCluster`] (our
+//! sans-IO [`raft_impl::core::Core`]) and [`RaftRsCluster`] (tikv/raft-rs `RawNode` over its
+//! `MemStorage`). Each library is driven the way its API asks: our core returns a `Ready` from
+//! every step and that `Ready` is handled at once; raft-rs steps every queued message of a
+//! peer, then hands back one `Ready` for the batch.
+
+pub mod machine;
+pub mod ours;
+pub mod peer;
+pub mod tally;
+pub mod workload;
+
+pub use ours::CoreCluster;
+pub use peer::RaftRsCluster;
+pub use workload::{round, Cluster};

@@ -1,0 +1,19 @@
+//! What machine a figure was measured on, printed beside every summary.
+
+/// `"<cpu model>, <n> logical CPUs"`, read from `/proc/cpuinfo` (or `"unknown"`).
+pub fn describe() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .and_then(|rest| rest.split_once(':'))
+        .map_or("unknown CPU", |(_, name)| name.trim());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{model}, {cpus} logical CPUs")
+}
+
+/// True when the binary runs under `cargo test --benches` (criterion's test mode), where
+/// every benchmark runs once and summaries must stay quick.
+pub fn test_mode() -> bool {
+    !std::env::args().any(|arg| arg == "--bench")
+}
