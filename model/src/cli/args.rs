@@ -62,26 +62,28 @@ pub struct ExploreArgs {
     pub addr: String,
 }
 
+/// Bounds. Unset flags take the main job's bound, or with `--bug NAME` that bug's bound.
 #[derive(Args, Debug, Clone)]
 pub struct BoundArgs {
-    /// Number of servers.
-    #[arg(long, default_value_t = Config::default().servers)]
-    pub servers: u8,
-    /// Highest term a server may time out into.
-    #[arg(long, default_value_t = Config::default().max_term)]
-    pub max_term: u8,
-    /// Client requests proposed over the whole run.
-    #[arg(long, default_value_t = Config::default().max_log)]
-    pub max_log: u8,
-    /// Crash-and-restart events over the whole run.
-    #[arg(long, default_value_t = Config::default().max_crashes)]
-    pub max_crashes: u8,
-    /// Snapshot actions over the whole run: a number or `unlimited`.
-    #[arg(long, default_value = "1", value_parser = parse_limit)]
-    pub max_snapshots: Limit,
-    /// Message copies in flight at once: a number or `unlimited` (needs --no-duplicates).
-    #[arg(long, default_value = "2", value_parser = parse_limit)]
-    pub max_inflight: Limit,
+    /// Number of servers [default: 3].
+    #[arg(long)]
+    pub servers: Option<u8>,
+    /// Highest term a server may time out into [default: 3].
+    #[arg(long)]
+    pub max_term: Option<u8>,
+    /// Client requests proposed over the whole run [default: 2].
+    #[arg(long)]
+    pub max_log: Option<u8>,
+    /// Crash-and-restart events over the whole run [default: 1].
+    #[arg(long)]
+    pub max_crashes: Option<u8>,
+    /// Snapshot actions over the whole run: a number or `unlimited` [default: 1].
+    #[arg(long, value_parser = parse_limit)]
+    pub max_snapshots: Option<Limit>,
+    /// Message copies in flight at once: a number or `unlimited` (needs --no-duplicates)
+    /// [default: 2].
+    #[arg(long, value_parser = parse_limit)]
+    pub max_inflight: Option<Limit>,
     /// The service never snapshots (no §7).
     #[arg(long)]
     pub no_snapshots: bool,
@@ -94,7 +96,7 @@ pub struct BoundArgs {
     /// The network never loses a message.
     #[arg(long)]
     pub no_drops: bool,
-    /// Switch off one rule (see `raft-model bugs`).
+    /// Switch off one rule (see `raft-model bugs`); unset bounds default to the bug's bound.
     #[arg(long, value_name = "NAME")]
     pub bug: Option<String>,
 }
@@ -122,19 +124,22 @@ impl BoundArgs {
                 format!("unknown bug `{name}`; known bugs: {}", names.join(", "))
             })?),
         };
-        let config = Config {
-            servers: self.servers,
-            max_term: self.max_term,
-            max_log: self.max_log,
-            max_crashes: if self.no_crashes { 0 } else { self.max_crashes },
-            max_snapshots: self.max_snapshots.0,
-            max_inflight: self.max_inflight.0,
-            snapshots: !self.no_snapshots,
-            duplicates: !self.no_duplicates,
-            drops: !self.no_drops,
-            bug,
-            prune_dead_messages: true,
+        let base = bug.map_or_else(Config::default, Bug::bound);
+        let mut config = Config {
+            servers: self.servers.unwrap_or(base.servers),
+            max_term: self.max_term.unwrap_or(base.max_term),
+            max_log: self.max_log.unwrap_or(base.max_log),
+            max_crashes: self.max_crashes.unwrap_or(base.max_crashes),
+            max_snapshots: self.max_snapshots.map_or(base.max_snapshots, |l| l.0),
+            max_inflight: self.max_inflight.map_or(base.max_inflight, |l| l.0),
+            ..base
         };
+        if self.no_crashes {
+            config.max_crashes = 0;
+        }
+        config.snapshots &= !self.no_snapshots;
+        config.duplicates &= !self.no_duplicates;
+        config.drops &= !self.no_drops;
         config.validate()?;
         Ok(config)
     }

@@ -49,7 +49,7 @@ fn run_check(args: &CheckArgs) -> Result<ExitCode, String> {
     if args.json {
         report::print_json(&config, &report);
     } else {
-        let hint = format!("`raft-model explore {}` then http://127.0.0.1:3000/", explore_flags(args));
+        let hint = format!("`raft-model explore {}` then http://127.0.0.1:3000/", explore_flags(&config));
         report::print_text(&config, &report, &hint);
     }
     let code = if report.all_hold() { 0 } else { 1 };
@@ -58,30 +58,28 @@ fn run_check(args: &CheckArgs) -> Result<ExitCode, String> {
 }
 
 /// The flags that reproduce this model for `explore` (the explorer paths depend on them).
-fn explore_flags(args: &CheckArgs) -> String {
-    let b = &args.bounds;
-    let limit = |l: &args::Limit| l.0.map_or("unlimited".to_string(), |n| n.to_string());
+fn explore_flags(config: &crate::config::Config) -> String {
+    let limit = |l: Option<u8>| l.map_or("unlimited".to_string(), |n| n.to_string());
     let mut flags = format!(
         "--servers {} --max-term {} --max-log {} --max-crashes {} --max-snapshots {} --max-inflight {}",
-        b.servers,
-        b.max_term,
-        b.max_log,
-        b.max_crashes,
-        limit(&b.max_snapshots),
-        limit(&b.max_inflight)
+        config.servers,
+        config.max_term,
+        config.max_log,
+        config.max_crashes,
+        limit(config.max_snapshots),
+        limit(config.max_inflight)
     );
-    for (on, flag) in [
-        (b.no_snapshots, " --no-snapshots"),
-        (b.no_crashes, " --no-crashes"),
-        (b.no_duplicates, " --no-duplicates"),
-        (b.no_drops, " --no-drops"),
+    for (off, flag) in [
+        (!config.snapshots, " --no-snapshots"),
+        (!config.duplicates, " --no-duplicates"),
+        (!config.drops, " --no-drops"),
     ] {
-        if on {
+        if off {
             flags.push_str(flag);
         }
     }
-    if let Some(bug) = &b.bug {
-        flags.push_str(&format!(" --bug {bug}"));
+    if let Some(bug) = config.bug {
+        flags.push_str(&format!(" --bug {}", bug.name()));
     }
     flags
 }
