@@ -34,6 +34,18 @@ pub struct RaftRsCluster {
 impl RaftRsCluster {
     /// A cluster with no leader; `batch_append` merges queued appends to one peer.
     pub fn new(servers: usize, batch_append: bool) -> RaftRsCluster {
+        Self::with_timing(servers, batch_append, 10, 3)
+    }
+
+    /// A cluster with no leader whose election timeout is drawn from
+    /// `election_tick..2 * election_tick` ticks (raft-rs's rule) and heartbeats every
+    /// `heartbeat_tick` ticks.
+    pub fn with_timing(
+        servers: usize,
+        batch_append: bool,
+        election_tick: usize,
+        heartbeat_tick: usize,
+    ) -> RaftRsCluster {
         let logger = slog::Logger::root(slog::Discard, slog::o!());
         let voters: Vec<u64> = (1..=servers as u64).collect();
         let nodes = voters
@@ -43,6 +55,8 @@ impl RaftRsCluster {
                     MemStorage::new_with_conf_state(ConfState::from((voters.clone(), Vec::new())));
                 let mut config = config(id);
                 config.batch_append = batch_append;
+                config.election_tick = election_tick;
+                config.heartbeat_tick = heartbeat_tick;
                 RawNode::new(&config, storage, &logger).expect("a valid raft-rs configuration")
             })
             .collect();
@@ -62,7 +76,8 @@ impl RaftRsCluster {
         cluster
     }
 
-    fn elect_first(&mut self) {
+    /// Makes server 0 campaign and win.
+    pub fn elect_first(&mut self) {
         self.nodes[0].campaign().expect("campaign");
         self.settle();
         assert_eq!(self.nodes[0].raft.state, StateRole::Leader);
