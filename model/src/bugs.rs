@@ -84,7 +84,9 @@ impl Bug {
             }
             Bug::AcceptStaleReply => "replies from an older term are used (Figure 2, All Servers)",
             Bug::InstallOlderSnapshot => "follower installs a snapshot older than its commit (§7)",
-            Bug::RestartWithoutSnapshot => "restart does not restore the service from the snapshot (§7)",
+            Bug::RestartWithoutSnapshot => {
+                "restart does not restore the service from the snapshot (§7)"
+            }
             Bug::LeaderKeepsLeading => "leader adopts a higher term but keeps leading (Figure 2)",
             Bug::NoPrevLogCheck => "follower skips the prev_log_index/term check (Figure 2 rule 2)",
             Bug::SnapshotUncommitted => "service snapshots entries past the commit index (§7)",
@@ -122,14 +124,29 @@ impl Bug {
         };
         match self {
             // Two candidates of term 1 and one voter that grants both.
-            Bug::VoteTwice => Config { max_term: 1, max_log: 0, ..quiet },
+            Bug::VoteTwice => Config {
+                max_term: 1,
+                max_log: 0,
+                ..quiet
+            },
             // A leader of term 2 never learns of term 2's real leader.
-            Bug::LeaderKeepsLeading => Config { max_log: 0, ..quiet },
+            Bug::LeaderKeepsLeading => Config {
+                max_log: 0,
+                ..quiet
+            },
             // A voter forgets its term-1 vote in a restart and votes again in term 1.
-            Bug::ForgetVoteOnRestart => Config { max_log: 0, max_crashes: 1, ..quiet },
+            Bug::ForgetVoteOnRestart => Config {
+                max_log: 0,
+                max_crashes: 1,
+                ..quiet
+            },
             // A granted vote of term 1 arrives after its candidate moved to term 2: three
             // messages must be in flight at once.
-            Bug::AcceptStaleReply => Config { max_log: 0, max_inflight: Some(3), ..quiet },
+            Bug::AcceptStaleReply => Config {
+                max_log: 0,
+                max_inflight: Some(3),
+                ..quiet
+            },
             // An entry commits in term 1; a voter without the check elects an empty log.
             Bug::NoElectionRestriction => quiet,
             // Figure 8 needs four terms: the old entry commits in term 3 and is lost in term 4.
@@ -141,7 +158,10 @@ impl Bug {
                 ..quiet
             },
             // A stale shorter AppendEntries removes a committed entry from a follower.
-            Bug::TruncateOnEveryAppend => Config { max_log: 2, ..quiet },
+            Bug::TruncateOnEveryAppend => Config {
+                max_log: 2,
+                ..quiet
+            },
             // A follower keeps a conflicting entry under a new leader's entry: three terms and
             // three proposals (one per leader) make two logs that agree at index 2 only.
             Bug::NoPrevLogCheck => Config {

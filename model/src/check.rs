@@ -191,9 +191,10 @@ fn summarise<C: Checker<RaftModel>>(
     let model = checker.model();
     let discoveries = checker.discoveries();
     let stopped_early = match &options.stop_when {
-        StopWhen::AnyViolation => model.properties().iter().any(|p| {
-            p.expectation != Expectation::Sometimes && discoveries.contains_key(p.name)
-        }),
+        StopWhen::AnyViolation => model
+            .properties()
+            .iter()
+            .any(|p| p.expectation != Expectation::Sometimes && discoveries.contains_key(p.name)),
         StopWhen::Found(name) => discoveries.contains_key(name),
     };
     let completion = if timed_out {

@@ -73,7 +73,10 @@ mod tests {
         s.log = terms
             .iter()
             .enumerate()
-            .map(|(k, &term)| Entry { term, value: k as u8 + 1 })
+            .map(|(k, &term)| Entry {
+                term,
+                value: k as u8 + 1,
+            })
             .collect();
         election::become_leader(&mut s, ServerId(0), 3);
         s
@@ -85,7 +88,12 @@ mod tests {
         let mut s = leader_with_log(&[1], 2);
         s.match_index[1] = 1;
         assert!(!advance_commit_index(&mut s, ServerId(0), 3, None));
-        assert!(advance_commit_index(&mut s, ServerId(0), 3, Some(Bug::CommitPreviousTerm)));
+        assert!(advance_commit_index(
+            &mut s,
+            ServerId(0),
+            3,
+            Some(Bug::CommitPreviousTerm)
+        ));
         assert_eq!(s.commit_index, 1);
     }
 

@@ -41,7 +41,7 @@ impl Default for Config {
         Config {
             servers: 3,
             max_term: 3,
-            max_log: 2,
+            max_log: 1,
             max_crashes: 1,
             max_snapshots: Some(1),
             max_inflight: Some(2),

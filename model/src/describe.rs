@@ -174,13 +174,25 @@ impl fmt::Debug for ClusterState {
             write!(f, " (empty)")?;
         }
         for (p, n) in &self.network.in_flight {
-            write!(f, "\n  {}{}", packet(p), if *n > 1 { format!(" ×{n}") } else { String::new() })?;
+            write!(
+                f,
+                "\n  {}{}",
+                packet(p),
+                if *n > 1 {
+                    format!(" ×{n}")
+                } else {
+                    String::new()
+                }
+            )?;
         }
         let h = &self.history;
         write!(
             f,
             "\nhistory: committed {:?}, proposals {}, crashes {}, elected terms {:#b}",
-            h.committed.iter().map(|c| (c.term, c.value)).collect::<Vec<_>>(),
+            h.committed
+                .iter()
+                .map(|c| (c.term, c.value))
+                .collect::<Vec<_>>(),
             h.proposals,
             h.crashes,
             h.elected
@@ -207,9 +219,10 @@ fn server_line(s: &ServerState) -> String {
     );
     match s.role {
         Role::Candidate => line.push_str(&format!(" votes {:?}", s.votes_granted)),
-        Role::Leader => {
-            line.push_str(&format!(" next {:?} match {:?}", s.next_index, s.match_index))
-        }
+        Role::Leader => line.push_str(&format!(
+            " next {:?} match {:?}",
+            s.next_index, s.match_index
+        )),
         Role::Follower => {}
     }
     line

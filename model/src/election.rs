@@ -70,7 +70,10 @@ pub fn has_majority(s: &ServerState, servers: usize) -> bool {
 /// `BecomeLeader(i)` (§5.2): reinitialise `next_index`/`match_index` (Figure 2, "volatile
 /// state on leaders"). The caller then sends heartbeats to every other server.
 pub fn become_leader(s: &mut ServerState, me: ServerId, servers: usize) {
-    debug_assert!(has_majority(s, servers), "only a candidate with a majority leads");
+    debug_assert!(
+        has_majority(s, servers),
+        "only a candidate with a majority leads"
+    );
     s.become_follower();
     s.role = Role::Leader;
     s.next_index = vec![s.last_log_index() + 1; servers];
@@ -90,8 +93,20 @@ mod tests {
         s.current_term = 1;
         let first = handle_request_vote(&mut s, None, ServerId(1), 0, 0);
         let second = handle_request_vote(&mut s, None, ServerId(2), 0, 0);
-        assert!(matches!(first, Message::RequestVoteReply { vote_granted: true, .. }));
-        assert!(matches!(second, Message::RequestVoteReply { vote_granted: false, .. }));
+        assert!(matches!(
+            first,
+            Message::RequestVoteReply {
+                vote_granted: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            second,
+            Message::RequestVoteReply {
+                vote_granted: false,
+                ..
+            }
+        ));
         assert_eq!(s.voted_for, Some(ServerId(1)));
     }
 
@@ -102,16 +117,32 @@ mod tests {
         s.current_term = 2;
         s.log.push(Entry { term: 2, value: 1 });
         let reply = handle_request_vote(&mut s, None, ServerId(1), 1, 1);
-        assert!(matches!(reply, Message::RequestVoteReply { vote_granted: false, .. }));
-        let buggy = handle_request_vote(&mut s, Some(Bug::NoElectionRestriction), ServerId(1), 1, 1);
-        assert!(matches!(buggy, Message::RequestVoteReply { vote_granted: true, .. }));
+        assert!(matches!(
+            reply,
+            Message::RequestVoteReply {
+                vote_granted: false,
+                ..
+            }
+        ));
+        let buggy =
+            handle_request_vote(&mut s, Some(Bug::NoElectionRestriction), ServerId(1), 1, 1);
+        assert!(matches!(
+            buggy,
+            Message::RequestVoteReply {
+                vote_granted: true,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn timeout_then_majority_makes_a_leader() {
         let mut s = ServerState::new();
         timeout(&mut s, ServerId(0));
-        assert_eq!((s.role, s.current_term, s.voted_for), (Role::Candidate, 1, Some(ServerId(0))));
+        assert_eq!(
+            (s.role, s.current_term, s.voted_for),
+            (Role::Candidate, 1, Some(ServerId(0)))
+        );
         assert!(!has_majority(&s, 3));
         handle_request_vote_reply(&mut s, ServerId(2), true);
         assert!(has_majority(&s, 3));

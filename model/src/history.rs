@@ -27,7 +27,12 @@ fn record_election(after: &mut ClusterState, term: u8) {
 }
 
 /// The service only moves forwards, except that a restart restores it to the snapshot.
-fn check_service_progress(before: &ClusterState, action: &Action, after: &mut ClusterState, id: usize) {
+fn check_service_progress(
+    before: &ClusterState,
+    action: &Action,
+    after: &mut ClusterState,
+    id: usize,
+) {
     let (old, new) = (&before.servers[id], &after.servers[id]);
     let ok = match action {
         Action::Restart(i) if i.index() == id => new.applied == new.snapshot.data,

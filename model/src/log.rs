@@ -55,7 +55,9 @@ impl ServerState {
     pub fn entries_from(&self, from: Index) -> Vec<Entry> {
         let base = self.snapshot.last_included_index;
         let start = usize::from(from.saturating_sub(base + 1));
-        self.log.get(start..).map_or_else(Vec::new, <[Entry]>::to_vec)
+        self.log
+            .get(start..)
+            .map_or_else(Vec::new, <[Entry]>::to_vec)
     }
 
     /// Deletes the entry at `index` and all that follow (Figure 2, AppendEntries rule 3).
@@ -85,14 +87,21 @@ mod tests {
     use super::*;
     use crate::server::Snapshot;
 
-    fn server_with(snapshot_index: Index, snapshot_term: Term, log: &[(Term, Value)]) -> ServerState {
+    fn server_with(
+        snapshot_index: Index,
+        snapshot_term: Term,
+        log: &[(Term, Value)],
+    ) -> ServerState {
         let mut s = ServerState::new();
         s.snapshot = Snapshot {
             last_included_index: snapshot_index,
             last_included_term: snapshot_term,
             data: (1..=snapshot_index).collect(),
         };
-        s.log = log.iter().map(|&(term, value)| Entry { term, value }).collect();
+        s.log = log
+            .iter()
+            .map(|&(term, value)| Entry { term, value })
+            .collect();
         s
     }
 

@@ -75,7 +75,10 @@ impl RaftModel {
             actions.push(Action::Timeout(i));
         }
         if s.role == Role::Candidate {
-            for j in self.ids().filter(|&j| j != i && !s.votes_granted.contains(j)) {
+            for j in self
+                .ids()
+                .filter(|&j| j != i && !s.votes_granted.contains(j))
+            {
                 actions.push(Action::RequestVote(i, j));
             }
             if election::has_majority(s, self.n()) {
@@ -104,10 +107,10 @@ impl RaftModel {
 
     fn snapshot_allowed(&self, state: &ClusterState) -> bool {
         self.config.snapshots
-            && self
-                .config
-                .max_snapshots
-                .map_or(true, |max| state.history.snapshots < max)
+            && match self.config.max_snapshots {
+                None => true,
+                Some(max) => state.history.snapshots < max,
+            }
     }
 
     /// The index the model's service snapshots at: everything it has applied.
@@ -120,9 +123,10 @@ impl RaftModel {
     }
 
     fn within_inflight(&self, state: &ClusterState) -> bool {
-        self.config
-            .max_inflight
-            .map_or(true, |max| state.network.len() <= usize::from(max))
+        match self.config.max_inflight {
+            None => true,
+            Some(max) => state.network.len() <= usize::from(max),
+        }
     }
 
     /// Applies a protocol action to server `i` in a copy of `state`; `None` if nothing
@@ -192,10 +196,13 @@ impl RaftModel {
         if !changed || !self.within_inflight(&next) {
             return None;
         }
-        if self.config.prune_dead_messages && !self.config.has_bug(crate::bugs::Bug::AcceptStaleReply) {
+        if self.config.prune_dead_messages
+            && !self.config.has_bug(crate::bugs::Bug::AcceptStaleReply)
+        {
             let servers = &next.servers;
-            next.network
-                .retain(|p| !crate::network::is_dead(p, &servers[p.dst.index()], &servers[p.src.index()]));
+            next.network.retain(|p| {
+                !crate::network::is_dead(p, &servers[p.dst.index()], &servers[p.src.index()])
+            });
         }
         Some(next)
     }
@@ -294,19 +301,24 @@ impl Model for RaftModel {
             Property::always(p::LOG_MATCHING, |_, s| p::log_matching(s)),
             Property::always(p::LEADER_COMPLETENESS, |_, s| p::leader_completeness(s)),
             Property::always(p::STATE_MACHINE_SAFETY, |_, s| p::state_machine_safety(s)),
-            Property::always(p::APPLIED_NEVER_REGRESSES, |_, s| p::applied_never_regresses(s)),
+            Property::always(p::APPLIED_NEVER_REGRESSES, |_, s| {
+                p::applied_never_regresses(s)
+            }),
             Property::always(p::SNAPSHOT_IS_COMMITTED_PREFIX, |_, s| {
                 p::snapshot_is_committed_prefix(s)
             }),
             Property::sometimes(p::LEADER_ELECTED, |_, s| p::leader_elected(s)),
         ];
         if self.config.max_log > 0 {
-            props.push(Property::sometimes(p::ENTRY_COMMITTED, |_, s| p::entry_committed(s)));
+            props.push(Property::sometimes(p::ENTRY_COMMITTED, |_, s| {
+                p::entry_committed(s)
+            }));
         }
         if self.config.snapshots && self.config.max_log > 0 && self.config.servers > 1 {
-            props.push(Property::sometimes(p::SNAPSHOT_INSTALLED_ON_FOLLOWER, |_, s| {
-                p::snapshot_installed_on_follower(s)
-            }));
+            props.push(Property::sometimes(
+                p::SNAPSHOT_INSTALLED_ON_FOLLOWER,
+                |_, s| p::snapshot_installed_on_follower(s),
+            ));
         }
         if self.config.max_crashes > 0 && self.config.max_log > 0 {
             props.push(Property::sometimes(p::COMMIT_AFTER_RESTART, |_, s| {

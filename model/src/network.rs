@@ -183,6 +183,57 @@ impl Rewrite<ServerId> for Network {
     }
 }
 
+/// Whether `packet` can no longer change anything when delivered, given the current states
+/// of its receiver and sender. Delivering such a message is the same step as losing it, so
+/// the model drops it at once instead of carrying it: fewer states, the same behaviours.
+/// Terms never decrease, and a server never regains a role in a term it has left (a new
+/// candidacy needs a new term), which is what makes each case permanent:
+/// - a reply from an older term (dropped on receipt, Figure 2);
+/// - a vote reply to a server no longer a candidate of that term, a refusal, or a vote
+///   already counted;
+/// - a replication reply to a server no longer leader of that term, or one reporting a match
+///   the leader already has (`match_index` never decreases within a term, and `next_index`
+///   never falls below `match_index + 1`);
+/// - a request from an older term whose rejection would itself be dead on arrival: the
+///   sender has already moved to the receiver's term or beyond and cannot lead it.
+pub fn is_dead(
+    packet: &Packet,
+    receiver: &crate::server::ServerState,
+    sender: &crate::server::ServerState,
+) -> bool {
+    use crate::types::Role;
+    let msg = &packet.msg;
+    let term = msg.term();
+    if !msg.is_reply() {
+        return term < receiver.current_term
+            && (sender.current_term > receiver.current_term
+                || (sender.current_term == receiver.current_term
+                    && sender.role == Role::Follower));
+    }
+    if term != receiver.current_term {
+        return term < receiver.current_term;
+    }
+    let j = packet.src.index();
+    match msg {
+        Message::RequestVoteReply { vote_granted, .. } => {
+            receiver.role != Role::Candidate
+                || !vote_granted
+                || receiver.votes_granted.contains(packet.src)
+        }
+        _ if receiver.role != Role::Leader => true,
+        Message::AppendEntriesReply {
+            success: true,
+            match_index,
+            ..
+        } => *match_index <= receiver.match_index[j],
+        Message::InstallSnapshotReply {
+            last_included_index,
+            ..
+        } => *last_included_index <= receiver.match_index[j],
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,55 +273,5 @@ mod tests {
         b.send(reply(1));
         b.send(reply(2));
         assert_eq!(a, b);
-    }
-}
-
-/// Whether `packet` can no longer change anything when delivered, given the current states
-/// of its receiver and sender. Delivering such a message is the same step as losing it, so
-/// the model drops it at once instead of carrying it: fewer states, the same behaviours.
-/// Terms never decrease, and a server never regains a role in a term it has left (a new
-/// candidacy needs a new term), which is what makes each case permanent:
-/// - a reply from an older term (dropped on receipt, Figure 2);
-/// - a vote reply to a server no longer a candidate of that term, a refusal, or a vote
-///   already counted;
-/// - a replication reply to a server no longer leader of that term, or one reporting a match
-///   the leader already has (`match_index` never decreases within a term, and `next_index`
-///   never falls below `match_index + 1`);
-/// - a request from an older term whose rejection would itself be dead on arrival: the
-///   sender has already moved to the receiver's term or beyond and cannot lead it.
-pub fn is_dead(
-    packet: &Packet,
-    receiver: &crate::server::ServerState,
-    sender: &crate::server::ServerState,
-) -> bool {
-    use crate::types::Role;
-    let msg = &packet.msg;
-    let term = msg.term();
-    if !msg.is_reply() {
-        return term < receiver.current_term
-            && (sender.current_term > receiver.current_term
-                || (sender.current_term == receiver.current_term && sender.role == Role::Follower));
-    }
-    if term != receiver.current_term {
-        return term < receiver.current_term;
-    }
-    let j = packet.src.index();
-    match msg {
-        Message::RequestVoteReply { vote_granted, .. } => {
-            receiver.role != Role::Candidate
-                || !vote_granted
-                || receiver.votes_granted.contains(packet.src)
-        }
-        _ if receiver.role != Role::Leader => true,
-        Message::AppendEntriesReply {
-            success: true,
-            match_index,
-            ..
-        } => *match_index <= receiver.match_index[j],
-        Message::InstallSnapshotReply {
-            last_included_index,
-            ..
-        } => *last_included_index <= receiver.match_index[j],
-        _ => false,
     }
 }

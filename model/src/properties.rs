@@ -37,8 +37,7 @@ pub fn election_safety(state: &ClusterState) -> bool {
 /// entry counts as an entry; below it, a server knows only values (its snapshot data).
 pub fn log_matching(state: &ClusterState) -> bool {
     let servers = &state.servers;
-    (0..servers.len())
-        .all(|a| (a + 1..servers.len()).all(|b| logs_match(&servers[a], &servers[b])))
+    (0..servers.len()).all(|a| (a + 1..servers.len()).all(|b| logs_match(&servers[a], &servers[b])))
 }
 
 fn logs_match(a: &ServerState, b: &ServerState) -> bool {

@@ -192,9 +192,23 @@ mod tests {
         let mut s = follower(&[e(1, 1), e(1, 2)]);
         let reply = handle_append_entries(&mut s, None, 0, 0, &[e(1, 1)], 0);
         assert_eq!(s.log, vec![e(1, 1), e(1, 2)]);
-        assert!(matches!(reply, Message::AppendEntriesReply { success: true, match_index: 1, .. }));
+        assert!(matches!(
+            reply,
+            Message::AppendEntriesReply {
+                success: true,
+                match_index: 1,
+                ..
+            }
+        ));
         let mut buggy = follower(&[e(1, 1), e(1, 2)]);
-        handle_append_entries(&mut buggy, Some(Bug::TruncateOnEveryAppend), 0, 0, &[e(1, 1)], 0);
+        handle_append_entries(
+            &mut buggy,
+            Some(Bug::TruncateOnEveryAppend),
+            0,
+            0,
+            &[e(1, 1)],
+            0,
+        );
         assert_eq!(buggy.log, vec![e(1, 1)]);
     }
 
@@ -222,7 +236,11 @@ mod tests {
         let short = handle_append_entries(&mut s, None, 5, 2, &[], 0);
         assert!(matches!(
             short,
-            Message::AppendEntriesReply { conflict_index: 3, conflict_term: None, .. }
+            Message::AppendEntriesReply {
+                conflict_index: 3,
+                conflict_term: None,
+                ..
+            }
         ));
     }
 

@@ -34,7 +34,11 @@ mod tests {
         s.current_term = 3;
         s.voted_for = Some(ServerId(1));
         s.role = Role::Leader;
-        s.snapshot = Snapshot { last_included_index: 1, last_included_term: 2, data: vec![7] };
+        s.snapshot = Snapshot {
+            last_included_index: 1,
+            last_included_term: 2,
+            data: vec![7],
+        };
         s.log = vec![Entry { term: 3, value: 8 }];
         s.commit_index = 2;
         s.last_applied = 2;
@@ -42,7 +46,10 @@ mod tests {
         restart(&mut s, None);
         assert_eq!((s.current_term, s.voted_for), (3, Some(ServerId(1))));
         assert_eq!(s.role, Role::Follower);
-        assert_eq!((s.commit_index, s.last_applied, s.applied.clone()), (1, 1, vec![7]));
+        assert_eq!(
+            (s.commit_index, s.last_applied, s.applied.clone()),
+            (1, 1, vec![7])
+        );
         assert_eq!(s.log.len(), 1);
     }
 }

@@ -124,7 +124,8 @@ mod tests {
         let (_, installed) = handle_install_snapshot(&mut s, None, 1, 1, &[1]);
         assert!(!installed);
         assert_eq!((s.commit_index, s.applied.len()), (2, 2));
-        let (_, buggy) = handle_install_snapshot(&mut s, Some(Bug::InstallOlderSnapshot), 1, 1, &[1]);
+        let (_, buggy) =
+            handle_install_snapshot(&mut s, Some(Bug::InstallOlderSnapshot), 1, 1, &[1]);
         assert!(buggy);
         assert_eq!(s.applied, vec![1]);
     }
@@ -137,6 +138,9 @@ mod tests {
         let (_, installed) = handle_install_snapshot(&mut s, None, 1, 1, &[1]);
         assert!(installed);
         assert_eq!(s.log, vec![Entry { term: 1, value: 2 }]);
-        assert_eq!((s.commit_index, s.last_applied, s.applied.clone()), (1, 1, vec![1]));
+        assert_eq!(
+            (s.commit_index, s.last_applied, s.applied.clone()),
+            (1, 1, vec![1])
+        );
     }
 }

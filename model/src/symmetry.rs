@@ -28,10 +28,17 @@ mod tests {
 
     #[test]
     fn states_that_differ_by_a_permutation_of_ids_share_a_representative() {
-        let model = RaftModel::new(Config::default());
+        let model = RaftModel::new(Config {
+            max_inflight: Some(8),
+            ..Config::default()
+        });
         let init = &model.init_states()[0];
-        let a = model.next_state(init, Action::Timeout(ServerId(0))).unwrap();
-        let b = model.next_state(init, Action::Timeout(ServerId(2))).unwrap();
+        let a = model
+            .next_state(init, Action::Timeout(ServerId(0)))
+            .unwrap();
+        let b = model
+            .next_state(init, Action::Timeout(ServerId(2)))
+            .unwrap();
         assert_ne!(a, b);
         assert_eq!(a.representative(), b.representative());
         let c = model.next_state(&a, Action::Timeout(ServerId(1))).unwrap();

@@ -111,7 +111,9 @@ impl ServerSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = ServerId> {
-        (0..8u8).filter(move |i| self.0 & (1 << i) != 0).map(ServerId)
+        (0..8u8)
+            .filter(move |i| self.0 & (1 << i) != 0)
+            .map(ServerId)
     }
 }
 

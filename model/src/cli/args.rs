@@ -71,7 +71,7 @@ pub struct BoundArgs {
     /// Highest term a server may time out into [default: 3].
     #[arg(long)]
     pub max_term: Option<u8>,
-    /// Client requests proposed over the whole run [default: 2].
+    /// Client requests proposed over the whole run [default: 1].
     #[arg(long)]
     pub max_log: Option<u8>,
     /// Crash-and-restart events over the whole run [default: 1].
@@ -152,7 +152,11 @@ impl CheckArgs {
         }
         Ok(CheckOptions {
             threads: self.threads,
-            strategy: if self.bfs { Strategy::Bfs } else { Strategy::Dfs },
+            strategy: if self.bfs {
+                Strategy::Bfs
+            } else {
+                Strategy::Dfs
+            },
             symmetry: !self.no_symmetry && !self.bfs,
             timeout: self.timeout.map(Duration::from_secs),
             stop_when: StopWhen::AnyViolation,

@@ -49,7 +49,10 @@ fn run_check(args: &CheckArgs) -> Result<ExitCode, String> {
     if args.json {
         report::print_json(&config, &report);
     } else {
-        let hint = format!("`raft-model explore {}` then http://127.0.0.1:3000/", explore_flags(&config));
+        let hint = format!(
+            "`raft-model explore {}` then http://127.0.0.1:3000/",
+            explore_flags(&config)
+        );
         report::print_text(&config, &report, &hint);
     }
     let code = if report.all_hold() { 0 } else { 1 };

@@ -10,9 +10,14 @@ use stateright::Expectation;
 pub fn print_text(config: &Config, report: &CheckReport, explorer_hint: &str) {
     println!("bounds: {}", config.describe());
     println!();
-    println!("{:<28} {:<10} {}", "property", "kind", "result");
+    println!("{:<28} {:<10} result", "property", "kind");
     for p in &report.properties {
-        println!("{:<28} {:<10} {}", p.name, kind(&p.expectation), verdict(p.verdict));
+        println!(
+            "{:<28} {:<10} {}",
+            p.name,
+            kind(&p.expectation),
+            verdict(p.verdict)
+        );
     }
     println!();
     println!(
@@ -128,5 +133,8 @@ pub fn print_json(config: &Config, report: &CheckReport) {
         "unique_states_per_second": report.states_per_second(),
         "properties": properties,
     });
-    println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    );
 }

@@ -1,1 +1,203 @@
+//! Each property on hand-built states: one state where it holds and one where it fails,
+//! so none of these tests can pass with a property that always answers the same.
+
 use super::*;
+use crate::config::Config;
+use crate::server::Snapshot;
+use crate::types::{Entry, ServerId};
+
+fn cluster() -> ClusterState {
+    ClusterState::initial(&Config::default())
+}
+
+fn e(term: u8, value: u8) -> Entry {
+    Entry { term, value }
+}
+
+fn committed(entries: &[(u8, u8, u8)]) -> Vec<Committed> {
+    entries
+        .iter()
+        .map(|&(term, value, commit_term)| Committed {
+            term,
+            value,
+            commit_term,
+        })
+        .collect()
+}
+
+fn make_leader(s: &mut ServerState, term: u8) {
+    s.current_term = term;
+    s.role = Role::Leader;
+    s.next_index = vec![1; 3];
+    s.match_index = vec![0; 3];
+}
+
+#[test]
+fn election_safety_rejects_two_leaders_of_one_term() {
+    let mut state = cluster();
+    make_leader(&mut state.servers[0], 2);
+    make_leader(&mut state.servers[1], 3);
+    assert!(election_safety(&state));
+    state.servers[1].current_term = 2;
+    assert!(!election_safety(&state));
+}
+
+#[test]
+fn election_safety_remembers_a_second_election_in_a_term() {
+    // A leader that crashed is no longer visible; the history still is.
+    let mut state = cluster();
+    assert!(election_safety(&state));
+    state.history.violations |= violation::ELECTION_SAFETY;
+    assert!(!election_safety(&state));
+}
+
+#[test]
+fn log_matching_rejects_logs_that_agree_at_an_index_but_differ_before_it() {
+    let mut state = cluster();
+    state.servers[0].log = vec![e(1, 1), e(3, 3)];
+    state.servers[1].log = vec![e(1, 1), e(3, 3)];
+    assert!(log_matching(&state));
+    state.servers[1].log = vec![e(2, 2), e(3, 3)];
+    assert!(!log_matching(&state));
+}
+
+#[test]
+fn log_matching_counts_the_snapshot_last_entry_as_an_entry() {
+    let mut state = cluster();
+    state.servers[0].snapshot = Snapshot {
+        last_included_index: 2,
+        last_included_term: 1,
+        data: vec![1, 2],
+    };
+    state.servers[1].log = vec![e(1, 1), e(1, 2)];
+    assert!(log_matching(&state));
+    state.servers[1].log = vec![e(1, 5), e(1, 2)];
+    assert!(
+        !log_matching(&state),
+        "index 2 agrees (term 1) but index 1's value differs"
+    );
+}
+
+#[test]
+fn leader_completeness_requires_entries_committed_in_earlier_terms() {
+    let mut state = cluster();
+    state.history.committed = committed(&[(1, 1, 1)]);
+    make_leader(&mut state.servers[2], 2);
+    assert!(!leader_completeness(&state));
+    state.servers[2].log = vec![e(1, 1)];
+    assert!(leader_completeness(&state));
+}
+
+#[test]
+fn leader_completeness_accepts_a_snapshot_holding_the_entry() {
+    let mut state = cluster();
+    state.history.committed = committed(&[(1, 1, 1), (1, 2, 1)]);
+    make_leader(&mut state.servers[0], 2);
+    state.servers[0].snapshot = Snapshot {
+        last_included_index: 2,
+        last_included_term: 1,
+        data: vec![1, 2],
+    };
+    assert!(leader_completeness(&state));
+    state.servers[0].snapshot.last_included_term = 2;
+    assert!(!leader_completeness(&state));
+}
+
+#[test]
+fn leader_completeness_does_not_bind_a_stale_leader_of_the_commit_term() {
+    let mut state = cluster();
+    state.history.committed = committed(&[(2, 1, 2)]);
+    make_leader(&mut state.servers[0], 2);
+    assert!(leader_completeness(&state));
+}
+
+#[test]
+fn state_machine_safety_rejects_a_different_value_at_a_committed_index() {
+    let mut state = cluster();
+    state.history.committed = committed(&[(1, 1, 1)]);
+    state.servers[0].applied = vec![1];
+    assert!(state_machine_safety(&state));
+    state.servers[1].applied = vec![2];
+    assert!(!state_machine_safety(&state));
+}
+
+#[test]
+fn applied_never_regresses_requires_the_service_to_match_raft() {
+    let mut state = cluster();
+    state.history.committed = committed(&[(1, 1, 1)]);
+    let s = &mut state.servers[0];
+    s.log = vec![e(1, 1)];
+    s.commit_index = 1;
+    s.last_applied = 1;
+    s.applied = vec![1];
+    assert!(applied_never_regresses(&state));
+    state.servers[0].applied.clear();
+    assert!(!applied_never_regresses(&state));
+}
+
+#[test]
+fn applied_never_regresses_remembers_a_backwards_step() {
+    let mut state = cluster();
+    state.history.violations |= violation::APPLIED_NEVER_REGRESSES;
+    assert!(!applied_never_regresses(&state));
+}
+
+#[test]
+fn snapshot_must_be_a_committed_prefix() {
+    let mut state = cluster();
+    state.history.committed = committed(&[(1, 1, 1)]);
+    let s = &mut state.servers[0];
+    s.snapshot = Snapshot {
+        last_included_index: 1,
+        last_included_term: 1,
+        data: vec![1],
+    };
+    s.commit_index = 1;
+    s.last_applied = 1;
+    s.applied = vec![1];
+    assert!(snapshot_is_committed_prefix(&state));
+    state.servers[0].snapshot = Snapshot {
+        last_included_index: 2,
+        last_included_term: 1,
+        data: vec![1, 2],
+    };
+    assert!(!snapshot_is_committed_prefix(&state));
+}
+
+#[test]
+fn sometimes_properties_see_their_events() {
+    let mut state = cluster();
+    assert!(!leader_elected(&state) && !entry_committed(&state));
+    assert!(!snapshot_installed_on_follower(&state) && !commit_after_restart(&state));
+    make_leader(&mut state.servers[0], 1);
+    state.history.committed = committed(&[(1, 1, 1)]);
+    state.history.reached = reached::SNAPSHOT_INSTALLED_ON_FOLLOWER | reached::COMMIT_AFTER_RESTART;
+    assert!(leader_elected(&state) && entry_committed(&state));
+    assert!(snapshot_installed_on_follower(&state) && commit_after_restart(&state));
+}
+
+#[test]
+fn a_second_become_leader_in_a_term_is_recorded_as_a_violation() {
+    use crate::model::{Action, RaftModel};
+    use stateright::Model;
+    let model = RaftModel::new(Config {
+        max_inflight: Some(8),
+        ..Config::default()
+    });
+    let mut state = cluster();
+    for (i, s) in state.servers.iter_mut().enumerate().take(2) {
+        s.current_term = 1;
+        s.role = Role::Candidate;
+        s.voted_for = Some(ServerId(i as u8));
+        s.votes_granted.insert(ServerId(0));
+        s.votes_granted.insert(ServerId(1));
+    }
+    let one = model
+        .next_state(&state, Action::BecomeLeader(ServerId(0)))
+        .unwrap();
+    assert!(election_safety(&one));
+    let two = model
+        .next_state(&one, Action::BecomeLeader(ServerId(1)))
+        .unwrap();
+    assert!(!election_safety(&two));
+}
