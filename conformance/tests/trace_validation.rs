@@ -1,12 +1,14 @@
 //! Trace validation, impl -> model: simulator traces of real cores replayed through the
 //! model's `next_state`, step by step, with coverage of every model action.
 //! `TRACE_SEED=n` validates only seed `n`; `TRACE_SEEDS=m` changes the count.
+//! A divergence that is exactly an open finding (`validate::known_finding`) is counted and
+//! printed rather than failed; any other divergence fails with its seed and diff.
 
 use std::time::Instant;
 
 use raft_conformance::mapping::ACTION_NAMES;
 use raft_conformance::sim::SimConfig;
-use raft_conformance::validate::{validate_seed, Failure, Stats};
+use raft_conformance::validate::{validate_seed_tolerating_known, Failure, Stats};
 
 fn seeds(default: u64) -> std::ops::Range<u64> {
     if let Some(seed) = std::env::var("TRACE_SEED")
@@ -41,7 +43,7 @@ fn simulator_traces_are_model_traces() {
     for (servers, events) in [(3, 1_000), (5, 1_000)] {
         let config = SimConfig::for_validation(servers, events);
         for seed in seeds(600) {
-            if let Err(f) = validate_seed(seed, &config, &mut stats) {
+            if let Err(f) = validate_seed_tolerating_known(seed, &config, &mut stats) {
                 failures.push(format!(
                     "{servers} servers, {events} events: {}",
                     report(&f, seed)
@@ -59,6 +61,9 @@ fn simulator_traces_are_model_traces() {
         stats.truncated
     );
     println!("coverage: {:#?}", stats.coverage);
+    // Open findings (docs/conformance.md) are counted, printed, and validation goes on from
+    // the cores' state; their reproducers in tests/findings.rs fail until they are fixed.
+    println!("known divergences (open findings): {:#?}", stats.known);
     let mut compositions: Vec<_> = stats.compositions.iter().collect();
     compositions.sort_by(|a, b| b.1.cmp(a.1));
     println!(

@@ -4,7 +4,11 @@
 //! ```text
 //! cargo run -p raft-conformance --release --bin raft-sim -- --seeds 10000
 //! cargo run -p raft-conformance --release --bin raft-sim -- --seed 1234 --servers 5
+//! cargo run -p raft-conformance --release --bin raft-sim -- --seeds 1000 --validate
 //! ```
+//!
+//! `--validate` also replays every event through the model (trace validation) and prints
+//! the first divergence of each failing seed with a field-by-field diff.
 
 use std::io::Write;
 use std::time::Instant;
@@ -16,6 +20,7 @@ struct Args {
     seeds: u64,
     servers: usize,
     events: usize,
+    validate: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -24,6 +29,7 @@ fn parse() -> Result<Args, String> {
         seeds: 1000,
         servers: 5,
         events: 1000,
+        validate: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -37,9 +43,10 @@ fn parse() -> Result<Args, String> {
             }
             "--servers" => args.servers = value()?.parse().map_err(|e| format!("{e}"))?,
             "--events" => args.events = value()?.parse().map_err(|e| format!("{e}"))?,
+            "--validate" => args.validate = true,
             "-h" | "--help" => {
                 return Err("usage: raft-sim [--seeds M] [--first-seed S] [--seed S] \
-                            [--servers N] [--events E]"
+                            [--servers N] [--events E] [--validate]"
                     .into())
             }
             other => return Err(format!("unknown argument {other}")),
@@ -59,6 +66,10 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if args.validate {
+        validate(&args);
+        return;
+    }
     let config = SimConfig::faulty(args.servers, args.events);
     let start = Instant::now();
     let (mut failures, mut ticks, mut events) = (0u64, 0u64, 0u64);
@@ -98,5 +109,46 @@ fn main() {
             r.seed, r.trace_hash, r.committed, r.crashes, r.max_term
         );
     }
+    std::process::exit(i32::from(failures > 0));
+}
+
+/// Trace validation of each seed: the simulator's events replayed through the model.
+fn validate(args: &Args) {
+    use raft_conformance::validate::{validate_seed, Failure, Stats};
+    let config = SimConfig::for_validation(args.servers, args.events);
+    let mut stats = Stats::default();
+    let start = Instant::now();
+    let mut failures = 0u64;
+    for seed in args.first..args.first + args.seeds {
+        if let Err(failure) = validate_seed(seed, &config, &mut stats) {
+            failures += 1;
+            match failure {
+                Failure::Divergence(d) => println!("\nDIVERGENCE {d}"),
+                Failure::Violation(v) => println!(
+                    "\nFAIL seed {seed} at event {} ({:?}): {}",
+                    v.event_number, v.event, v.message
+                ),
+            }
+            println!(
+                "  replay: cargo run -p raft-conformance --release --bin raft-sim -- --validate \
+                 --seed {seed} --servers {} --events {}",
+                args.servers, args.events
+            );
+        }
+        let done = seed - args.first + 1;
+        if done % 100 == 0 || done == args.seeds {
+            print!("\r{done}/{} traces, {failures} failing", args.seeds);
+            let _ = std::io::stdout().flush();
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+    println!(
+        "\n{} traces, {} events validated ({:.0}/s), {} truncated at the model's bounds, {failures} failing",
+        stats.traces,
+        stats.events,
+        stats.events as f64 / wall,
+        stats.truncated
+    );
+    println!("coverage: {:?}", stats.coverage);
     std::process::exit(i32::from(failures > 0));
 }
