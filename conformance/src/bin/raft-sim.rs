@@ -86,7 +86,7 @@ fn main() {
             );
         }
         let done = seed - args.first + 1;
-        if done % 100 == 0 || done == args.seeds {
+        if done.checked_rem(100) == Some(0) || done == args.seeds {
             print!(
                 "\r{done}/{} seeds, {failures} failing, {:.1}s",
                 args.seeds,
@@ -136,7 +136,7 @@ fn validate(args: &Args) {
             );
         }
         let done = seed - args.first + 1;
-        if done % 100 == 0 || done == args.seeds {
+        if done.checked_rem(100) == Some(0) || done == args.seeds {
             print!("\r{done}/{} traces, {failures} failing", args.seeds);
             let _ = std::io::stdout().flush();
         }
