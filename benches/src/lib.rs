@@ -10,6 +10,7 @@
 pub mod machine;
 pub mod ours;
 pub mod peer;
+pub mod runtime_cluster;
 pub mod tally;
 pub mod workload;
 
