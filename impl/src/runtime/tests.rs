@@ -155,3 +155,78 @@ fn start_replicates_without_waiting_for_a_heartbeat() {
         "took {elapsed:?}: waited for a heartbeat"
     );
 }
+
+/// A whole cluster on `FilePersister`s is killed and made again from the same directories:
+/// terms, logs and snapshots come back, applies resume after the snapshot, and new
+/// commands commit after the old ones.
+#[test]
+fn cluster_restarts_from_file_persisters() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let make = |dirs: &[tempfile::TempDir]| {
+        let links: Vec<Arc<Direct>> = (0..3).map(|_| Arc::new(Direct::default())).collect();
+        let mut rafts = Vec::new();
+        let mut receivers = Vec::new();
+        for (me, dir) in dirs.iter().enumerate() {
+            let peers: Vec<Arc<dyn Transport>> = links
+                .iter()
+                .map(|l| Arc::clone(l) as Arc<dyn Transport>)
+                .collect();
+            let persister = Arc::new(crate::FilePersister::open(dir.path()).unwrap());
+            let (tx, rx) = channel();
+            rafts.push(Raft::<u64>::make(peers, me, persister, tx).unwrap());
+            receivers.push(rx);
+        }
+        for (link, raft) in links.iter().zip(&rafts) {
+            let _ = link.target.set(raft.clone());
+        }
+        (rafts, receivers)
+    };
+    let (rafts, receivers) = make(&dirs);
+    let leader = wait_for_leader(&rafts);
+    for command in [10, 20, 30] {
+        rafts[leader].start(command);
+    }
+    for rx in &receivers {
+        for _ in 0..3 {
+            rx.recv_timeout(Duration::from_secs(5)).expect("applied");
+        }
+    }
+    let term_before = rafts[leader].get_state().0;
+    for raft in &rafts {
+        raft.snapshot(2, b"10,20".to_vec());
+        raft.kill();
+    }
+    drop(receivers);
+
+    let (rafts, receivers) = make(&dirs);
+    for raft in &rafts {
+        let (snapshot_index, last_index, term) =
+            raft.with_core(|c| (c.snapshot_index(), c.last_log_index(), c.current_term()));
+        assert_eq!((snapshot_index, last_index), (2, 3));
+        assert!(term >= term_before);
+    }
+    let leader = wait_for_leader(&rafts);
+    let (index, _, _) = rafts[leader].start(40);
+    assert_eq!(index, 4);
+    for rx in &receivers {
+        let applied: Vec<ApplyMsg<u64>> = (0..2)
+            .map(|_| rx.recv_timeout(Duration::from_secs(5)).expect("applied"))
+            .collect();
+        assert_eq!(
+            applied,
+            vec![
+                ApplyMsg::Command {
+                    command: 30,
+                    command_index: 3
+                },
+                ApplyMsg::Command {
+                    command: 40,
+                    command_index: 4
+                },
+            ]
+        );
+    }
+    for raft in &rafts {
+        raft.kill();
+    }
+}
