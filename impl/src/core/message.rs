@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::log::Entry;
 
+/// Indices and terms at or above this are refused, so that no arithmetic on them can
+/// overflow (a cluster would need 2^62 entries or elections to get there).
+pub const MAX_INDEX_OR_TERM: u64 = 1 << 62;
+
 /// Largest message the core decodes (a whole snapshot travels in one InstallSnapshot).
 pub const MAX_MESSAGE_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -87,6 +91,65 @@ impl Message {
                 Some(*leader)
             }
             _ => None,
+        }
+    }
+
+    /// Whether the message is one a correct server could send: indices and terms far from
+    /// overflow, entries in non-decreasing term order after `prev_log_term` and not after
+    /// the sender's term, a snapshot not from a later term. Anything else is forged or
+    /// damaged and is dropped before it reaches a rule (no panic on bytes from the network).
+    pub fn is_well_formed(&self) -> bool {
+        let small = |n: u64| n < MAX_INDEX_OR_TERM;
+        match self {
+            Message::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+                ..
+            } => small(*term) && small(*last_log_index) && last_log_term <= term,
+            Message::RequestVoteReply { term, .. } => small(*term),
+            Message::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+                ..
+            } => {
+                let mut previous = *prev_log_term;
+                let ordered = entries.iter().all(|e| {
+                    let ok = previous <= e.term;
+                    previous = e.term;
+                    ok
+                });
+                small(*term)
+                    && small(*prev_log_index)
+                    && small(*leader_commit)
+                    && ordered
+                    && previous <= *term
+            }
+            Message::AppendEntriesReply {
+                term,
+                match_index,
+                conflict_index,
+                conflict_term,
+                ..
+            } => {
+                small(*term)
+                    && small(*match_index)
+                    && small(*conflict_index)
+                    && conflict_term.iter().all(|&t| small(t))
+            }
+            Message::InstallSnapshot {
+                term,
+                last_included_index,
+                last_included_term,
+                ..
+            } => small(*term) && small(*last_included_index) && last_included_term <= term,
+            Message::InstallSnapshotReply {
+                term,
+                last_included_index,
+            } => small(*term) && small(*last_included_index),
         }
     }
 

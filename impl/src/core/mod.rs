@@ -12,6 +12,8 @@
 
 mod commit;
 mod election;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod log;
 pub mod message;
 pub mod persist;
@@ -283,7 +285,7 @@ impl Core {
         if from >= self.config.servers || from == self.config.id {
             return; // Not a peer: untrusted input is dropped, never panicked on.
         }
-        if message.sender().is_some_and(|sender| sender != from) {
+        if message.sender().is_some_and(|sender| sender != from) || !message.is_well_formed() {
             return;
         }
         let term = message.term();

@@ -83,6 +83,10 @@ impl PersistentState {
     /// Checks what the checksum cannot: that the state is one a correct server could have
     /// written (log terms never decrease, and none exceeds the current term).
     fn validate(&self) -> Result<(), StateError> {
+        use super::message::MAX_INDEX_OR_TERM;
+        if self.current_term >= MAX_INDEX_OR_TERM || self.snapshot_index >= MAX_INDEX_OR_TERM {
+            return Err(StateError::Malformed("term or index out of range".into()));
+        }
         let mut previous = self.snapshot_term;
         for entry in &self.entries {
             if entry.term < previous {
