@@ -14,6 +14,7 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
+use raft_impl::core::message::MAX_INDEX_OR_TERM;
 use raft_impl::core::{Entry, Message, PersistentState};
 use raft_impl::{FilePersister, PersistError, Persister};
 
@@ -62,10 +63,11 @@ fn command() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// A state a correct server could have written: terms never decrease along the log (from
-/// the snapshot's term) and none exceeds the current term; a snapshot at index 0 has term 0.
+/// the snapshot's term) and none exceeds the current term; a snapshot at index 0 has term 0;
+/// the term and the snapshot index are below `MAX_INDEX_OR_TERM` (far from overflow).
 fn valid_state() -> impl Strategy<Value = PersistentState> {
     (
-        number(),
+        prop_oneof![4 => 0u64..20, 1 => 0..MAX_INDEX_OR_TERM],
         prop::option::of(prop_oneof![0usize..5, any::<usize>()]),
         0u64..1000,
         vec((0u64..3, command()), 0..8),
@@ -260,7 +262,10 @@ fn is_valid_state(state: &PersistentState) -> bool {
         }
         previous = entry.term;
     }
-    previous <= state.current_term && (state.snapshot_index != 0 || state.snapshot_term == 0)
+    previous <= state.current_term
+        && (state.snapshot_index != 0 || state.snapshot_term == 0)
+        && state.current_term < MAX_INDEX_OR_TERM
+        && state.snapshot_index < MAX_INDEX_OR_TERM
 }
 
 /// The documented raft-state header (`persist.rs`): magic, version, crc32 of the payload.
@@ -362,6 +367,19 @@ proptest! {
         state.entries[position].term = term;
         let result = PersistentState::decode(&state.encode());
         prop_assert_eq!(result.is_ok(), is_valid_state(&state), "{:?}", result);
+    }
+
+    /// A term or snapshot index at or above `MAX_INDEX_OR_TERM` is refused (arithmetic on
+    /// it could overflow).
+    #[test]
+    fn out_of_range_state_is_refused(mut state in valid_state(), huge in MAX_INDEX_OR_TERM.., index in any::<bool>()) {
+        if index {
+            state.snapshot_index = huge;
+            state.snapshot_term = state.snapshot_term.max(1);
+        } else {
+            state.current_term = huge;
+        }
+        prop_assert!(PersistentState::decode(&state.encode()).is_err());
     }
 
     /// Arbitrary bytes, raw or behind a valid header: an error or a valid state.

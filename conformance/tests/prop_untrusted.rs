@@ -15,7 +15,9 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
-use raft_impl::core::{Apply, Config as CoreConfig, Core, Entry, Input, Message, PersistentState};
+use raft_impl::core::{
+    Apply, Config as CoreConfig, Core, Entry, Input, Message, PersistentState, Ready,
+};
 
 const SERVERS: usize = 3;
 const DEFAULT_CASES: u32 = 2048;
@@ -234,7 +236,22 @@ fn run(inputs: Vec<Input>) -> Result<(), TestCaseError> {
     let mut persisted = Vec::new();
     for input in inputs {
         let before = core.clone();
+        let ill_formed =
+            matches!(&input, Input::Message { message, .. } if !message.is_well_formed());
         let ready = core.step(input);
+        if ill_formed {
+            // A message no correct server could send is dropped without a trace.
+            prop_assert_eq!(
+                &ready,
+                &Ready::default(),
+                "an ill-formed message had effects"
+            );
+            prop_assert_eq!(core.persistent_state(), before.persistent_state());
+            prop_assert_eq!(
+                (core.role(), core.commit_index(), core.leader_id()),
+                (before.role(), before.commit_index(), before.leader_id())
+            );
+        }
         if let Some(persist) = &ready.persist {
             persisted = persist.raft_state.clone();
         }
@@ -250,8 +267,9 @@ proptest! {
     /// from any peer id including itself and ids outside the cluster — never panic the
     /// core or break its local invariants.
     ///
-    /// FINDING (fails at the time of writing, kept as found): see
-    /// `entry_term_above_message_term_is_refused` for the minimal case.
+    ///
+    /// This found that AppendEntries entry terms were not validated (minimal cases below);
+    /// fixed in raft-impl by `Message::is_well_formed` (commit 0f99f9e).
     #[test]
     fn arbitrary_messages_never_break_a_core(inputs in vec(input(false), 0..60)) {
         run(inputs)?;
@@ -266,13 +284,13 @@ proptest! {
     }
 }
 
-/// FINDING, the minimal case `arbitrary_messages_never_break_a_core` shrinks to: one
-/// AppendEntries of term 0 from server 1 carrying an entry of term 1. The follower appends
-/// it, so its last log term (1) exceeds its current term (0): `check_invariants` panics ("log
-/// term after current term") — inside `Core::step` itself in any build with debug
-/// assertions (tests, dev), and silently in release. A leader never sends an entry of a
-/// term after its own, so the request is bogus and should be dropped like the other bogus
-/// requests the core already drops (design: no panics on bytes from the network).
+/// Regression (found by this suite, fixed in raft-impl 0f99f9e): the minimal case
+/// `arbitrary_messages_never_break_a_core` shrank to — one AppendEntries of term 0 from
+/// server 1 carrying an entry of term 1. The follower appended it, so its last log term (1)
+/// exceeded its current term (0) and `check_invariants` panicked ("log term after current
+/// term") — inside `Core::step` itself in any build with debug assertions, silently in
+/// release. A leader never sends an entry of a term after its own: the request must be
+/// dropped (design: no panics on bytes from the network).
 #[test]
 fn entry_term_above_message_term_is_refused() {
     let message = Message::AppendEntries {
@@ -296,12 +314,13 @@ fn entry_term_above_message_term_is_refused() {
     check_step(&before, &core, &ready.applies, &persisted).unwrap();
 }
 
-/// FINDING, same family, worse consequence: one AppendEntries of term 3 carrying entries
-/// of terms 3 then 0. The follower appends both, so its log's terms decrease, and it hands
-/// out that log to persist — a raft state that `PersistentState::decode` itself refuses
-/// ("log terms decrease"), so after a crash the server cannot restart. (With debug
-/// assertions, `Log::append` panics first.) The request is bogus — a leader's log never has
-/// decreasing terms — and should be dropped.
+/// Regression (found by this suite, fixed in raft-impl 0f99f9e), same family, worse
+/// consequence: one AppendEntries of term 3 carrying entries of terms 3 then 0. The
+/// follower appended both, so its log's terms decreased, and it handed out that log to
+/// persist — a raft state that `PersistentState::decode` itself refuses ("log terms
+/// decrease"), so after a crash the server could not restart. (With debug assertions,
+/// `Log::append` panicked first.) A leader's log never has decreasing terms: the request
+/// must be dropped.
 #[test]
 fn decreasing_entry_terms_are_refused() {
     let message = Message::AppendEntries {
