@@ -75,9 +75,11 @@ impl RaftModel {
             actions.push(Action::Timeout(i));
         }
         if s.role == Role::Candidate {
+            // A resend only recovers a lost request; without loss it is a duplicate.
+            let resend = self.config.drops;
             for j in self
                 .ids()
-                .filter(|&j| j != i && !s.votes_granted.contains(j))
+                .filter(|&j| resend && j != i && !s.votes_granted.contains(j))
             {
                 actions.push(Action::RequestVote(i, j));
             }
@@ -132,13 +134,20 @@ impl RaftModel {
     /// Applies a protocol action to server `i` in a copy of `state`; `None` if nothing
     /// changed or the action is not enabled.
     fn step(&self, state: &ClusterState, action: &Action) -> Option<ClusterState> {
+        if self.is_no_op(state, action) {
+            return None;
+        }
         let mut next = state.clone();
         let bug = self.config.bug;
         let changed = match action {
             Action::Timeout(i) => self.do_timeout(&mut next, *i),
             Action::RequestVote(i, j) => {
                 let s = &next.servers[i.index()];
-                if s.role != Role::Candidate || i == j || s.votes_granted.contains(*j) {
+                if !self.config.drops
+                    || s.role != Role::Candidate
+                    || i == j
+                    || s.votes_granted.contains(*j)
+                {
                     return None;
                 }
                 let msg = election::request_vote(s, *i);
@@ -205,6 +214,30 @@ impl RaftModel {
             });
         }
         Some(next)
+    }
+
+    /// Cheap checks for the most common actions that change nothing, so the checker does not
+    /// clone the whole cluster just to throw the copy away.
+    fn is_no_op(&self, state: &ClusterState, action: &Action) -> bool {
+        match action {
+            Action::AppendEntries(i, j) => {
+                let s = &state.servers[i.index()];
+                s.role == Role::Leader && i != j && {
+                    let msg = replication::append_entries_for(s, *i, *j);
+                    let packet = Packet {
+                        src: *i,
+                        dst: *j,
+                        msg,
+                    };
+                    state.network.copies_of(&packet) > 0
+                }
+            }
+            Action::AdvanceCommitIndex(i) => {
+                let mut s = state.servers[i.index()].clone();
+                !commit::advance_commit_index(&mut s, *i, self.n(), self.config.bug)
+            }
+            _ => false,
+        }
     }
 
     fn do_timeout(&self, next: &mut ClusterState, i: ServerId) -> bool {
