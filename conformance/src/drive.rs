@@ -54,6 +54,18 @@ pub fn small_bound() -> Config {
     }
 }
 
+/// A bound that reaches InstallSnapshot within a small depth: one election, two proposals,
+/// one service snapshot, no crashes or duplicates.
+pub fn snapshot_bound() -> Config {
+    Config {
+        max_term: 1,
+        max_log: 2,
+        max_crashes: 0,
+        duplicates: false,
+        ..small_bound()
+    }
+}
+
 /// A replay that went wrong.
 #[derive(Clone, Debug)]
 pub struct Mismatch {

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use raft_conformance::drive::{default_bound, explore, random_walks, small_bound};
+use raft_conformance::drive::{default_bound, explore, random_walks, small_bound, snapshot_bound};
 
 fn seed() -> u64 {
     std::env::var("DRIVE_SEED")
@@ -71,4 +71,32 @@ fn random_walks_at_the_default_bound_replay_on_the_cores() {
         stats.unreplayable, 0,
         "the cores left a BecomeLeader/AdvanceCommitIndex enabled"
     );
+}
+
+/// A second bound, chosen so that a follower falls behind a leader's snapshot within the
+/// depth: every interleaving of one election, two proposals and a compaction.
+#[test]
+fn every_action_from_every_snapshot_bound_state_replays_on_the_cores() {
+    let start = Instant::now();
+    let depth = 15;
+    let stats = explore(snapshot_bound(), depth, 0).unwrap_or_else(|m| {
+        panic!("path {:?}\n{}", m.path, m.why);
+    });
+    println!(
+        "bounded exhaustive (snapshot bound, depth {depth}): {} states expanded, {} actions replayed \
+         ({} model actions with compositions), {:.2} s\ncoverage: {:?}",
+        stats.states,
+        stats.replayed,
+        stats.model_actions,
+        start.elapsed().as_secs_f64(),
+        stats.coverage
+    );
+    for kind in [
+        "Receive(InstallSnapshot)",
+        "Receive(InstallSnapshotReply)",
+        "Snapshot",
+    ] {
+        assert!(stats.coverage.contains_key(kind), "{kind} never replayed");
+    }
+    assert_eq!(stats.unreplayable, 0);
 }
