@@ -63,6 +63,20 @@ impl SimConfig {
         }
     }
 
+    /// Faults ten times as often: crashes every few hundred events, a tenth of messages
+    /// lost, frequent partitions and duplicates.
+    pub fn stormy(servers: usize, events: usize) -> SimConfig {
+        SimConfig {
+            drop: 100,
+            duplicate: 50,
+            crash: 30,
+            restart: 60,
+            partition: 20,
+            snapshot: 30,
+            ..SimConfig::faulty(servers, events)
+        }
+    }
+
     /// A configuration whose runs stay (mostly) inside the model's `u8` bounds, with model
     /// steps recorded, for trace validation.
     pub fn for_validation(servers: usize, events: usize) -> SimConfig {

@@ -1,6 +1,6 @@
 //! The deterministic simulator over 10,000 seeds (each 1,000 events with every fault on),
-//! checking the safety invariants after every event. Split into four tests so the harness
-//! runs them on both cores. `SIM_SEED=n` runs only seed `n` (3 and 5 servers);
+//! plus 2,500 seeds with faults ten times as often, checking the safety invariants after
+//! every event. Split into tests so the harness runs them on both cores. `SIM_SEED=n` runs only seed `n` (3 and 5 servers);
 //! `SIM_SEEDS=m` changes how many seeds each test runs.
 
 use std::time::Instant;
@@ -22,7 +22,11 @@ fn seeds(block: u64) -> std::ops::Range<u64> {
 }
 
 fn run_block(block: u64, servers: usize) {
-    let config = SimConfig::faulty(servers, EVENTS);
+    run_block_with(block, SimConfig::faulty(servers, EVENTS));
+}
+
+fn run_block_with(block: u64, config: SimConfig) {
+    let servers = config.servers;
     let start = Instant::now();
     let (mut runs, mut ticks, mut events, mut committed) = (0u64, 0u64, 0usize, 0usize);
     let mut failures = Vec::new();
@@ -37,8 +41,11 @@ fn run_block(block: u64, servers: usize) {
             failures.push(format!(
                 "seed {seed} event {} {:?}: {}\n  replay: SIM_SEED={seed} cargo test -p raft-conformance \
                  --test simulator, or cargo run -p raft-conformance --release --bin raft-sim -- \
-                 --seed {seed} --servers {servers}",
-                v.event_number, v.event, v.message
+                 --seed {seed} --servers {servers}{}",
+                v.event_number,
+                v.event,
+                v.message,
+                if config.crash > SimConfig::faulty(servers, EVENTS).crash { " --stormy" } else { "" }
             ));
         }
     }
@@ -70,6 +77,12 @@ fn seeds_block_2_five_servers() {
 #[test]
 fn seeds_block_3_five_servers() {
     run_block(3, 5);
+}
+
+/// Beyond the 10,000: faults ten times as often (`SimConfig::stormy`).
+#[test]
+fn seeds_block_4_three_servers_stormy() {
+    run_block_with(4, SimConfig::stormy(3, EVENTS));
 }
 
 /// A run is a pure function of (seed, config): the same seed gives the same trace hash, a

@@ -32,7 +32,7 @@ fn report(failure: &Failure, seed: u64) -> String {
             v.event_number, v.message
         ),
     };
-    format!("{what}\n  replay: TRACE_SEED={seed} cargo test -p raft-conformance --test trace_validation")
+    format!("{what}\n  replay: TRACE_SEED={seed} cargo test -p raft-conformance --test trace_validation (or raft-sim --validate --seed {seed}, with --stormy for the stormy profile)")
 }
 
 #[test]
@@ -40,12 +40,21 @@ fn simulator_traces_are_model_traces() {
     let mut stats = Stats::default();
     let start = Instant::now();
     let mut failures = Vec::new();
-    for (servers, events) in [(3, 1_000), (5, 1_000)] {
-        let config = SimConfig::for_validation(servers, events);
-        for seed in seeds(600) {
+    let stormy = |servers, events| SimConfig {
+        validate: true,
+        ..SimConfig::stormy(servers, events)
+    };
+    let profiles = [
+        ("faulty", SimConfig::for_validation(3, 1_000), 600),
+        ("faulty", SimConfig::for_validation(5, 1_000), 600),
+        ("stormy", stormy(3, 1_000), 300),
+    ];
+    for (name, config, count) in profiles {
+        let (servers, events) = (config.servers, config.events);
+        for seed in seeds(count) {
             if let Err(f) = validate_seed_tolerating_known(seed, &config, &mut stats) {
                 failures.push(format!(
-                    "{servers} servers, {events} events: {}",
+                    "{name}, {servers} servers, {events} events: {}",
                     report(&f, seed)
                 ));
             }

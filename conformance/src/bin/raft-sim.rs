@@ -23,6 +23,7 @@ struct Args {
     events: usize,
     validate: bool,
     tolerate_known: bool,
+    stormy: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -33,6 +34,7 @@ fn parse() -> Result<Args, String> {
         events: 1000,
         validate: false,
         tolerate_known: false,
+        stormy: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,9 +50,10 @@ fn parse() -> Result<Args, String> {
             "--events" => args.events = value()?.parse().map_err(|e| format!("{e}"))?,
             "--validate" => args.validate = true,
             "--tolerate-known" => args.tolerate_known = true,
+            "--stormy" => args.stormy = true,
             "-h" | "--help" => {
                 return Err("usage: raft-sim [--seeds M] [--first-seed S] [--seed S] \
-                            [--servers N] [--events E] [--validate [--tolerate-known]]"
+                            [--servers N] [--events E] [--stormy] [--validate [--tolerate-known]]"
                     .into())
             }
             other => return Err(format!("unknown argument {other}")),
@@ -74,7 +77,7 @@ fn main() {
         validate(&args);
         return;
     }
-    let config = SimConfig::faulty(args.servers, args.events);
+    let config = sim_config(&args);
     let start = Instant::now();
     let (mut failures, mut ticks, mut events) = (0u64, 0u64, 0u64);
     for seed in args.first..args.first + args.seeds {
@@ -85,8 +88,13 @@ fn main() {
             failures += 1;
             println!(
                 "\nFAIL seed {seed} at event {} ({:?}): {}\n  replay: cargo run -p raft-conformance \
-                 --release --bin raft-sim -- --seed {seed} --servers {} --events {}",
-                v.event_number, v.event, v.message, args.servers, args.events
+                 --release --bin raft-sim -- --seed {seed} --servers {} --events {}{}",
+                v.event_number,
+                v.event,
+                v.message,
+                args.servers,
+                args.events,
+                if args.stormy { " --stormy" } else { "" }
             );
         }
         let done = seed - args.first + 1;
@@ -121,7 +129,10 @@ fn validate(args: &Args) {
     use raft_conformance::validate::{
         validate_seed, validate_seed_tolerating_known, Failure, Stats,
     };
-    let config = SimConfig::for_validation(args.servers, args.events);
+    let config = SimConfig {
+        validate: true,
+        ..sim_config(args)
+    };
     let mut stats = Stats::default();
     let start = Instant::now();
     let mut failures = 0u64;
@@ -142,8 +153,10 @@ fn validate(args: &Args) {
             }
             println!(
                 "  replay: cargo run -p raft-conformance --release --bin raft-sim -- --validate \
-                 --seed {seed} --servers {} --events {}",
-                args.servers, args.events
+                 --seed {seed} --servers {} --events {}{}",
+                args.servers,
+                args.events,
+                if args.stormy { " --stormy" } else { "" }
             );
         }
         let done = seed - args.first + 1;
@@ -165,4 +178,12 @@ fn validate(args: &Args) {
         println!("known divergences (open findings): {:?}", stats.known);
     }
     std::process::exit(i32::from(failures > 0));
+}
+
+fn sim_config(args: &Args) -> SimConfig {
+    if args.stormy {
+        SimConfig::stormy(args.servers, args.events)
+    } else {
+        SimConfig::faulty(args.servers, args.events)
+    }
 }
