@@ -265,6 +265,74 @@ mod tests {
     }
 
     #[test]
+    fn replies_die_with_their_term_or_role_and_known_matches() {
+        use crate::server::ServerState;
+        use crate::types::Role;
+        let mut leader = ServerState::new();
+        leader.current_term = 2;
+        leader.role = Role::Leader;
+        leader.next_index = vec![0, 3];
+        leader.match_index = vec![0, 2];
+        let follower = ServerState::new();
+        let ae_reply = |term, match_index| Packet {
+            src: ServerId(1),
+            dst: ServerId(0),
+            msg: Message::AppendEntriesReply {
+                term,
+                success: true,
+                match_index,
+                conflict_index: 0,
+                conflict_term: None,
+            },
+        };
+        assert!(is_dead(&ae_reply(1, 3), &leader, &follower), "older term");
+        assert!(
+            is_dead(&ae_reply(2, 2), &leader, &follower),
+            "match already known"
+        );
+        assert!(
+            !is_dead(&ae_reply(2, 3), &leader, &follower),
+            "news for the leader"
+        );
+        let mut candidate = ServerState::new();
+        candidate.current_term = 1;
+        candidate.role = Role::Candidate;
+        assert!(!is_dead(&reply(1), &candidate, &follower));
+        candidate.votes_granted.insert(ServerId(0));
+        assert!(
+            is_dead(&reply(1), &candidate, &follower),
+            "vote already counted"
+        );
+    }
+
+    #[test]
+    fn a_stale_request_dies_only_when_its_rejection_would() {
+        use crate::server::ServerState;
+        use crate::types::Role;
+        let request = Packet {
+            src: ServerId(0),
+            dst: ServerId(1),
+            msg: Message::RequestVote {
+                term: 1,
+                candidate: ServerId(0),
+                last_log_index: 0,
+                last_log_term: 0,
+            },
+        };
+        let mut receiver = ServerState::new();
+        receiver.current_term = 2;
+        let mut sender = ServerState::new();
+        sender.current_term = 1;
+        sender.role = Role::Candidate;
+        assert!(
+            !is_dead(&request, &receiver, &sender),
+            "the rejection teaches term 2"
+        );
+        sender.current_term = 3;
+        assert!(is_dead(&request, &receiver, &sender));
+    }
+
+    #[test]
     fn packets_stay_sorted_whatever_the_send_order() {
         let mut a = Network::default();
         a.send(reply(2));

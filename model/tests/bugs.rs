@@ -96,3 +96,27 @@ fn every_bug_has_a_test_and_a_distinct_name() {
         assert_eq!(Bug::from_name(bug.name()), Some(bug));
     }
 }
+
+#[test]
+fn the_correct_model_passes_at_the_small_bug_bounds() {
+    // The counterexample is the bug's, not the bound's: without the bug the same bound
+    // holds exhaustively. (The larger bounds are checked by `examples/bug_bounds.rs`.)
+    use raft_model::check::Completion;
+    for bug in [
+        Bug::NoElectionRestriction,
+        Bug::CommitPreviousTerm,
+        Bug::ForgetVoteOnRestart,
+        Bug::VoteTwice,
+        Bug::AcceptStaleReply,
+        Bug::LeaderKeepsLeading,
+        Bug::SnapshotUncommitted,
+    ] {
+        let config = raft_model::Config {
+            bug: None,
+            ..bug.bound()
+        };
+        let report = run(RaftModel::new(config), &CheckOptions::default());
+        assert_eq!(report.completion, Completion::Exhaustive, "{}", bug.name());
+        assert!(report.all_hold(), "correct model at {}'s bound", bug.name());
+    }
+}

@@ -119,3 +119,22 @@ fn the_state_count_is_pinned_single_threaded() {
 }
 
 const PINNED_TINY_STATES: usize = 15443;
+
+#[test]
+fn pruning_dead_messages_keeps_verdicts_with_fewer_states() {
+    let config = |prune_dead_messages| Config {
+        max_term: 2,
+        max_log: 1,
+        max_crashes: 0,
+        prune_dead_messages,
+        ..Config::default()
+    };
+    let pruned = check(config(true), true, 2);
+    let full = check(config(false), true, 2);
+    assert!(pruned.all_hold() && full.all_hold());
+    assert!(pruned.unique_states < full.unique_states);
+    println!(
+        "pruned: {} states, unpruned: {}",
+        pruned.unique_states, full.unique_states
+    );
+}
