@@ -14,7 +14,10 @@ const MAX_TICKS: u64 = 10_000;
 static TICKS: Mutex<Vec<(String, u64)>> = Mutex::new(Vec::new());
 
 fn record_ticks(key: String, ticks: u64) {
-    TICKS.lock().unwrap_or_else(|p| p.into_inner()).push((key, ticks));
+    TICKS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((key, ticks));
 }
 
 /// Ticks for our cluster to elect a new leader after the first one is cut off.
@@ -52,7 +55,7 @@ fn election(c: &mut Criterion) {
     group
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
+        .measurement_time(Duration::from_secs(1));
     for servers in [3usize, 5] {
         let mut seed = 0u64;
         group.bench_function(BenchmarkId::new("ours", servers), |b| {
@@ -84,7 +87,9 @@ fn election(c: &mut Criterion) {
 
 fn print_ticks() {
     println!("\n== election summary ({}) ==", machine::describe());
-    println!("virtual ticks from the leader being cut off to a new leader (10 ms ticks in the runtime)");
+    println!(
+        "virtual ticks from the leader being cut off to a new leader (10 ms ticks in the runtime)"
+    );
     let all = TICKS.lock().unwrap_or_else(|p| p.into_inner()).clone();
     for key in ["ours/3", "raft-rs/3", "ours/5", "raft-rs/5"] {
         let mut ticks: Vec<u64> = all

@@ -47,7 +47,7 @@ fn fsync_floor(c: &mut Criterion) {
     let mut group = c.benchmark_group("persistence/fsync");
     group
         .sample_size(20)
-        .measurement_time(Duration::from_secs(3));
+        .measurement_time(Duration::from_secs(2));
     group.bench_function("4KiB", |b| {
         b.iter(|| {
             file.seek(SeekFrom::Start(0)).expect("seek");
@@ -61,9 +61,9 @@ fn fsync_floor(c: &mut Criterion) {
 fn persistence(c: &mut Criterion) {
     let mut group = c.benchmark_group("persistence");
     group
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
     for entries in SIZES {
         let state = state(entries);
         let bytes = state.encode();

@@ -66,9 +66,9 @@ fn replication(c: &mut Criterion) {
     for payload in PAYLOADS {
         let mut group = c.benchmark_group(format!("replication/{payload}B"));
         group
-            .sample_size(20)
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(2));
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1));
         for in_flight in IN_FLIGHT {
             group.throughput(Throughput::Elements(in_flight as u64));
             let ours = || CoreCluster::with_leader(3, SEED);
@@ -158,7 +158,7 @@ fn log_length_check() {
     let (long, trials) = if machine::test_mode() {
         (1_000, 3)
     } else {
-        (10_000, 31)
+        (10_000, 11)
     };
     let payload = vec![0xA5u8; 128];
     println!("\n== log-length check: 64 x 128 B per round, median of {trials} rounds ==");

@@ -16,7 +16,7 @@ fn runtime(c: &mut Criterion) {
     group
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(4));
+        .measurement_time(Duration::from_secs(3));
     for proposers in PROPOSERS {
         let cluster = RuntimeCluster::start(3, 7);
         let rpcs_before = cluster.rpc_count();
@@ -37,7 +37,11 @@ fn runtime(c: &mut Criterion) {
                 });
                 let elapsed = start.elapsed();
                 commits += iters * proposers as u64;
-                tally::record(&format!("runtime/{proposers}"), iters * proposers as u64, elapsed);
+                tally::record(
+                    &format!("runtime/{proposers}"),
+                    iters * proposers as u64,
+                    elapsed,
+                );
                 elapsed
             })
         });

@@ -56,7 +56,9 @@ impl RuntimeCluster {
             network.add_server(me, Arc::new(raft.clone()));
             rafts.push(raft);
             let applied = Arc::clone(&applied);
-            appliers.push(std::thread::spawn(move || apply_loop(me, &applied, apply_rx)));
+            appliers.push(std::thread::spawn(move || {
+                apply_loop(me, &applied, apply_rx)
+            }));
         }
         let cluster = RuntimeCluster {
             network,
@@ -96,7 +98,10 @@ impl RuntimeCluster {
         let mut applied = lock.lock().unwrap_or_else(|p| p.into_inner());
         while applied.iter().any(|&a| a < index) {
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "index {index} not applied everywhere: {applied:?}");
+            assert!(
+                !left.is_zero(),
+                "index {index} not applied everywhere: {applied:?}"
+            );
             applied = changed
                 .wait_timeout(applied, left)
                 .unwrap_or_else(|p| p.into_inner())
