@@ -131,10 +131,14 @@ impl Log {
         first.max(self.snapshot_index + 1)
     }
 
-    /// The last index holding `term` among the kept entries (the leader's XTerm lookup).
+    /// The last index holding `term` (the leader's XTerm lookup). The snapshot's last entry
+    /// counts as an entry (`docs/protocol.md`), so a term whose entries were all compacted
+    /// is still found at the snapshot index.
     pub fn last_index_of_term(&self, term: u64) -> Option<u64> {
-        let position = self.entries.iter().rposition(|e| e.term == term)?;
-        Some(self.snapshot_index + 1 + position as u64)
+        match self.entries.iter().rposition(|e| e.term == term) {
+            Some(position) => Some(self.snapshot_index + 1 + position as u64),
+            None => (self.snapshot_term == term).then_some(self.snapshot_index),
+        }
     }
 
     /// Position in `entries` of `index`, if `index` is after the snapshot.
@@ -195,5 +199,12 @@ mod tests {
         assert_eq!(log.first_index_of_term_run(2, 1), 2);
         assert_eq!(log.last_index_of_term(2), Some(4));
         assert_eq!(log.last_index_of_term(4), None);
+        let compacted = Log::new(2, 1, vec![entry(2)]);
+        assert_eq!(
+            compacted.last_index_of_term(1),
+            Some(2),
+            "the snapshot entry counts"
+        );
+        assert_eq!(compacted.last_index_of_term(2), Some(3));
     }
 }
