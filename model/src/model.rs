@@ -347,7 +347,8 @@ impl Model for RaftModel {
                 p::entry_committed(s)
             }));
         }
-        if self.config.snapshots && self.config.max_log > 0 && self.config.servers > 1 {
+        let snapshots_possible = self.config.snapshots && self.config.max_snapshots != Some(0);
+        if snapshots_possible && self.config.max_log > 0 && self.config.servers > 1 {
             props.push(Property::sometimes(
                 p::SNAPSHOT_INSTALLED_ON_FOLLOWER,
                 |_, s| p::snapshot_installed_on_follower(s),
