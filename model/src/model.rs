@@ -362,3 +362,67 @@ impl Model for RaftModel {
         props
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> RaftModel {
+        RaftModel::new(Config {
+            max_inflight: Some(8),
+            ..Config::default()
+        })
+    }
+
+    #[test]
+    fn next_state_refuses_actions_that_are_not_enabled() {
+        // Conformance replays actions through next_state: a step the protocol forbids must
+        // be refused, not silently applied.
+        let m = model();
+        let init = m.init_states().remove(0);
+        let s1 = ServerId(0);
+        assert!(m.next_state(&init, Action::BecomeLeader(s1)).is_none());
+        assert!(m.next_state(&init, Action::ClientRequest(s1, 1)).is_none());
+        assert!(m
+            .next_state(&init, Action::AppendEntries(s1, ServerId(1)))
+            .is_none());
+        assert!(m.next_state(&init, Action::Snapshot(s1, 1)).is_none());
+        assert!(
+            m.next_state(&init, Action::Restart(s1)).is_none(),
+            "nothing to lose"
+        );
+        let candidate = m.next_state(&init, Action::Timeout(s1)).unwrap();
+        let packet = candidate.network.packets().next().unwrap().clone();
+        let delivered = m
+            .next_state(&candidate, Action::Receive(packet.clone()))
+            .unwrap();
+        assert!(
+            m.next_state(&delivered, Action::Receive(packet)).is_none()
+                || delivered.network.len() > 1
+        );
+    }
+
+    #[test]
+    fn enabled_actions_are_exactly_those_next_state_accepts() {
+        let m = model();
+        let init = m.init_states().remove(0);
+        let candidate = m.next_state(&init, Action::Timeout(ServerId(0))).unwrap();
+        let enabled = m.enabled_actions(&candidate);
+        assert!(enabled.contains(&Action::Timeout(ServerId(1))));
+        assert!(!enabled.contains(&Action::BecomeLeader(ServerId(0))));
+        for action in &enabled {
+            assert!(m.next_state(&candidate, action.clone()).is_some());
+        }
+    }
+
+    #[test]
+    fn a_full_network_disables_sends() {
+        let m = RaftModel::new(Config::default()); // at most 2 messages in flight
+        let init = m.init_states().remove(0);
+        let candidate = m.next_state(&init, Action::Timeout(ServerId(0))).unwrap();
+        assert_eq!(candidate.network.len(), 2);
+        assert!(m
+            .next_state(&candidate, Action::Timeout(ServerId(1)))
+            .is_none());
+    }
+}
