@@ -209,8 +209,10 @@ impl RaftModel {
             && !self.config.has_bug(crate::bugs::Bug::AcceptStaleReply)
         {
             let servers = &next.servers;
+            let max_term = self.config.max_term;
             next.network.retain(|p| {
-                !crate::network::is_dead(p, &servers[p.dst.index()], &servers[p.src.index()])
+                let (receiver, sender) = (&servers[p.dst.index()], &servers[p.src.index()]);
+                !crate::network::is_dead(p, receiver, sender, max_term)
             });
         }
         Some(next)

@@ -183,32 +183,34 @@ impl Rewrite<ServerId> for Network {
     }
 }
 
-/// Whether `packet` can no longer change anything when delivered, given the current states
-/// of its receiver and sender. Delivering such a message is the same step as losing it, so
-/// the model drops it at once instead of carrying it: fewer states, the same behaviours.
-/// Terms never decrease, and a server never regains a role in a term it has left (a new
-/// candidacy needs a new term), which is what makes each case permanent:
+/// Whether `packet` can no longer change anything when delivered, now or later, given the
+/// current states of its receiver and sender. Delivering such a message is the same step as
+/// losing it, so the model drops it at once instead of carrying it: fewer states, the same
+/// behaviours. Terms never decrease, and a server never regains a role in a term it has left
+/// (a new candidacy needs a new term), which is what makes each case permanent:
 /// - a reply from an older term (dropped on receipt, Figure 2);
 /// - a vote reply to a server no longer a candidate of that term, a refusal, or a vote
 ///   already counted;
-/// - a replication reply to a server no longer leader of that term, or one reporting a match
-///   the leader already has (`match_index` never decreases within a term, and `next_index`
-///   never falls below `match_index + 1`);
-/// - a request from an older term whose rejection would itself be dead on arrival: the
-///   sender has already moved to the receiver's term or beyond and cannot lead it.
+/// - a replication reply to a follower of that term (it can never lead in it), or one
+///   reporting a match the leader already has (`match_index` never decreases within a term,
+///   and `next_index` never falls below `match_index + 1`);
+/// - a request from an older term when both ends are at `max_term` and the sender is a
+///   follower: the rejection carries the receiver's term at delivery, which could otherwise
+///   still grow and teach the sender a new term.
 pub fn is_dead(
     packet: &Packet,
     receiver: &crate::server::ServerState,
     sender: &crate::server::ServerState,
+    max_term: Term,
 ) -> bool {
     use crate::types::Role;
     let msg = &packet.msg;
     let term = msg.term();
     if !msg.is_reply() {
         return term < receiver.current_term
-            && (sender.current_term > receiver.current_term
-                || (sender.current_term == receiver.current_term
-                    && sender.role == Role::Follower));
+            && receiver.current_term == max_term
+            && sender.current_term == max_term
+            && sender.role == Role::Follower;
     }
     if term != receiver.current_term {
         return term < receiver.current_term;
@@ -220,7 +222,9 @@ pub fn is_dead(
                 || !vote_granted
                 || receiver.votes_granted.contains(packet.src)
         }
-        _ if receiver.role != Role::Leader => true,
+        // A follower never leads in its term; a candidate still may.
+        _ if receiver.role == Role::Follower => true,
+        _ if receiver.role == Role::Candidate => false,
         Message::AppendEntriesReply {
             success: true,
             match_index,
@@ -285,22 +289,25 @@ mod tests {
                 conflict_term: None,
             },
         };
-        assert!(is_dead(&ae_reply(1, 3), &leader, &follower), "older term");
         assert!(
-            is_dead(&ae_reply(2, 2), &leader, &follower),
+            is_dead(&ae_reply(1, 3), &leader, &follower, 3),
+            "older term"
+        );
+        assert!(
+            is_dead(&ae_reply(2, 2), &leader, &follower, 3),
             "match already known"
         );
         assert!(
-            !is_dead(&ae_reply(2, 3), &leader, &follower),
+            !is_dead(&ae_reply(2, 3), &leader, &follower, 3),
             "news for the leader"
         );
         let mut candidate = ServerState::new();
         candidate.current_term = 1;
         candidate.role = Role::Candidate;
-        assert!(!is_dead(&reply(1), &candidate, &follower));
+        assert!(!is_dead(&reply(1), &candidate, &follower, 3));
         candidate.votes_granted.insert(ServerId(0));
         assert!(
-            is_dead(&reply(1), &candidate, &follower),
+            is_dead(&reply(1), &candidate, &follower, 3),
             "vote already counted"
         );
     }
@@ -325,11 +332,19 @@ mod tests {
         sender.current_term = 1;
         sender.role = Role::Candidate;
         assert!(
-            !is_dead(&request, &receiver, &sender),
+            !is_dead(&request, &receiver, &sender, 2),
             "the rejection teaches term 2"
         );
-        sender.current_term = 3;
-        assert!(is_dead(&request, &receiver, &sender));
+        sender.current_term = 2;
+        sender.role = Role::Follower;
+        assert!(
+            !is_dead(&request, &receiver, &sender, 3),
+            "the receiver may reach term 3"
+        );
+        assert!(
+            is_dead(&request, &receiver, &sender, 2),
+            "no term above 2 exists"
+        );
     }
 
     #[test]
