@@ -67,9 +67,6 @@ pub struct Stats {
     pub truncated: u64,
     /// How often each model action occurred in validated traces.
     pub coverage: BTreeMap<&'static str, u64>,
-    /// Divergences that are open findings, tolerated by
-    /// [`validate_seed_tolerating_known`] (by finding).
-    pub known: BTreeMap<&'static str, u64>,
     /// How often each multi-action composition occurred (names joined by `+`).
     pub compositions: BTreeMap<String, u64>,
 }
@@ -83,26 +80,6 @@ pub enum Failure {
 
 /// Validates one simulator run. Returns `Ok` also for a truncated trace (counted).
 pub fn validate_seed(seed: u64, config: &SimConfig, stats: &mut Stats) -> Result<(), Failure> {
-    validate(seed, config, stats, false)
-}
-
-/// As [`validate_seed`], but a divergence that is exactly an open finding (see
-/// [`known_finding`]) is counted in `Stats::known` and validation resynchronises on the
-/// cores' state and goes on; any other divergence still fails.
-pub fn validate_seed_tolerating_known(
-    seed: u64,
-    config: &SimConfig,
-    stats: &mut Stats,
-) -> Result<(), Failure> {
-    validate(seed, config, stats, true)
-}
-
-fn validate(
-    seed: u64,
-    config: &SimConfig,
-    stats: &mut Stats,
-    tolerate_known: bool,
-) -> Result<(), Failure> {
     assert!(
         config.validate,
         "trace validation needs recording and dedup"
@@ -125,23 +102,6 @@ fn validate(
             Err(StepError::Beyond(Beyond(_why))) => {
                 truncated = true;
                 false
-            }
-            Err(StepError::Diverged(actions, _))
-                if tolerate_known && known_finding(&state, &actions, cluster).is_some() =>
-            {
-                let name = known_finding(&state, &actions, cluster).unwrap_or_default();
-                *stats.known.entry(name).or_default() += 1;
-                match map_cluster(cluster, state.history.clone()) {
-                    Ok(actual) => {
-                        state = actual;
-                        stats.events += 1;
-                        true
-                    }
-                    Err(_) => {
-                        truncated = true;
-                        false
-                    }
-                }
             }
             Err(StepError::Diverged(actions, diff)) => {
                 failure = Some(Divergence {
@@ -300,41 +260,4 @@ fn server_diff(i: usize, e: &ServerState, a: &ServerState, out: &mut String) {
         format!("{:?}", e.applied),
         format!("{:?}", a.applied),
     );
-}
-
-/// Recognises a divergence that is an open finding (`docs/conformance.md`, "Findings"):
-///
-/// - finding 1: a leader receives a rejection with `conflict_term = Some(T)` where `T` is
-///   the term of its snapshot's last entry and no kept entry has term `T`; the model backs
-///   `next_index` up to after the snapshot, the core to `conflict_index`. Recognised only
-///   if the core's `next_index` is exactly the `conflict_index` fallback.
-pub fn known_finding(
-    before: &ClusterState,
-    actions: &[Action],
-    cluster: &Cluster,
-) -> Option<&'static str> {
-    let Some(Action::Receive(packet)) = actions.first() else {
-        return None;
-    };
-    let raft_model::Message::AppendEntriesReply {
-        term,
-        success: false,
-        conflict_index,
-        conflict_term: Some(t),
-        ..
-    } = packet.msg
-    else {
-        return None;
-    };
-    let leader = &before.servers[packet.dst.index()];
-    let core = &cluster.cores[packet.dst.index()];
-    let from = packet.src.index();
-    let fallback =
-        u64::from(conflict_index).max(u64::from(leader.match_index.get(from).copied()?) + 1);
-    let signature = leader.role == raft_model::Role::Leader
-        && leader.current_term == term
-        && leader.snapshot.last_included_term == t
-        && !leader.log.iter().any(|e| e.term == t)
-        && core.next_index(from) == Some(fallback);
-    signature.then_some("finding 1: next_index back-up ignores the snapshot's last entry")
 }

@@ -1,14 +1,13 @@
 //! Trace validation, impl -> model: simulator traces of real cores replayed through the
 //! model's `next_state`, step by step, with coverage of every model action.
 //! `TRACE_SEED=n` validates only seed `n`; `TRACE_SEEDS=m` changes the count.
-//! A divergence that is exactly an open finding (`validate::known_finding`) is counted and
-//! printed rather than failed; any other divergence fails with its seed and diff.
+//! Any divergence fails with its seed, event, actions and field-by-field diff.
 
 use std::time::Instant;
 
 use raft_conformance::mapping::ACTION_NAMES;
 use raft_conformance::sim::SimConfig;
-use raft_conformance::validate::{validate_seed_tolerating_known, Failure, Stats};
+use raft_conformance::validate::{validate_seed, Failure, Stats};
 
 fn seeds(default: u64) -> std::ops::Range<u64> {
     if let Some(seed) = std::env::var("TRACE_SEED")
@@ -52,7 +51,7 @@ fn simulator_traces_are_model_traces() {
     for (name, config, count) in profiles {
         let (servers, events) = (config.servers, config.events);
         for seed in seeds(count) {
-            if let Err(f) = validate_seed_tolerating_known(seed, &config, &mut stats) {
+            if let Err(f) = validate_seed(seed, &config, &mut stats) {
                 failures.push(format!(
                     "{name}, {servers} servers, {events} events: {}",
                     report(&f, seed)
@@ -70,9 +69,6 @@ fn simulator_traces_are_model_traces() {
         stats.truncated
     );
     println!("coverage: {:#?}", stats.coverage);
-    // Open findings (docs/conformance.md) are counted, printed, and validation goes on from
-    // the cores' state; their reproducers in tests/findings.rs fail until they are fixed.
-    println!("known divergences (open findings): {:#?}", stats.known);
     let mut compositions: Vec<_> = stats.compositions.iter().collect();
     compositions.sort_by(|a, b| b.1.cmp(a.1));
     println!(

@@ -8,8 +8,7 @@
 //! ```
 //!
 //! `--validate` also replays every event through the model (trace validation) and prints
-//! the first divergence of each failing seed with a field-by-field diff; with
-//! `--tolerate-known`, divergences that are open findings are only counted.
+//! the first divergence of each failing seed with a field-by-field diff.
 
 use std::io::Write;
 use std::time::Instant;
@@ -22,7 +21,6 @@ struct Args {
     servers: usize,
     events: usize,
     validate: bool,
-    tolerate_known: bool,
     stormy: bool,
 }
 
@@ -33,7 +31,6 @@ fn parse() -> Result<Args, String> {
         servers: 5,
         events: 1000,
         validate: false,
-        tolerate_known: false,
         stormy: false,
     };
     let mut it = std::env::args().skip(1);
@@ -49,11 +46,10 @@ fn parse() -> Result<Args, String> {
             "--servers" => args.servers = value()?.parse().map_err(|e| format!("{e}"))?,
             "--events" => args.events = value()?.parse().map_err(|e| format!("{e}"))?,
             "--validate" => args.validate = true,
-            "--tolerate-known" => args.tolerate_known = true,
             "--stormy" => args.stormy = true,
             "-h" | "--help" => {
                 return Err("usage: raft-sim [--seeds M] [--first-seed S] [--seed S] \
-                            [--servers N] [--events E] [--stormy] [--validate [--tolerate-known]]"
+                            [--servers N] [--events E] [--stormy] [--validate]"
                     .into())
             }
             other => return Err(format!("unknown argument {other}")),
@@ -126,9 +122,7 @@ fn main() {
 
 /// Trace validation of each seed: the simulator's events replayed through the model.
 fn validate(args: &Args) {
-    use raft_conformance::validate::{
-        validate_seed, validate_seed_tolerating_known, Failure, Stats,
-    };
+    use raft_conformance::validate::{validate_seed, Failure, Stats};
     let config = SimConfig {
         validate: true,
         ..sim_config(args)
@@ -137,11 +131,7 @@ fn validate(args: &Args) {
     let start = Instant::now();
     let mut failures = 0u64;
     for seed in args.first..args.first + args.seeds {
-        let result = if args.tolerate_known {
-            validate_seed_tolerating_known(seed, &config, &mut stats)
-        } else {
-            validate_seed(seed, &config, &mut stats)
-        };
+        let result = validate_seed(seed, &config, &mut stats);
         if let Err(failure) = result {
             failures += 1;
             match failure {
@@ -174,9 +164,6 @@ fn validate(args: &Args) {
         stats.truncated
     );
     println!("coverage: {:?}", stats.coverage);
-    if args.tolerate_known {
-        println!("known divergences (open findings): {:?}", stats.known);
-    }
     std::process::exit(i32::from(failures > 0));
 }
 
