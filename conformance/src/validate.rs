@@ -65,6 +65,8 @@ pub struct Stats {
     pub actions: u64,
     /// Traces whose validation stopped early because a value left the model's bounds.
     pub truncated: u64,
+    /// Why they stopped: the kind of value (`term`, `index`, `command`, …) that left.
+    pub truncated_by: BTreeMap<String, u64>,
     /// How often each model action occurred in validated traces.
     pub coverage: BTreeMap<&'static str, u64>,
     /// How often each multi-action composition occurred (names joined by `+`).
@@ -99,7 +101,9 @@ pub fn validate_seed(seed: u64, config: &SimConfig, stats: &mut Stats) -> Result
                 stats.events += 1;
                 true
             }
-            Err(StepError::Beyond(Beyond(_why))) => {
+            Err(StepError::Beyond(Beyond(why))) => {
+                let kind = why.split(' ').next().unwrap_or_default().to_string();
+                *stats.truncated_by.entry(kind).or_default() += 1;
                 truncated = true;
                 false
             }

@@ -164,6 +164,9 @@ fn validate(args: &Args) {
         stats.truncated
     );
     println!("coverage: {:?}", stats.coverage);
+    if stats.truncated > 0 {
+        println!("truncated by: {:?}", stats.truncated_by);
+    }
     std::process::exit(i32::from(failures > 0));
 }
 
