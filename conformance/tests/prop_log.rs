@@ -130,8 +130,9 @@ impl Reference {
             .unwrap_or(index)
     }
 
+    /// The snapshot's last entry counts as an entry (`docs/protocol.md`).
     fn last_index_of_term(&self, term: u64) -> Option<u64> {
-        (self.snapshot_index + 1..=self.last_index())
+        (self.snapshot_index..=self.last_index())
             .rev()
             .find(|&i| self.term_at(i) == Some(term))
     }
