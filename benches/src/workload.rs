@@ -64,3 +64,51 @@ pub fn prefilled<C: Cluster>(entries: u64, payload: &[u8], seed: u64) -> C {
     }
     cluster
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CoreCluster, RaftRsCluster};
+
+    /// Both clusters commit and apply every proposal on every peer, with 1 and with 64 in
+    /// flight, so a benchmark never times lost work (`round` asserts it).
+    fn rounds_apply_everywhere<C: Cluster>() {
+        let mut cluster = C::with_leader(3, 1);
+        let start = cluster.last_index();
+        for in_flight in [1, 64, 1, 64] {
+            assert_eq!(round(&mut cluster, in_flight, &[7; 128]), in_flight as u64);
+        }
+        assert_eq!(cluster.last_index(), start + 130);
+    }
+
+    #[test]
+    fn our_cluster_applies_every_round_everywhere() {
+        rounds_apply_everywhere::<CoreCluster>();
+    }
+
+    #[test]
+    fn raft_rs_cluster_applies_every_round_everywhere() {
+        rounds_apply_everywhere::<RaftRsCluster>();
+    }
+
+    /// The election scenario ends with a new leader other than the one cut off, within the
+    /// timeout range plus a few split votes.
+    #[test]
+    fn cut_off_leader_is_replaced() {
+        for seed in 0..20 {
+            let mut cluster = CoreCluster::new(3, seed);
+            let (old, _) = cluster.tick_until_leader(1_000);
+            cluster.cut_off(old);
+            let (new, ticks) = cluster.tick_until_leader(1_000);
+            assert_ne!(new, old, "seed {seed}");
+            assert!(ticks >= 30, "seed {seed}: a new leader after {ticks} ticks");
+        }
+    }
+
+    /// A pre-filled cluster holds exactly the entries asked for.
+    #[test]
+    fn prefilled_has_the_requested_length() {
+        let cluster: CoreCluster = prefilled(300, &[1; 8], 3);
+        assert_eq!(cluster.last_index(), 300);
+    }
+}
