@@ -494,9 +494,12 @@ proptest! {
         let path = state_file(dir.path());
         let mut bytes = std::fs::read(&path).unwrap();
         let total = (raft_state.len() + snapshot.len()) as u64;
-        let raft_len = if keep_sum { raft_len % (total + 1) } else { raft_len };
-        let snapshot_len = if keep_sum { total - raft_len } else { snapshot.len() as u64 };
-        prop_assume!(raft_len != raft_state.len() as u64);
+        let mut raft_len = if keep_sum { raft_len % (total + 1) } else { raft_len };
+        if raft_len == raft_state.len() as u64 {
+            // Make it a real change; past `total` the lengths no longer add up (also caught).
+            raft_len = raft_len.wrapping_add(1);
+        }
+        let snapshot_len = if keep_sum { total.wrapping_sub(raft_len) } else { snapshot.len() as u64 };
         // Documented layout: magic (8) · version (1) · raft_state_len u64 · snapshot_len u64.
         bytes[9..17].copy_from_slice(&raft_len.to_le_bytes());
         bytes[17..25].copy_from_slice(&snapshot_len.to_le_bytes());
