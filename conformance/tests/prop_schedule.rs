@@ -1,8 +1,9 @@
 //! Property tests of the core's safety under arbitrary schedules.
 //!
 //! A cluster of three `Core`s is driven by a proptest-generated schedule: a `Vec` of small
-//! [`Op`]s (tick a server, deliver/drop/duplicate a pending message picked by position,
-//! propose, take a service snapshot, crash and restart a server from what it persisted).
+//! [`Op`]s (tick a server; deliver, drop or duplicate a pending message picked by link and
+//! age; deliver the oldest few; propose; take a service snapshot; crash and restart a server
+//! from what it persisted). Every message crosses the wire encoding.
 //! After every step the Figure 3 properties are checked on the real cores — election
 //! safety, log matching, leader completeness (for terms after an entry's commit), state
 //! machine safety (from the applies in each `Ready`) — together with: commit and applied
@@ -10,9 +11,10 @@
 //! the term never decreases (even across restarts), what was persisted decodes to exactly
 //! the core's persistent state, and `Core::check_invariants()`.
 //!
-//! Because a schedule is a plain `Vec` of small enums, proptest shrinks a failure to a short
-//! schedule; `shrinking_finds_a_minimal_schedule` demonstrates it on deliberately false
-//! properties.
+//! A schedule is a plain `Vec` of small enums, shrunk by `ScheduleTree` (a proptest
+//! `ValueTree` that shrinks to a fixpoint: 1-minimal schedules). The tests demonstrate it on
+//! deliberately false properties (`shrinking_finds_a_minimal_schedule`) and on a planted
+//! storage bug (`planted_storage_bug_is_caught_and_shrunk`).
 //!
 //! Case counts are explicit (`PROPTEST_CASES` overrides them); the run's seed is printed and
 //! `PROPTEST_RNG_SEED` replays it; failures are saved under `conformance/proptest-regressions/`.
@@ -1250,9 +1252,10 @@ fn planted_storage_bug_is_caught_and_shrunk() {
         minimal.len()
     );
     assert!(reason.message().contains("election safety"), "{reason}");
-    // The shortest such schedule has 7 ops (elect a leader, restart its voter, a second
-    // candidate of the same term wins the forgotten vote); shrinking is a local search, so
-    // it is held to 1-minimality and a short length, not to the global optimum.
+    // With single deliveries the shortest such schedule has 7 ops (elect a leader, restart
+    // its voter, a second candidate of the same term wins the forgotten vote); `Flush` can
+    // save one. Shrinking is a local search, so it is held to 1-minimality and a short
+    // length, not to a proven global optimum.
     assert!(
         minimal.len() <= 12,
         "shrunk to {} ops: {minimal:?}",
