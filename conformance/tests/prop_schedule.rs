@@ -536,11 +536,19 @@ struct Coverage {
     max_commit: u64,
 }
 
+/// What a planted storage bug loses at a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forget {
+    /// `voted_for`, as if it were never persisted.
+    Vote,
+    /// The last log entry, as if appends were acknowledged before being persisted.
+    LastEntry,
+}
+
 struct Cluster {
     seed: u64,
-    /// A planted storage bug (see `planted_storage_bug_is_caught_and_shrunk`): restarts
-    /// forget `voted_for`, as if it were never persisted.
-    forget_vote_on_restart: bool,
+    /// A planted storage bug (see `planted_storage_bug_is_caught_and_shrunk`), if any.
+    forget_on_restart: Option<Forget>,
     servers: Vec<Server>,
     /// In flight: (from, to, message).
     network: Vec<(usize, usize, Message)>,
@@ -577,7 +585,7 @@ impl Cluster {
             .collect();
         Cluster {
             seed,
-            forget_vote_on_restart: false,
+            forget_on_restart: None,
             servers,
             network: Vec::new(),
             next_command: 1,
@@ -712,9 +720,8 @@ impl Cluster {
     fn restart(&mut self, server: usize) -> Check {
         let mut before = self.servers[server].core.persistent_state();
         let term_before = self.servers[server].core.current_term();
-        if self.forget_vote_on_restart {
-            self.forget_vote(server);
-            before.voted_for = None;
+        if let Some(forget) = self.forget_on_restart {
+            self.forget(server, forget, &mut before);
         }
         let s = &mut self.servers[server];
         s.restarts += 1;
@@ -747,11 +754,16 @@ impl Cluster {
         Ok(())
     }
 
-    /// The planted bug: the stored vote is lost.
-    fn forget_vote(&mut self, server: usize) {
+    /// The planted bug: part of the stored state is lost (also in `expected`, the state the
+    /// restarted server is checked against).
+    fn forget(&mut self, server: usize, forget: Forget, expected: &mut PersistentState) {
         let s = &mut self.servers[server];
         if let Ok(mut state) = PersistentState::decode(&s.persisted_state) {
-            state.voted_for = None;
+            match forget {
+                Forget::Vote => state.voted_for = None,
+                Forget::LastEntry => drop(state.entries.pop()),
+            }
+            *expected = state.clone();
             s.persisted_state = state.encode();
         }
     }
@@ -1223,41 +1235,52 @@ fn assert_one_minimal(minimal: &[Op], run: impl Fn(&[Op]) -> Check) {
 
 /// The properties have teeth: with a planted storage bug — a restart forgets `voted_for`
 /// (Figure 2 lists it as persistent: a server must not vote twice in one term) — arbitrary
-/// schedules find two leaders in one term, and shrinking reduces the schedule to a short,
-/// 1-minimal story: a leader elected with a vote, the voter restarted, a second candidate
-/// of the same term collecting the forgotten vote.
+/// schedules find two leaders in one term; with a restart that loses the last log entry
+/// (acknowledged before it was durable), a later leader lacks a committed entry. Shrinking
+/// reduces each to a short, 1-minimal story (for the vote: a leader elected with a vote,
+/// the voter restarted, a second candidate of the same term collecting the forgotten vote).
 #[test]
 fn planted_storage_bug_is_caught_and_shrunk() {
+    fn forgets_vote() -> Cluster {
+        let mut cluster = Cluster::new(CORE_SEED);
+        cluster.forget_on_restart = Some(Forget::Vote);
+        cluster
+    }
+    fn forgets_last_entry() -> Cluster {
+        let mut cluster = Cluster::new(CORE_SEED);
+        cluster.forget_on_restart = Some(Forget::LastEntry);
+        cluster
+    }
+    // With single deliveries the shortest forgotten-vote schedule has 7 ops; `Flush` can
+    // save one. Shrinking is a local search, so it is held to 1-minimality and a short
+    // length, not to a proven global optimum.
+    catch_and_shrink(forgets_vote, "election safety", 12);
+    catch_and_shrink(forgets_last_entry, "leader completeness", 16);
+}
+
+/// Runs arbitrary schedules on clusters from `new_cluster` (which has a planted bug); the
+/// first failure must be `property` and shrink to a 1-minimal schedule of at most
+/// `max_len` ops that involves a restart and passes without the bug.
+fn catch_and_shrink(new_cluster: fn() -> Cluster, property: &str, max_len: usize) {
     let config = Config {
         cases: 4096,
         rng_seed: RngSeed::Fixed(DEMO_SEED),
         failure_persistence: None,
         ..Config::default()
     };
-    fn buggy_cluster() -> Cluster {
-        let mut cluster = Cluster::new(CORE_SEED);
-        cluster.forget_vote_on_restart = true;
-        cluster
-    }
-    let run = |ops: &[Op]| run_cluster(buggy_cluster(), ops, |_| Ok(())).map(|_| ());
-    let strategy = ScheduleStrategy {
-        new_cluster: buggy_cluster,
-    };
+    let run = |ops: &[Op]| run_cluster(new_cluster(), ops, |_| Ok(())).map(|_| ());
+    let strategy = ScheduleStrategy { new_cluster };
     let result = TestRunner::new(config).run(&strategy, |ops| run(&ops));
     let Err(TestError::Fail(reason, minimal)) = result else {
-        panic!("forgetting votes on restart went unnoticed: {result:?}");
+        panic!("the planted bug went unnoticed: {result:?}");
     };
     eprintln!(
-        "forgotten vote caught ({reason}); shrunk to {} ops: {minimal:?}",
+        "planted bug caught ({reason}); shrunk to {} ops: {minimal:?}",
         minimal.len()
     );
-    assert!(reason.message().contains("election safety"), "{reason}");
-    // With single deliveries the shortest such schedule has 7 ops (elect a leader, restart
-    // its voter, a second candidate of the same term wins the forgotten vote); `Flush` can
-    // save one. Shrinking is a local search, so it is held to 1-minimality and a short
-    // length, not to a proven global optimum.
+    assert!(reason.message().contains(property), "{reason}");
     assert!(
-        minimal.len() <= 12,
+        minimal.len() <= max_len,
         "shrunk to {} ops: {minimal:?}",
         minimal.len()
     );
