@@ -51,6 +51,9 @@ pub struct RaftConfig {
     pub election_timeout_max: std::time::Duration,
     /// Seed for this peer's election-timeout RNG; `None` draws one from the OS.
     pub seed: Option<u64>,
+    /// Whether `make` starts the ticker thread. Without it, time advances only through
+    /// [`Raft::tick`] (deterministic tests, loom models: loom cannot model sleeping).
+    pub spawn_ticker: bool,
 }
 
 impl Default for RaftConfig {
@@ -60,6 +63,7 @@ impl Default for RaftConfig {
             election_timeout_min: std::time::Duration::from_millis(300),
             election_timeout_max: std::time::Duration::from_millis(600),
             seed: None,
+            spawn_ticker: true,
         }
     }
 }
@@ -165,15 +169,18 @@ impl<C: Command> Raft<C> {
             threads: Mutex::new(Vec::new()),
             _command: PhantomData,
         });
-        let ticker = {
-            let shared = Arc::clone(&shared);
-            thread::spawn(move || Shared::run_ticker(shared))
-        };
         let applier = {
             let shared = Arc::clone(&shared);
             thread::spawn(move || Shared::run_applier(shared, apply_tx))
         };
-        lock(&shared.threads).extend([ticker, applier]);
+        lock(&shared.threads).push(applier);
+        if config.spawn_ticker {
+            let ticker = {
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || Shared::run_ticker(shared))
+            };
+            lock(&shared.threads).push(ticker);
+        }
         Ok(Raft { shared })
     }
 
@@ -246,6 +253,12 @@ impl<C: Command> Raft<C> {
                 let _ = handle.join();
             }
         }
+    }
+
+    /// Advances this peer's clock by one tick ([`TICK`]), as the ticker thread does; for
+    /// peers made with `spawn_ticker: false`.
+    pub fn tick(&self) {
+        Shared::step(&self.shared, Input::Tick);
     }
 
     /// Whether `kill` has been called.

@@ -121,7 +121,7 @@ fn start_replicates_without_waiting_for_a_heartbeat() {
         heartbeat_interval: Duration::from_millis(2000),
         election_timeout_min: Duration::from_millis(2500),
         election_timeout_max: Duration::from_millis(3000),
-        seed: None,
+        ..RaftConfig::default()
     };
     let (rafts, receivers) = cluster_with(3, slow_heartbeats);
     let deadline = Instant::now() + Duration::from_secs(8);
@@ -229,4 +229,29 @@ fn cluster_restarts_from_file_persisters() {
     for raft in &rafts {
         raft.kill();
     }
+}
+
+/// Without a ticker thread, time stands still until `tick` is called.
+#[test]
+fn manual_ticks_drive_time_without_a_ticker() {
+    let (tx, _rx) = channel::<ApplyMsg<u64>>();
+    let peers: Vec<Arc<dyn Transport>> = vec![Arc::new(Direct::default())];
+    let config = RaftConfig {
+        spawn_ticker: false,
+        seed: Some(3),
+        ..RaftConfig::default()
+    };
+    let raft =
+        Raft::make_with_config(peers, 0, Arc::new(MemoryPersister::new()), tx, config).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(raft.get_state(), (0, false), "no time passed without ticks");
+    for _ in 0..60 {
+        raft.tick();
+    }
+    assert_eq!(
+        raft.get_state(),
+        (1, true),
+        "a cluster of one elects itself"
+    );
+    raft.kill();
 }
