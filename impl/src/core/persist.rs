@@ -148,6 +148,45 @@ mod tests {
         );
     }
 
+    /// `serde_bytes` on `Entry::command` changes speed, not bytes: the payload equals the
+    /// one serde writes for a plain `Vec<u8>` (one `u8` per element), so format version 1
+    /// files written before the annotation still decode.
+    #[test]
+    fn byte_annotation_keeps_the_format() {
+        use bincode::Options;
+        #[derive(Serialize)]
+        struct PlainEntry {
+            term: u64,
+            command: Vec<u8>,
+        }
+        #[derive(Serialize)]
+        struct PlainState {
+            current_term: u64,
+            voted_for: Option<usize>,
+            snapshot_index: u64,
+            snapshot_term: u64,
+            entries: Vec<PlainEntry>,
+        }
+        let mut state = sample();
+        state.entries[1].command = (0..=255).collect();
+        let plain = PlainState {
+            current_term: state.current_term,
+            voted_for: state.voted_for,
+            snapshot_index: state.snapshot_index,
+            snapshot_term: state.snapshot_term,
+            entries: state
+                .entries
+                .iter()
+                .map(|e| PlainEntry {
+                    term: e.term,
+                    command: e.command.clone(),
+                })
+                .collect(),
+        };
+        let expected = options().serialize(&plain).unwrap();
+        assert_eq!(&state.encode()[HEADER_BYTES..], expected.as_slice());
+    }
+
     /// Every truncation of a valid encoding is an error, never a panic or an empty state.
     #[test]
     fn every_truncation_is_an_error() {
