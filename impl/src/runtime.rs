@@ -331,7 +331,11 @@ impl<C: Command> Shared<C> {
             ..
         } = ready;
         let saved = match persist {
-            Some(persist) => self.persister.save(&persist.raft_state, &persist.snapshot),
+            // The Lab's `Persister` saves whole blobs: encode the state once, borrowed from
+            // the core (the delta says only that something changed).
+            Some(_) => self
+                .persister
+                .save(&core.encode_persistent_state(), core.snapshot_data()),
             None => Ok(()),
         };
         if !applies.is_empty() {
