@@ -19,8 +19,10 @@ impl Core {
         // term, so the majority-replicated index is either of this term or no index at or
         // below it is.
         let candidate = matched[self.majority() - 1];
-        if candidate <= self.commit_index || self.log.term_at(candidate) != Some(self.current_term)
-        {
+        // Mutation CommitPreviousTerm breaks §5.4.2 (Figure 8): replicas alone commit.
+        let of_this_term = self.log.term_at(candidate) == Some(self.current_term)
+            || mutated!(self.config, CommitPreviousTerm);
+        if candidate <= self.commit_index || !of_this_term {
             return false;
         }
         self.commit_index = candidate;

@@ -10,6 +10,9 @@
 //! `election` (§5.2, §5.4.1), `replication` (§5.3), `commit` (§5.3, §5.4.2), `snapshot` (§7),
 //! [`message`] (the RPCs), [`persist`] (the persistent state's encoding), [`role`].
 
+// First: the `mutated!` hooks are macros, visible only in modules declared after it.
+#[macro_use]
+pub mod mutation;
 mod commit;
 mod election;
 #[cfg(test)]
@@ -55,6 +58,9 @@ pub struct Config {
     pub in_flight_timeout_ticks: u32,
     /// Seed of the election-timeout RNG.
     pub seed: u64,
+    /// Test only (feature `mutations`): a rule to break on purpose; `None` by default.
+    #[cfg(feature = "mutations")]
+    pub mutation: Option<mutation::Mutation>,
 }
 
 impl Config {
@@ -70,6 +76,8 @@ impl Config {
             max_entries_per_message: 512,
             in_flight_timeout_ticks: 5,
             seed,
+            #[cfg(feature = "mutations")]
+            mutation: mutation::ambient(),
         }
     }
 
@@ -224,7 +232,10 @@ impl Core {
         let rng = ChaCha8Rng::seed_from_u64(config.seed);
         let mut core = Core {
             current_term: state.current_term,
-            voted_for: state.voted_for,
+            // Mutation ForgetVoteOnRestart breaks Figure 2's persistent `votedFor`.
+            voted_for: state
+                .voted_for
+                .filter(|_| !mutated!(config, ForgetVoteOnRestart)),
             log: Log::new(state.snapshot_index, state.snapshot_term, state.entries),
             snapshot_data,
             commit_index: state.snapshot_index,
@@ -292,7 +303,9 @@ impl Core {
         if term > self.current_term {
             self.become_follower(term);
         }
-        if term < self.current_term {
+        // Mutation AcceptStaleReply breaks "All Servers": an older term's reply is used.
+        let use_stale = mutated!(self.config, AcceptStaleReply) && !message.is_request();
+        if term < self.current_term && !use_stale {
             if message.is_request() {
                 self.reject_stale_request(from, &message);
             }

@@ -149,6 +149,10 @@ impl Core {
     /// conflict only, append the rest. A matching (stale or duplicate) request never
     /// truncates, so it cannot remove entries appended later.
     fn merge_entries(&mut self, prev_log_index: u64, entries: Vec<Entry>) {
+        if mutated!(self.config, TruncateOnEveryAppend) {
+            self.log.truncate_from(prev_log_index + 1); // Breaks rule 3: matching entries go.
+            self.mark_dirty();
+        }
         let mut index = prev_log_index;
         let mut entries = entries.into_iter();
         for entry in entries.by_ref() {

@@ -48,7 +48,12 @@ impl Core {
         self.leader_id = Some(leader);
         self.reset_election_timer();
         // An older or equal snapshot never moves the server or its service backwards.
-        if last_included_index > self.commit_index && last_included_term <= self.current_term {
+        // Mutation InstallOlderSnapshot breaks §7: a snapshot at or below commit (but past
+        // our own snapshot, which the log cannot represent) installs.
+        let newer = last_included_index > self.commit_index
+            || (mutated!(self.config, InstallOlderSnapshot)
+                && last_included_index > self.log.snapshot_index());
+        if newer && last_included_term <= self.current_term {
             self.log.compact(last_included_index, last_included_term);
             let data = Arc::new(data);
             self.snapshot_data = Arc::clone(&data);

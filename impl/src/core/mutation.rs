@@ -1,0 +1,100 @@
+//! Test-only bugs ("mutations") that show the conformance checks have teeth
+//! (`conformance/tests/mutations.rs`, `docs/conformance.md`, "Mutation check").
+//!
+//! Each [`Mutation`] switches off one rule of Figure 2 / §5 / §7 and is the implementation
+//! counterpart of the model's bug variant of the same name (`raft_model::Bug`). The enum
+//! exists only with the cargo feature `mutations`; without it every hook, written
+//! `mutated!(config, Name)` at the rule it breaks, expands to the constant `false`, so a
+//! normal build has neither the field nor the branch. With the feature the hooks test
+//! `Config::mutation`, which is `None` unless a test sets it.
+
+/// Whether the test-only mutation `$name` is on in the core configuration `$config`.
+/// Without the `mutations` feature: `false`, and `$config` is not even evaluated.
+#[cfg(feature = "mutations")]
+macro_rules! mutated {
+    ($config:expr, $name:ident) => {
+        $config.mutation == Some($crate::core::mutation::Mutation::$name)
+    };
+}
+
+#[cfg(not(feature = "mutations"))]
+macro_rules! mutated {
+    ($config:expr, $name:ident) => {
+        false
+    };
+}
+
+#[cfg(feature = "mutations")]
+pub use enabled::*;
+
+#[cfg(feature = "mutations")]
+mod enabled {
+    use std::cell::Cell;
+
+    /// One rule switched off (names as the model's `Bug`s).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Mutation {
+        /// §5.4.1: votes are granted without the up-to-date check.
+        NoElectionRestriction,
+        /// §5.4.2, Figure 8: a leader commits an entry of an earlier term by counting replicas.
+        CommitPreviousTerm,
+        /// Figure 2 (persistent state): `voted_for` is lost in a restart.
+        ForgetVoteOnRestart,
+        /// Figure 2 AppendEntries rule 3: the follower truncates after `prev_log_index` on
+        /// every request, even when the entries match (a stale or duplicate request then
+        /// removes later entries).
+        TruncateOnEveryAppend,
+        /// Figure 2 "All Servers": a reply from an older term is used instead of dropped.
+        AcceptStaleReply,
+        /// §7: a follower installs a snapshot that is not newer than its commit index.
+        InstallOlderSnapshot,
+    }
+
+    impl Mutation {
+        pub const ALL: [Mutation; 6] = [
+            Mutation::NoElectionRestriction,
+            Mutation::CommitPreviousTerm,
+            Mutation::ForgetVoteOnRestart,
+            Mutation::TruncateOnEveryAppend,
+            Mutation::AcceptStaleReply,
+            Mutation::InstallOlderSnapshot,
+        ];
+
+        /// The name of the model's bug variant (`check --bug NAME`).
+        pub fn name(self) -> &'static str {
+            match self {
+                Mutation::NoElectionRestriction => "no-election-restriction",
+                Mutation::CommitPreviousTerm => "commit-previous-term",
+                Mutation::ForgetVoteOnRestart => "forget-vote-on-restart",
+                Mutation::TruncateOnEveryAppend => "truncate-on-every-append",
+                Mutation::AcceptStaleReply => "accept-stale-reply",
+                Mutation::InstallOlderSnapshot => "install-older-snapshot",
+            }
+        }
+    }
+
+    thread_local! {
+        static AMBIENT: Cell<Option<Mutation>> = const { Cell::new(None) };
+    }
+
+    /// Runs `f` with `mutation` as the default of every `Config::new` on this thread. Test
+    /// harnesses that build their core configurations internally (the conformance
+    /// simulator, crash-restarts included) are mutated this way without an API of their
+    /// own; the previous default is restored even if `f` panics.
+    pub fn with_mutation<R>(mutation: Option<Mutation>, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<Mutation>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                AMBIENT.with(|a| a.set(self.0));
+            }
+        }
+        let _restore = Restore(AMBIENT.with(|a| a.replace(mutation)));
+        f()
+    }
+
+    /// The default mutation of a new configuration on this thread (`None` unless inside
+    /// [`with_mutation`]).
+    pub(crate) fn ambient() -> Option<Mutation> {
+        AMBIENT.with(Cell::get)
+    }
+}
