@@ -1,19 +1,21 @@
 //! A cluster of our sans-IO cores with an in-memory network.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
-use raft_impl::core::{Apply, Config, Core, Input, Message, Ready, Role};
+use raft_impl::core::{Apply, Config, Core, Input, Message, PersistentState, Ready, Role};
 
 use crate::workload::Cluster;
 
 /// Peers of [`Core`] whose messages go through per-peer in-memory queues. A `Ready`'s
-/// persistent state is kept the way an in-memory persister keeps it (the bytes are moved,
-/// not copied), messages are queued, and applies advance the peer's applied index.
+/// persistence delta is applied to an in-memory stored state (as raft-rs's `MemStorage`
+/// appends a `Ready`'s entries), messages are queued, and applies advance the peer's
+/// applied index.
 #[derive(Clone)]
 pub struct CoreCluster {
     cores: Vec<Core>,
     inboxes: Vec<VecDeque<(usize, Message)>>,
-    saved_state: Vec<Vec<u8>>,
+    saved_state: Vec<(PersistentState, Arc<Vec<u8>>)>,
     applied: Vec<u64>,
     cut_off: Vec<bool>,
     leader: usize,
@@ -29,7 +31,7 @@ impl CoreCluster {
         CoreCluster {
             cores,
             inboxes: vec![VecDeque::new(); servers],
-            saved_state: vec![Vec::new(); servers],
+            saved_state: vec![(PersistentState::default(), Arc::new(Vec::new())); servers],
             applied: vec![0; servers],
             cut_off: vec![false; servers],
             leader: 0,
@@ -41,9 +43,9 @@ impl CoreCluster {
         &self.cores[server]
     }
 
-    /// Bytes of the raft state `server` last persisted.
+    /// Bytes of the raft state `server` has stored, once encoded.
     pub fn saved_state_bytes(&self, server: usize) -> usize {
-        self.saved_state[server].len()
+        self.saved_state[server].0.encode().len()
     }
 
     /// Drops every message to and from `server` from now on (a partition of one).
@@ -115,7 +117,10 @@ impl CoreCluster {
 
     fn handle(&mut self, server: usize, ready: Ready) {
         if let Some(persist) = ready.persist {
-            self.saved_state[server] = persist.raft_state;
+            let (state, snapshot) = &mut self.saved_state[server];
+            persist
+                .apply_to(state, snapshot)
+                .expect("the core's deltas fit the stored state in order");
         }
         for out in ready.messages {
             if !self.cut_off[server] && !self.cut_off[out.to] {

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use raft_impl::core::{Config, Core, Input, Message, Ready, Role};
+use raft_impl::core::{Config, Core, Input, Message, PersistentState, Ready, Role};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -119,10 +119,12 @@ pub struct Outcome {
     pub crashed: bool,
 }
 
-/// The persisted bytes of one server (what a `Persister` would hold).
+/// What one server has on stable storage: the state every `Ready`'s persistence delta was
+/// applied to, in order, and the snapshot saved beside it. A crash restores from its
+/// encoding, so the delta path and the bytes path are both exercised.
 #[derive(Clone, Debug, Default)]
 pub struct Disk {
-    pub raft_state: Vec<u8>,
+    pub raft_state: PersistentState,
     pub snapshot: Arc<Vec<u8>>,
 }
 
@@ -283,7 +285,7 @@ impl Cluster {
         let disk = &self.disks[i];
         let core = Core::restore(
             self.core_config(i),
-            &disk.raft_state,
+            &disk.raft_state.encode(),
             disk.snapshot.as_ref().clone(),
         )
         .map_err(|e| format!("S{i} cannot restore its persisted state: {e}"))?;
@@ -340,10 +342,10 @@ impl Cluster {
     /// Figure 2's order: persist, then send, then apply.
     fn handle_ready(&mut self, i: usize, ready: Ready, out: &mut Outcome) -> Result<(), String> {
         if let Some(persist) = ready.persist {
-            self.disks[i] = Disk {
-                raft_state: persist.raft_state,
-                snapshot: persist.snapshot,
-            };
+            let disk = &mut self.disks[i];
+            persist
+                .apply_to(&mut disk.raft_state, &mut disk.snapshot)
+                .map_err(|e| format!("S{i} persistence delta does not fit its disk: {e}"))?;
         }
         for outgoing in ready.messages {
             self.send(i, outgoing.to, outgoing.message);

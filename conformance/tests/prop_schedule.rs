@@ -783,8 +783,19 @@ impl Cluster {
             self.coverage.conflict_truncated = true;
         }
         if let Some(persist) = &ready.persist {
-            self.servers[server].persisted_state = persist.raft_state.clone();
-            self.servers[server].persisted_snapshot = Arc::clone(&persist.snapshot);
+            // The disk: the stored state, updated by the delta, written back as bytes.
+            let s = &mut self.servers[server];
+            let mut stored = if s.persisted_state.is_empty() {
+                PersistentState::default()
+            } else {
+                PersistentState::decode(&s.persisted_state).map_err(|e| {
+                    TestCaseError::fail(format!("server {server} stored undecodable state: {e}"))
+                })?
+            };
+            persist
+                .apply_to(&mut stored, &mut s.persisted_snapshot)
+                .map_err(|e| TestCaseError::fail(format!("server {server} delta: {e}")))?;
+            s.persisted_state = stored.encode();
         }
         self.check_persisted(server)?;
         for outgoing in &ready.messages {

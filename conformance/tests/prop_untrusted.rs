@@ -12,11 +12,13 @@
 //! Case counts are explicit (`PROPTEST_CASES` overrides them); the run's seed is printed and
 //! `PROPTEST_RNG_SEED` replays it; failures are saved under `conformance/proptest-regressions/`.
 
+use std::sync::Arc;
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
 use raft_impl::core::{
-    Apply, Config as CoreConfig, Core, Entry, Input, Message, PersistentState, Ready,
+    Apply, Config as CoreConfig, Core, Entry, Input, Message, Persist, PersistentState, Ready,
 };
 
 const SERVERS: usize = 3;
@@ -230,6 +232,23 @@ fn check_step(
     Ok(())
 }
 
+/// The disk: the stored state (`persisted`, empty until the first save) updated by a
+/// step's persistence delta and written back as bytes, as a whole-state persister would.
+fn save(persisted: &mut Vec<u8>, persist: &Persist) -> Result<(), TestCaseError> {
+    let mut stored = if persisted.is_empty() {
+        PersistentState::default()
+    } else {
+        PersistentState::decode(persisted)
+            .map_err(|e| TestCaseError::fail(format!("stored state undecodable: {e}")))?
+    };
+    let mut snapshot = Arc::new(Vec::new());
+    persist
+        .apply_to(&mut stored, &mut snapshot)
+        .map_err(|e| TestCaseError::fail(format!("delta does not fit: {e}")))?;
+    *persisted = stored.encode();
+    Ok(())
+}
+
 /// Runs `inputs` on a fresh core, checking the local properties after every step.
 fn run(inputs: Vec<Input>) -> Result<(), TestCaseError> {
     let mut core = Core::new(core_config());
@@ -253,7 +272,7 @@ fn run(inputs: Vec<Input>) -> Result<(), TestCaseError> {
             );
         }
         if let Some(persist) = &ready.persist {
-            persisted = persist.raft_state.clone();
+            save(&mut persisted, persist)?;
         }
         check_step(&before, &core, &ready.applies, &persisted)?;
     }
@@ -310,7 +329,10 @@ fn entry_term_above_message_term_is_refused() {
         core.step(Input::Message { from: 1, message })
     }));
     let ready = step.expect("Core::step panicked on a decodable AppendEntries");
-    let persisted = ready.persist.map(|p| p.raft_state).unwrap_or_default();
+    let mut persisted = Vec::new();
+    if let Some(persist) = &ready.persist {
+        save(&mut persisted, persist).unwrap();
+    }
     check_step(&before, &core, &ready.applies, &persisted).unwrap();
 }
 
@@ -346,7 +368,10 @@ fn decreasing_entry_terms_are_refused() {
         core.step(Input::Message { from: 1, message })
     }));
     let ready = step.expect("Core::step panicked on a decodable AppendEntries");
-    let persisted = ready.persist.map(|p| p.raft_state).unwrap_or_default();
+    let mut persisted = Vec::new();
+    if let Some(persist) = &ready.persist {
+        save(&mut persisted, persist).unwrap();
+    }
     check_step(&before, &core, &ready.applies, &persisted).unwrap();
     if !persisted.is_empty() {
         Core::restore(core_config(), &persisted, Vec::new())

@@ -19,12 +19,34 @@ pub struct Entry {
 ///
 /// Invariant: `entries[k]` has index `snapshot_index + 1 + k`, and terms never decrease
 /// along the log (starting from `snapshot_term`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Log {
     snapshot_index: u64,
     snapshot_term: u64,
     entries: Vec<Entry>,
+    /// What changed since the last [`Log::take_changes`], so a step persists only that.
+    changes: Changes,
 }
+
+/// Book-keeping for incremental persistence; not part of the log's value.
+#[derive(Debug, Clone, Copy, Default)]
+struct Changes {
+    /// The lowest index appended or truncated at; every entry before it is unchanged.
+    first_written: Option<u64>,
+    snapshot: bool,
+}
+
+/// Two logs are equal when they hold the same snapshot position and entries, whatever
+/// is still to be persisted.
+impl PartialEq for Log {
+    fn eq(&self, other: &Log) -> bool {
+        self.snapshot_index == other.snapshot_index
+            && self.snapshot_term == other.snapshot_term
+            && self.entries == other.entries
+    }
+}
+
+impl Eq for Log {}
 
 impl Log {
     /// A log that starts after a snapshot ending at `(snapshot_index, snapshot_term)`.
@@ -33,6 +55,7 @@ impl Log {
             snapshot_index,
             snapshot_term,
             entries,
+            changes: Changes::default(),
         }
     }
 
@@ -87,7 +110,34 @@ impl Log {
             entry.term >= self.last_term(),
             "log terms must not decrease"
         );
+        self.wrote_at(self.last_index() + 1);
         self.entries.push(entry);
+    }
+
+    fn wrote_at(&mut self, index: u64) {
+        let first = self.changes.first_written.map_or(index, |i| i.min(index));
+        self.changes.first_written = Some(first);
+    }
+
+    /// What changed since the previous call: whether a snapshot replaced the prefix (then
+    /// the whole kept log is returned as changed), and the changed tail as "keep up to
+    /// `after`, then these entries". Only the changed entries are cloned.
+    pub fn take_changes(&mut self) -> (bool, Option<super::persist::LogChange>) {
+        let changes = std::mem::take(&mut self.changes);
+        let first = if changes.snapshot {
+            Some(self.snapshot_index + 1)
+        } else {
+            changes.first_written
+        };
+        let change = first.map(|first| {
+            // `first` may be past the end after a truncation; never below the snapshot.
+            let after = (first - 1).clamp(self.snapshot_index, self.last_index());
+            super::persist::LogChange {
+                after,
+                entries: self.slice(after + 1, usize::MAX),
+            }
+        });
+        (changes.snapshot, change)
     }
 
     /// Deletes the entry at `from` and all that follow (Figure 2, AppendEntries rule 3).
@@ -101,6 +151,9 @@ impl Log {
             self.snapshot_index
         );
         if let Some(offset) = self.offset(from) {
+            if offset < self.entries.len() {
+                self.wrote_at(from);
+            }
             self.entries.truncate(offset);
         }
     }
@@ -121,6 +174,7 @@ impl Log {
         }
         self.snapshot_index = index;
         self.snapshot_term = term;
+        self.changes.snapshot = true;
     }
 
     /// The first index holding `term` in the run of `term` that ends at `index`, never at or

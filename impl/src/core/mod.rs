@@ -35,7 +35,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use log::{Entry, Log};
 pub use message::{DecodeError, Message};
-pub use persist::{PersistentState, StateError};
+pub use persist::{HardState, LogChange, Persist, PersistentState, SnapshotChange, StateError};
 pub use role::Role;
 use role::RoleState;
 
@@ -137,20 +137,14 @@ pub enum Apply {
     },
 }
 
-/// The persistent state to save: the encoded raft state and the snapshot, together.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Persist {
-    /// [`PersistentState::encode`] of the current term, vote, log and snapshot position.
-    pub raft_state: Vec<u8>,
-    /// The service snapshot the log starts after (empty if none).
-    pub snapshot: Arc<Vec<u8>>,
-}
-
 /// Everything one step produced. The caller's obligations, in this order:
 ///
-/// 1. **`persist`**: if `Some`, save it (raft state and snapshot together, atomically)
+/// 1. **`persist`**: if `Some`, make it durable (all its parts together, atomically)
 ///    *before* sending any message of this step — replies and requests may promise a vote
 ///    or an appended entry (Figure 2: "respond to RPCs only after updating stable storage").
+///    It is a delta: apply it to the stored state in step order ([`Persist::apply_to`]), or,
+///    for a whole-state persister, save [`Core::encode_persistent_state`] and
+///    [`Core::snapshot_data`] taken after this step.
 /// 2. **`messages`**: then send them, in any order; losing some is allowed (Raft retries).
 ///    A message that is a reply to a request just received is the answer to that RPC.
 /// 3. **`applies`**: hand them to the service in this order, after everything earlier
@@ -189,6 +183,8 @@ pub struct Core {
     // Output of the step in progress.
     ready: Ready,
     dirty: bool,
+    /// Term and vote as last handed out in `Ready::persist`.
+    persisted_hard_state: HardState,
 }
 
 impl Core {
@@ -249,7 +245,13 @@ impl Core {
             rng,
             ready: Ready::default(),
             dirty: false,
+            persisted_hard_state: HardState::default(),
             config,
+        };
+        // What it was restored from is on disk already.
+        core.persisted_hard_state = HardState {
+            current_term: core.current_term,
+            voted_for: core.voted_for,
         };
         core.reset_election_timer();
         core.check_invariants();
@@ -395,12 +397,28 @@ impl Core {
         self.dirty = true;
     }
 
+    /// Hands out this step's output. The persistent part is only what changed (raft-rs's
+    /// `Ready` does the same): re-encoding the whole log on every step made each proposal
+    /// cost O(log length).
     fn take_ready(&mut self) -> Ready {
-        if self.dirty {
+        let hard_state = HardState {
+            current_term: self.current_term,
+            voted_for: self.voted_for,
+        };
+        let hard_changed = hard_state != self.persisted_hard_state;
+        let (snapshot_changed, log) = self.log.take_changes();
+        if self.dirty || hard_changed || snapshot_changed || log.is_some() {
             self.dirty = false;
+            self.persisted_hard_state = hard_state;
+            let snapshot = snapshot_changed.then(|| SnapshotChange {
+                index: self.log.snapshot_index(),
+                term: self.log.snapshot_term(),
+                data: Arc::clone(&self.snapshot_data),
+            });
             self.ready.persist = Some(Persist {
-                raft_state: self.persistent_state().encode(),
-                snapshot: Arc::clone(&self.snapshot_data),
+                hard_state: hard_changed.then_some(hard_state),
+                snapshot,
+                log,
             });
         }
         std::mem::take(&mut self.ready)
@@ -574,6 +592,19 @@ impl Core {
             snapshot_term: self.log.snapshot_term(),
             entries: self.log.entries().to_vec(),
         }
+    }
+
+    /// [`PersistentState::encode`] of the current state, encoded from the log in place (no
+    /// clone of it): the whole raft-state blob of a Lab-style `Persister`.
+    pub fn encode_persistent_state(&self) -> Vec<u8> {
+        persist::PersistentStateRef {
+            current_term: self.current_term,
+            voted_for: self.voted_for,
+            snapshot_index: self.log.snapshot_index(),
+            snapshot_term: self.log.snapshot_term(),
+            entries: self.log.entries(),
+        }
+        .encode()
     }
 
     /// Checks the invariants written on the fields.

@@ -7,6 +7,8 @@
 //! snapshot bytes themselves are opaque service data saved beside this by the persister.
 //! Decoding never panics: every damaged input is a [`StateError`].
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::log::Entry;
@@ -44,16 +46,113 @@ pub enum StateError {
     Malformed(String),
 }
 
+/// The same fields as [`PersistentState`], borrowed: serialises to the same bytes, so the
+/// core can encode its state without cloning the log.
+#[derive(Serialize)]
+pub(crate) struct PersistentStateRef<'a> {
+    pub current_term: u64,
+    pub voted_for: Option<usize>,
+    pub snapshot_index: u64,
+    pub snapshot_term: u64,
+    pub entries: &'a [Entry],
+}
+
+/// Figure 2's `currentTerm` and `votedFor`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HardState {
+    pub current_term: u64,
+    pub voted_for: Option<usize>,
+}
+
+/// A new snapshot (§7): the log now starts after `(index, term)`, and `data` is the service
+/// state up to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotChange {
+    pub index: u64,
+    pub term: u64,
+    pub data: Arc<Vec<u8>>,
+}
+
+/// A change of the log's tail: delete every entry after index `after`, then append
+/// `entries`, the first at index `after + 1` (Figure 2, AppendEntries rules 3–4, and new
+/// proposals). Entries at or before `after` are unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogChange {
+    pub after: u64,
+    pub entries: Vec<Entry>,
+}
+
+/// What one step changed in the persistent state, as raft-rs/etcd hand it out: only the
+/// parts that changed, so a step costs O(change), not O(log). Applied in order to the state
+/// the core started from, the deltas give exactly [`Core::persistent_state`]
+/// (see [`Persist::apply_to`]).
+///
+/// [`Core::persistent_state`]: super::Core::persistent_state
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Persist {
+    /// The new term and vote, if either changed.
+    pub hard_state: Option<HardState>,
+    /// The new snapshot, if one was taken or installed. It always comes with a
+    /// [`LogChange`] from its index that re-supplies the entries kept after it.
+    pub snapshot: Option<SnapshotChange>,
+    /// The new tail of the log, if it changed.
+    pub log: Option<LogChange>,
+}
+
+impl Persist {
+    /// Applies this delta to `state` and `snapshot`, a stored copy of the persistent state
+    /// and the service snapshot saved beside it (for persisters that keep the whole state,
+    /// and for tests). In order: hard state, snapshot (which clears the stored log), log.
+    ///
+    /// Deltas must be applied in the order the core produced them, starting from the state
+    /// it was created or restored from; a delta that does not fit `state` (its log change
+    /// starts past the stored log's end or before its snapshot) is an error and leaves
+    /// `state` partly updated.
+    pub fn apply_to(
+        &self,
+        state: &mut PersistentState,
+        snapshot: &mut Arc<Vec<u8>>,
+    ) -> Result<(), StateError> {
+        if let Some(hard) = self.hard_state {
+            state.current_term = hard.current_term;
+            state.voted_for = hard.voted_for;
+        }
+        if let Some(change) = &self.snapshot {
+            state.snapshot_index = change.index;
+            state.snapshot_term = change.term;
+            state.entries.clear();
+            *snapshot = Arc::clone(&change.data);
+        }
+        if let Some(change) = &self.log {
+            let last = state.snapshot_index + state.entries.len() as u64;
+            if change.after < state.snapshot_index || change.after > last {
+                return Err(StateError::Malformed(format!(
+                    "log change after index {} does not fit a stored log of {}..={last}",
+                    change.after, state.snapshot_index
+                )));
+            }
+            state
+                .entries
+                .truncate((change.after - state.snapshot_index) as usize);
+            state.entries.extend_from_slice(&change.entries);
+        }
+        Ok(())
+    }
+}
+
 impl PersistentState {
     pub fn encode(&self) -> Vec<u8> {
-        use bincode::Options;
-        let payload = options().serialize(self).unwrap_or_default();
-        let mut bytes = Vec::with_capacity(HEADER_BYTES + payload.len());
-        bytes.extend_from_slice(MAGIC);
-        bytes.push(VERSION);
-        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        bytes.extend_from_slice(&payload);
-        bytes
+        self.view().encode()
+    }
+
+    fn view(&self) -> PersistentStateRef<'_> {
+        PersistentStateRef {
+            current_term: self.current_term,
+            voted_for: self.voted_for,
+            snapshot_index: self.snapshot_index,
+            snapshot_term: self.snapshot_term,
+            entries: &self.entries,
+        }
     }
 
     pub fn decode(bytes: &[u8]) -> Result<PersistentState, StateError> {
@@ -105,6 +204,21 @@ impl PersistentState {
             ));
         }
         Ok(())
+    }
+}
+
+impl PersistentStateRef<'_> {
+    /// The documented format: header, then the bincode payload.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        use bincode::Options;
+        // Serialising integers and byte vectors into memory fails only past the size limit.
+        let payload = options().serialize(self).unwrap_or_default();
+        let mut bytes = Vec::with_capacity(HEADER_BYTES + payload.len());
+        bytes.extend_from_slice(MAGIC);
+        bytes.push(VERSION);
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        bytes
     }
 }
 

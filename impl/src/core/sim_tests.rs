@@ -19,8 +19,9 @@ const STEPS: usize = 6_000;
 
 struct Cluster {
     cores: Vec<Core>,
-    /// Last persisted (raft_state, snapshot) per server: what a restart sees.
-    disks: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Per server, the stored state and snapshot, updated by each `Ready`'s delta: what a
+    /// restart sees.
+    disks: Vec<(PersistentState, Arc<Vec<u8>>)>,
     /// Messages in flight: (from, to, message).
     network: Vec<(usize, usize, Message)>,
     /// Per server, the index the service has applied up to.
@@ -46,7 +47,7 @@ impl Cluster {
             .collect();
         Cluster {
             cores,
-            disks: vec![(Vec::new(), Vec::new()); SERVERS],
+            disks: vec![(PersistentState::default(), Arc::new(Vec::new())); SERVERS],
             network: Vec::new(),
             applied: vec![0; SERVERS],
             chosen: BTreeMap::new(),
@@ -58,8 +59,14 @@ impl Cluster {
     fn step(&mut self, server: usize, input: Input) {
         let ready = self.cores[server].step(input);
         if let Some(persist) = ready.persist {
-            self.disks[server] = (persist.raft_state, persist.snapshot.to_vec());
+            let (state, snapshot) = &mut self.disks[server];
+            persist
+                .apply_to(state, snapshot)
+                .expect("deltas fit in order");
         }
+        // The deltas, applied in order, are exactly the persistent state.
+        assert_eq!(self.disks[server].0, self.cores[server].persistent_state());
+        assert_eq!(&self.disks[server].1, self.cores[server].snapshot_data());
         for out in ready.messages {
             self.network.push((server, out.to, out.message));
         }
@@ -107,9 +114,9 @@ impl Cluster {
 
     fn restart(&mut self, server: usize) {
         let config = self.cores[server].config().clone();
-        let (raft_state, snapshot) = self.disks[server].clone();
+        let (state, snapshot) = &self.disks[server];
         self.cores[server] =
-            Core::restore(config, &raft_state, snapshot).expect("own state decodes");
+            Core::restore(config, &state.encode(), snapshot.to_vec()).expect("own state decodes");
         // The service restores itself from the persisted snapshot.
         self.applied[server] = self.cores[server].snapshot_index();
     }

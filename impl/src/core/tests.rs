@@ -165,8 +165,11 @@ fn higher_term_reply_makes_leader_step_down_and_persist() {
         (leader.role(), leader.current_term(), leader.voted_for()),
         (Role::Follower, 9, None)
     );
-    let persisted =
-        PersistentState::decode(&ready.persist.expect("term change persisted").raft_state).unwrap();
+    let persisted = ready
+        .persist
+        .expect("term change persisted")
+        .hard_state
+        .expect("the new term is in the delta");
     assert_eq!(persisted.current_term, 9);
 }
 
@@ -731,7 +734,10 @@ fn service_snapshot_trims_log_and_ignores_out_of_range_indices() {
     );
     assert_eq!(follower.log().entries().len(), 2);
     let persist = ready.persist.expect("compaction is persisted");
-    assert_eq!(persist.snapshot.as_slice(), &[2]);
+    assert_eq!(
+        persist.snapshot.expect("a new snapshot").data.as_slice(),
+        &[2]
+    );
     let ignored = follower.step(Input::Snapshot {
         index: 1,
         data: vec![3],
@@ -922,11 +928,11 @@ fn restart_restores_from_snapshot() {
         index: 2,
         data: vec![8],
     });
-    let persist = ready.persist.unwrap();
+    assert!(ready.persist.is_some());
     let after = Core::restore(
         config(1, SERVERS),
-        &persist.raft_state,
-        persist.snapshot.to_vec(),
+        &before.encode_persistent_state(),
+        before.snapshot_data().to_vec(),
     )
     .unwrap();
     assert_eq!(
