@@ -228,14 +228,16 @@ fn kill_vs_everything() {
 }
 
 /// (3) A follower (server 1 of 3) whose leader is played by this thread through
-/// `handle`: entries 1-2, then a snapshot at 4, then entry 5, while a second thread
-/// delivers a delayed, older snapshot (at 3) and the applier runs. Snapshot applies never
-/// go backwards and the command after a snapshot at `s` is `s + 1`.
+/// `handle`: entries 1-2 with 1 committed, then a snapshot at 4, then entry 5. Racing with
+/// the snapshot: a second thread delivers a delayed append that commits 2-3 (its applies
+/// race the snapshot's into the queue), a third a delayed, older snapshot at 3; the
+/// applier runs throughout. Snapshot applies never go backwards, the command after a
+/// snapshot at `s` is `s + 1`, and the last snapshot delivered is 4.
 #[test]
 fn snapshot_install_vs_applies() {
     check("snapshot_install_vs_applies", || {
         let (raft, rx) = make(3, 1);
-        let append = |prev: u64, first: u64, count: u64| Message::AppendEntries {
+        let append = |prev: u64, first: u64, count: u64, commit: u64| Message::AppendEntries {
             term: 1,
             leader: 0,
             prev_log_index: prev,
@@ -246,7 +248,7 @@ fn snapshot_install_vs_applies() {
                     command: encode(i),
                 })
                 .collect(),
-            leader_commit: first + count - 1,
+            leader_commit: commit,
         };
         let install = |index: u64| Message::InstallSnapshot {
             term: 1,
@@ -255,15 +257,17 @@ fn snapshot_install_vs_applies() {
             last_included_term: 1,
             data: vec![index as u8],
         };
-        assert!(raft.handle(&append(0, 1, 2).encode()).is_some());
-        let late = {
+        assert!(raft.handle(&append(0, 1, 2, 1).encode()).is_some());
+        let delayed = [append(0, 1, 3, 3), install(3)].map(|message| {
             let raft = raft.clone();
-            let old = install(3).encode();
-            thread::spawn(move || raft.handle(&old))
-        };
+            let bytes = message.encode();
+            thread::spawn(move || raft.handle(&bytes))
+        });
         assert!(raft.handle(&install(4).encode()).is_some());
-        assert!(raft.handle(&append(4, 5, 1).encode()).is_some());
-        late.join().expect("late snapshot thread panicked");
+        assert!(raft.handle(&append(4, 5, 1, 5).encode()).is_some());
+        for thread in delayed {
+            thread.join().expect("delayed message thread panicked");
+        }
         // Entry 5 is committed: wait until it is delivered, then stop.
         let mut applies = Vec::new();
         while !applies.iter().any(|a| {
