@@ -24,7 +24,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use loom::thread;
-use raft_impl::core::{Entry, Message};
+use raft_impl::core::{Entry, Message, Role};
 use raft_impl::{ApplyMsg, MemoryPersister, Raft, RaftConfig, RpcHandler, Transport};
 
 type Cmd = u64;
@@ -192,6 +192,9 @@ fn start_vs_applier() {
 /// `Arc`), `start` after kill is refused, and what was delivered is a gap-free prefix.
 #[test]
 fn kill_vs_everything() {
+    // Executions in which kill cut delivery short, and in which everything started arrived.
+    static CUT: AtomicUsize = AtomicUsize::new(0);
+    static ALL: AtomicUsize = AtomicUsize::new(0);
     check("kill_vs_everything", || {
         let (raft, rx) = make_leader();
         let (first, _, is_leader) = raft.start(1);
@@ -224,7 +227,18 @@ fn kill_vs_everything() {
             expected.starts_with(&delivered),
             "{delivered:?} is not a prefix of {expected:?}"
         );
+        if delivered == expected {
+            ALL.fetch_add(1, Ordering::Relaxed);
+        } else {
+            CUT.fetch_add(1, Ordering::Relaxed);
+        }
     });
+    let (cut, all) = (CUT.load(Ordering::Relaxed), ALL.load(Ordering::Relaxed));
+    println!("  kill cut delivery short in {cut}, everything arrived in {all}");
+    assert!(
+        cut > 0 && all > 0,
+        "the kill/apply race was not explored both ways"
+    );
 }
 
 /// (3) A follower (server 1 of 3) whose leader is played by this thread through
@@ -235,6 +249,10 @@ fn kill_vs_everything() {
 /// snapshot at `s` is `s + 1`, and the last snapshot delivered is 4.
 #[test]
 fn snapshot_install_vs_applies() {
+    // Executions in which entries 2-3 were applied as commands before the snapshot, and in
+    // which the snapshot overtook them.
+    static BEFORE: AtomicUsize = AtomicUsize::new(0);
+    static OVERTAKEN: AtomicUsize = AtomicUsize::new(0);
     check("snapshot_install_vs_applies", || {
         let (raft, rx) = make(3, 1);
         let append = |prev: u64, first: u64, count: u64, commit: u64| Message::AppendEntries {
@@ -301,7 +319,21 @@ fn snapshot_install_vs_applies() {
             snapshots.ends_with(&[4]),
             "snapshot 4 not delivered last: {applies:?}"
         );
+        if commands(&applies).iter().any(|&(index, _)| index == 3) {
+            BEFORE.fetch_add(1, Ordering::Relaxed);
+        } else {
+            OVERTAKEN.fetch_add(1, Ordering::Relaxed);
+        }
     });
+    let (before, overtaken) = (
+        BEFORE.load(Ordering::Relaxed),
+        OVERTAKEN.load(Ordering::Relaxed),
+    );
+    println!("  entry 3 applied before the snapshot in {before}, overtaken in {overtaken}");
+    assert!(
+        before > 0 && overtaken > 0,
+        "the append/snapshot race was not explored both ways"
+    );
 }
 
 /// (4) The Lab's applierSnap pattern: the service calls `snapshot` from the thread that
@@ -343,6 +375,88 @@ fn service_snapshot_from_reader() {
         assert_eq!(commands(&applies), vec![(1, 1), (2, 2), (3, 3)]);
         assert_eq!(snapshot_index, 2, "the service's snapshot was not taken");
     });
+}
+
+/// Server 1 of a two-server cluster, played by the transport (on server 0's RPC thread):
+/// grants every vote, acknowledges heartbeats, and loses every append that carries
+/// entries. Committing would cost two more RPC threads (the append, then the commit
+/// notification), beyond loom's five; the commit path is covered by the one-server models.
+struct VotingFollower;
+
+impl Transport for VotingFollower {
+    fn call(&self, request: Vec<u8>) -> Option<Vec<u8>> {
+        let reply = match Message::decode(&request).ok()? {
+            Message::RequestVote { term, .. } => Message::RequestVoteReply {
+                term,
+                vote_granted: true,
+            },
+            Message::AppendEntries {
+                term,
+                prev_log_index,
+                entries,
+                ..
+            } if entries.is_empty() => Message::AppendEntriesReply {
+                term,
+                success: true,
+                match_index: prev_log_index,
+                conflict_index: 0,
+                conflict_term: None,
+            },
+            _ => return None,
+        };
+        Some(reply.encode())
+    }
+}
+
+/// (5) RPC replies vs start and kill: server 0 of two times out and asks for a vote; the
+/// vote reply (stepped on its RPC thread: it becomes leader and sends a heartbeat on a new
+/// thread), the heartbeat reply (which sends the proposed entry, on a third thread), the
+/// service's `start` and `kill` all race. `kill` returns without joining the RPC threads;
+/// they must still end (loom fails on a leaked `Arc` or a deadlock), replies stepped after
+/// kill change nothing visible, and nothing is applied (nothing can commit). Threads: main,
+/// applier, vote, heartbeat, append.
+#[test]
+fn rpc_replies_vs_kill() {
+    // How many executions reached `start` as leader: the model is not only the losing race.
+    static LEADER: AtomicUsize = AtomicUsize::new(0);
+    check("rpc_replies_vs_kill", || {
+        let peers: Vec<std::sync::Arc<dyn Transport>> = vec![
+            std::sync::Arc::new(Unreachable),
+            std::sync::Arc::new(VotingFollower),
+        ];
+        let (tx, rx) = mpsc::channel();
+        let raft: Raft<Cmd> = Raft::make_with_config(
+            peers,
+            0,
+            std::sync::Arc::new(MemoryPersister::new()),
+            tx,
+            config(),
+        )
+        .expect("make");
+        // Tick only until the election starts: another timeout would mean another vote
+        // request, one thread more than loom allows.
+        while raft.with_core(|core| core.role()) == Role::Follower {
+            raft.tick();
+        }
+        let (index, term, is_leader) = raft.start(1);
+        assert!(
+            !is_leader || (index, term) == (1, 1),
+            "start gave {index}/{term}"
+        );
+        if is_leader {
+            LEADER.fetch_add(1, Ordering::Relaxed);
+        }
+        raft.kill();
+        assert!(!raft.start(2).2, "start after kill claimed leadership");
+        assert!(
+            !raft.get_state().1,
+            "get_state after kill claimed leadership"
+        );
+        assert!(drain(&rx).is_empty(), "applied an entry that cannot commit");
+    });
+    let leader = LEADER.load(Ordering::Relaxed);
+    println!("  of which {leader} started the command as leader");
+    assert!(leader > 0, "no execution won the election before start");
 }
 
 /// The command bytes the runtime decodes: bincode, varint encoding, in which a `u64`
@@ -393,10 +507,12 @@ fn loom_catches_a_lost_wakeup() {
     }
 
     check("toy_correct", || toy(false));
+    // The panic message loom prints next ("deadlock; threads = ...") is the expected one.
     let caught = std::panic::catch_unwind(|| check("toy_lost_wakeup", || toy(true)));
     assert!(
         caught.is_err(),
         "loom did not find the lost wake-up at preemption bound {}",
         preemption_bound()
     );
+    println!("loom toy_lost_wakeup: deadlock found, as it must be");
 }
