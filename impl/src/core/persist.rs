@@ -301,6 +301,54 @@ mod tests {
         assert_eq!(&state.encode()[HEADER_BYTES..], expected.as_slice());
     }
 
+    fn entry(term: u64) -> Entry {
+        Entry {
+            term,
+            command: vec![term as u8],
+        }
+    }
+
+    /// Deltas replace the tail after `after`, a snapshot resets the log it comes with, and
+    /// a delta that does not fit the stored log is an error rather than a silent gap.
+    #[test]
+    fn deltas_apply_in_order() {
+        let mut state = PersistentState::default();
+        let mut snapshot = Arc::new(Vec::new());
+        let append = |after, terms: &[u64]| Persist {
+            log: Some(LogChange {
+                after,
+                entries: terms.iter().map(|&t| entry(t)).collect(),
+            }),
+            ..Persist::default()
+        };
+        let hard = Persist {
+            hard_state: Some(HardState {
+                current_term: 3,
+                voted_for: Some(1),
+            }),
+            ..Persist::default()
+        };
+        hard.apply_to(&mut state, &mut snapshot).unwrap();
+        append(0, &[1, 1, 2]).apply_to(&mut state, &mut snapshot).unwrap();
+        append(1, &[3]).apply_to(&mut state, &mut snapshot).unwrap();
+        assert_eq!(state.entries, vec![entry(1), entry(3)]);
+        assert_eq!((state.current_term, state.voted_for), (3, Some(1)));
+        let compact = Persist {
+            snapshot: Some(SnapshotChange {
+                index: 1,
+                term: 1,
+                data: Arc::new(vec![9]),
+            }),
+            ..append(1, &[3])
+        };
+        compact.apply_to(&mut state, &mut snapshot).unwrap();
+        assert_eq!((state.snapshot_index, state.snapshot_term), (1, 1));
+        assert_eq!(state.entries, vec![entry(3)]);
+        assert_eq!(snapshot.as_slice(), &[9]);
+        assert!(append(5, &[3]).apply_to(&mut state, &mut snapshot).is_err());
+        assert!(append(0, &[3]).apply_to(&mut state, &mut snapshot).is_err());
+    }
+
     /// Every truncation of a valid encoding is an error, never a panic or an empty state.
     #[test]
     fn every_truncation_is_an_error() {
