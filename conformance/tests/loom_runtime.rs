@@ -14,9 +14,10 @@
 //! drops no `Arc`), or panics.
 //!
 //! Thread budget: loom allows 5 threads including the model's main thread
-//! (`loom::rt::MAX_THREADS`); each model uses at most 4. No model makes the runtime send a
-//! request (each request gets its own thread): the cluster is one server, or the test
-//! thread plays the leader through `RpcHandler::handle` and never ticks the follower.
+//! (`loom::rt::MAX_THREADS`), and the runtime spends one per outgoing request. So the
+//! cluster is one server (no requests), or the test thread plays the leader through
+//! `RpcHandler::handle` and never ticks the follower, or the transport plays the follower
+//! and the model counts the requests it lets happen (`rpc_replies_vs_kill`: exactly 5).
 #![cfg(loom)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
