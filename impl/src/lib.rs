@@ -22,3 +22,9 @@ pub use transport::{RpcHandler, Transport};
 pub mod runtime;
 pub mod simnet;
 pub use runtime::{MakeError, Raft, RaftConfig};
+
+/// Compiles the README's embedding example as a doctest, so the newcomer's first code
+/// stays true to the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeMd;
