@@ -329,7 +329,9 @@ mod tests {
             ..Persist::default()
         };
         hard.apply_to(&mut state, &mut snapshot).unwrap();
-        append(0, &[1, 1, 2]).apply_to(&mut state, &mut snapshot).unwrap();
+        append(0, &[1, 1, 2])
+            .apply_to(&mut state, &mut snapshot)
+            .unwrap();
         append(1, &[3]).apply_to(&mut state, &mut snapshot).unwrap();
         assert_eq!(state.entries, vec![entry(1), entry(3)]);
         assert_eq!((state.current_term, state.voted_for), (3, Some(1)));
