@@ -25,7 +25,7 @@ use std::sync::Arc;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::strategy::{NewTree, ValueTree};
-use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestError, TestRunner};
+use proptest::test_runner::{Config, RngSeed, TestError, TestRunner};
 use raft_impl::core::{
     Apply, Config as CoreConfig, Core, Input, Message, PersistentState, Ready, Role,
 };
@@ -40,39 +40,23 @@ const CORE_SEED: u64 = 0x5eed;
 
 // ---- Configuration ----
 
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
 
-fn seed() -> u64 {
-    std::env::var("PROPTEST_RNG_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            use std::hash::{BuildHasher, Hasher};
-            // RandomState is seeded from the OS: a fresh seed per run without a dependency.
-            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-            hasher.write_u64(std::process::id().into());
-            hasher.finish()
-        })
-}
+use common::proptest_config::cases;
 
 /// Explicit case count and a printed, replayable seed (`PROPTEST_CASES`, `PROPTEST_RNG_SEED`).
 fn config(test: &str, cases: u32) -> Config {
-    let seed = seed();
-    eprintln!("{test}: {cases} cases, replay with PROPTEST_RNG_SEED={seed} PROPTEST_CASES={cases}");
     Config {
-        cases,
-        rng_seed: RngSeed::Fixed(seed),
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/proptest-regressions/prop_schedule.txt"
-        )))),
         source_file: Some(file!()),
-        ..Config::default()
+        ..common::proptest_config::config_with(
+            test,
+            cases,
+            common::proptest_config::seed(),
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/proptest-regressions/prop_schedule.txt"
+            ),
+        )
     }
 }
 

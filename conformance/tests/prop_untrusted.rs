@@ -16,43 +16,28 @@ use std::sync::Arc;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
+use proptest::test_runner::Config;
 use raft_impl::core::{
     Apply, Config as CoreConfig, Core, Entry, Input, Message, Persist, PersistentState, Ready,
 };
 
 const SERVERS: usize = 3;
-const DEFAULT_CASES: u32 = 2048;
+
+mod common;
 
 /// Explicit case count and a printed, replayable seed (`PROPTEST_CASES`, `PROPTEST_RNG_SEED`).
 fn config(test: &str, default_cases: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default_cases);
-    let seed = std::env::var("PROPTEST_RNG_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(random_seed);
-    eprintln!("{test}: {cases} cases, replay with PROPTEST_RNG_SEED={seed} PROPTEST_CASES={cases}");
-    Config {
-        cases,
-        rng_seed: RngSeed::Fixed(seed),
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+    common::proptest_config::config(
+        test,
+        default_cases,
+        concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/proptest-regressions/prop_untrusted.txt"
-        )))),
-        ..Config::default()
-    }
+        ),
+    )
 }
 
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    // RandomState is seeded from the OS: a fresh seed per run without another dependency.
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(std::process::id().into());
-    hasher.finish()
-}
+const DEFAULT_CASES: u32 = 2048;
 
 fn core_config() -> CoreConfig {
     CoreConfig {

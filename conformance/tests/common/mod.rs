@@ -1,0 +1,5 @@
+//! Helpers shared by the test binaries of this directory.
+// Each test binary compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
+
+pub mod proptest_config;
