@@ -29,7 +29,7 @@ fn state(entries: usize) -> PersistentState {
         entries: (0..entries)
             .map(|i| Entry {
                 term: 1 + (i * 3 / entries.max(1)) as u64,
-                command: vec![(i % 251) as u8; 128],
+                command: vec![(i % 251) as u8; 128].into(),
             })
             .collect(),
     }

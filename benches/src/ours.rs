@@ -154,7 +154,7 @@ impl Cluster for CoreCluster {
     }
 
     fn propose(&mut self, command: Vec<u8>) {
-        let ready = self.cores[self.leader].step(Input::Propose(command));
+        let ready = self.cores[self.leader].step(Input::Propose(command.into()));
         self.handle(self.leader, ready);
     }
 

@@ -234,7 +234,7 @@ impl Cluster {
             Event::Propose(i) => {
                 if self.up[i] {
                     let value = self.proposals + 1;
-                    let input = Input::Propose(encode_command(value));
+                    let input = Input::Propose(encode_command(value).into());
                     self.step_core(i, input, Primary::Propose(value), &mut out)?;
                 }
             }

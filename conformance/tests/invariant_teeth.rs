@@ -17,7 +17,7 @@ fn restored(cluster: &Cluster, i: usize, entries: &[(u64, u32)]) -> Core {
             .iter()
             .map(|&(term, value)| Entry {
                 term,
-                command: encode_command(value),
+                command: encode_command(value).into(),
             })
             .collect(),
     };

@@ -98,7 +98,7 @@ impl Reference {
             while self.last_index() < index {
                 self.all.push(Entry {
                     term,
-                    command: b"hidden".to_vec(),
+                    command: b"hidden".to_vec().into(),
                 });
             }
         }
@@ -171,7 +171,7 @@ fn initial() -> impl Strategy<Value = (u64, u64, Vec<Entry>)> {
                     term += bump;
                     Entry {
                         term,
-                        command: vec![command],
+                        command: vec![command].into(),
                     }
                 })
                 .collect();
@@ -185,7 +185,7 @@ fn apply(op: &Op, log: &mut Log, reference: &mut Reference) {
         Op::Append { bump, command } => {
             let entry = Entry {
                 term: reference.last_term() + bump,
-                command: vec![command],
+                command: vec![command].into(),
             };
             log.append(entry.clone());
             reference.append(entry);

@@ -70,7 +70,10 @@ fn valid_state() -> impl Strategy<Value = PersistentState> {
                     .into_iter()
                     .map(|(bump, command)| {
                         term += bump;
-                        Entry { term, command }
+                        Entry {
+                            term,
+                            command: command.into(),
+                        }
                     })
                     .collect();
                 PersistentState {
@@ -87,7 +90,10 @@ fn valid_state() -> impl Strategy<Value = PersistentState> {
 fn message() -> impl Strategy<Value = Message> {
     let entries = vec((number(), command()), 0..5).prop_map(|v| {
         v.into_iter()
-            .map(|(term, command)| Entry { term, command })
+            .map(|(term, command)| Entry {
+                term,
+                command: command.into(),
+            })
             .collect()
     });
     let server = prop_oneof![0usize..5, any::<usize>()];
@@ -347,7 +353,7 @@ proptest! {
     #[test]
     fn impossible_state_is_refused(mut state in valid_state(), position in any::<usize>(), term in any::<u64>()) {
         if state.entries.is_empty() {
-            state.entries.push(Entry { term: state.current_term, command: Vec::new() });
+            state.entries.push(Entry { term: state.current_term, command: Vec::new().into() });
         }
         let position = position % state.entries.len();
         state.entries[position].term = term;

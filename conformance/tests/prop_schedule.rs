@@ -613,7 +613,7 @@ impl Cluster {
                 let command = self.next_command.to_le_bytes().to_vec();
                 self.next_command += 1;
                 let was_leader = self.servers[server].core.role() == Role::Leader;
-                let ready = self.step(server, Input::Propose(command))?;
+                let ready = self.step(server, Input::Propose(command.into()))?;
                 prop_assert_eq!(
                     ready.proposed.is_some(),
                     was_leader,
@@ -852,7 +852,7 @@ impl Cluster {
                     "server {} applies out of order",
                     server
                 );
-                service.push(command.clone());
+                service.push(command.to_vec());
                 self.record_committed(server, *index, *entry_term, command, term)?;
             }
             Apply::Snapshot {

@@ -58,7 +58,7 @@ fn entries() -> impl Strategy<Value = Vec<Entry>> {
         v.into_iter()
             .map(|(term, c)| Entry {
                 term,
-                command: vec![c],
+                command: vec![c].into(),
             })
             .collect()
     })
@@ -154,7 +154,7 @@ fn shape(term: u64, prev_log_term: u64, mut entries: Vec<Entry>) -> (u64, Vec<En
 fn input(shaped: bool) -> impl Strategy<Value = Input> {
     prop_oneof![
         2 => Just(Input::Tick),
-        1 => any::<u8>().prop_map(|c| Input::Propose(vec![c])),
+        1 => any::<u8>().prop_map(|c| Input::Propose(vec![c].into())),
         1 => (0u64..8).prop_map(|index| Input::Snapshot { index, data: vec![1] }),
         6 => (0usize..4).prop_flat_map(move |from| {
             message(from, shaped).prop_map(move |message| Input::Message { from, message })
@@ -304,7 +304,7 @@ fn entry_term_above_message_term_is_refused() {
         prev_log_term: 0,
         entries: vec![Entry {
             term: 1,
-            command: vec![0],
+            command: vec![0].into(),
         }],
         leader_commit: 0,
     };
@@ -338,11 +338,11 @@ fn decreasing_entry_terms_are_refused() {
         entries: vec![
             Entry {
                 term: 3,
-                command: vec![0],
+                command: vec![0].into(),
             },
             Entry {
                 term: 0,
-                command: vec![0],
+                command: vec![0].into(),
             },
         ],
         leader_commit: 0,

@@ -200,7 +200,7 @@ impl<C: Command> Raft<C> {
         if core.role() != Role::Leader {
             return (0, core.current_term(), false);
         }
-        let ready = core.step(Input::Propose(bytes));
+        let ready = core.step(Input::Propose(bytes.into()));
         let proposed = ready.proposed;
         let term = core.current_term();
         if let Some(messages) = self.shared.finish_step(core, ready) {

@@ -25,7 +25,7 @@ fn random_message(rng: &mut ChaCha8Rng) -> Message {
     let entries = (0..rng.gen_range(0..4))
         .map(|_| Entry {
             term: number(rng),
-            command: vec![rng.gen(); rng.gen_range(0..3)],
+            command: vec![rng.gen(); rng.gen_range(0..3)].into(),
         })
         .collect();
     match rng.gen_range(0..6) {
@@ -96,11 +96,11 @@ fn targets(seed: u64) -> Vec<Core> {
         entries: vec![
             Entry {
                 term: 2,
-                command: vec![1],
+                command: vec![1].into(),
             },
             Entry {
                 term: 3,
-                command: vec![2],
+                command: vec![2].into(),
             },
         ],
     };

@@ -4,15 +4,16 @@
 //! a snapshot; the log keeps only the entries after it. The snapshot's last entry still counts
 //! as an entry for the log-matching checks (§7): `term_at(snapshot_index) == snapshot_term`.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// One log entry: the term in which a leader received it and the opaque command bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub term: u64,
-    // Length prefix plus one copy, not one serde call per byte; the encoding is unchanged.
-    #[serde(with = "serde_bytes")]
-    pub command: Vec<u8>,
+    // Shared, not copied, by the log, messages, persistence deltas and applies; `Bytes`
+    // serializes as one length-prefixed byte string, as `serde_bytes` did: format unchanged.
+    pub command: Bytes,
 }
 
 /// The log: a snapshot's last included index/term followed by the entries after it.
@@ -211,7 +212,7 @@ mod tests {
     fn entry(term: u64) -> Entry {
         Entry {
             term,
-            command: vec![term as u8],
+            command: vec![term as u8].into(),
         }
     }
 

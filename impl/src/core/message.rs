@@ -205,7 +205,7 @@ mod tests {
                 prev_log_term: 1,
                 entries: vec![Entry {
                     term: 4,
-                    command: vec![1, 2, 3],
+                    command: vec![1, 2, 3].into(),
                 }],
                 leader_commit: 2,
             },

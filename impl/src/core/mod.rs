@@ -30,6 +30,9 @@ mod tests;
 
 use std::sync::Arc;
 
+/// The shared byte type of commands, re-exported so callers need no `bytes` dependency.
+pub use bytes::Bytes;
+
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -108,7 +111,7 @@ pub enum Input {
     /// A request or reply arrived from server `from`.
     Message { from: usize, message: Message },
     /// The service asks to replicate a command (ignored unless this server is leader).
-    Propose(Vec<u8>),
+    Propose(Bytes),
     /// The service has a snapshot of everything up to and including `index` (§7).
     Snapshot { index: u64, data: Vec<u8> },
 }
@@ -127,7 +130,7 @@ pub enum Apply {
     Entry {
         index: u64,
         term: u64,
-        command: Vec<u8>,
+        command: Bytes,
     },
     /// A snapshot received from the leader; it replaces the service's state.
     Snapshot {

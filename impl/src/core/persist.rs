@@ -243,11 +243,11 @@ mod tests {
             entries: vec![
                 Entry {
                     term: 4,
-                    command: vec![1, 2],
+                    command: vec![1, 2].into(),
                 },
                 Entry {
                     term: 7,
-                    command: vec![],
+                    command: vec![].into(),
                 },
             ],
         }
@@ -293,7 +293,7 @@ mod tests {
                 .iter()
                 .map(|e| PlainEntry {
                     term: e.term,
-                    command: e.command.clone(),
+                    command: e.command.to_vec(),
                 })
                 .collect(),
         };
@@ -304,7 +304,7 @@ mod tests {
     fn entry(term: u64) -> Entry {
         Entry {
             term,
-            command: vec![term as u8],
+            command: vec![term as u8].into(),
         }
     }
 

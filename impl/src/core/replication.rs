@@ -2,11 +2,11 @@
 //! nextIndex back-up (the Lab's XTerm/XIndex/XLen, `docs/protocol.md`).
 
 use super::role::RoleState;
-use super::{Core, Entry, Message, Role};
+use super::{Bytes, Core, Entry, Message, Role};
 
 impl Core {
     /// ClientRequest: a leader appends the command in its term and starts replicating it.
-    pub(super) fn propose(&mut self, command: Vec<u8>) {
+    pub(super) fn propose(&mut self, command: Bytes) {
         if self.role() != Role::Leader {
             return;
         }

@@ -27,7 +27,7 @@ struct Cluster {
     /// Per server, the index the service has applied up to.
     applied: Vec<u64>,
     /// Every applied (index -> command) across servers; snapshots stand for their prefix.
-    chosen: BTreeMap<u64, Vec<u8>>,
+    chosen: BTreeMap<u64, Bytes>,
     leaders: BTreeMap<u64, usize>,
     next_command: u32,
 }
@@ -142,7 +142,7 @@ impl Cluster {
             81..=89 => {
                 self.next_command += 1;
                 let command = self.next_command.to_le_bytes().to_vec();
-                self.step(server, Input::Propose(command));
+                self.step(server, Input::Propose(command.into()));
             }
             90..=94 => {
                 let index = self.applied[server];

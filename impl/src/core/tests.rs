@@ -15,7 +15,7 @@ fn entries(terms: &[u64]) -> Vec<Entry> {
         .enumerate()
         .map(|(k, &term)| Entry {
             term,
-            command: vec![k as u8],
+            command: vec![k as u8].into(),
         })
         .collect()
 }
@@ -422,14 +422,14 @@ fn single_server_elects_itself_and_commits() {
     let mut core = Core::new(Config::new(0, 1, 1));
     tick_until_candidate_or_leader(&mut core);
     assert_eq!(core.role(), Role::Leader);
-    let ready = core.step(Input::Propose(vec![5]));
+    let ready = core.step(Input::Propose(vec![5].into()));
     assert_eq!(ready.proposed, Some((1, 1)));
     assert_eq!(
         ready.applies,
         vec![Apply::Entry {
             index: 1,
             term: 1,
-            command: vec![5]
+            command: vec![5].into(),
         }]
     );
 }
@@ -639,13 +639,13 @@ fn proposals_are_batched_while_a_request_is_in_flight() {
         let ready = deliver(&mut leader, peer, heartbeat_reply);
         assert!(ready.messages.is_empty(), "nothing more to send to {peer}");
     }
-    let first = leader.step(Input::Propose(vec![1]));
+    let first = leader.step(Input::Propose(vec![1].into()));
     assert_eq!(
         first.messages.len(),
         2,
         "idle followers get the entry at once"
     );
-    let second = leader.step(Input::Propose(vec![2]));
+    let second = leader.step(Input::Propose(vec![2].into()));
     assert!(
         second.messages.is_empty(),
         "followers with a request in flight wait"
@@ -700,7 +700,7 @@ fn leader_only_commits_entries_of_its_current_term_by_counting() {
         0,
         "a term-2 entry on a majority is not committed"
     );
-    leader.step(Input::Propose(vec![7]));
+    leader.step(Input::Propose(vec![7].into()));
     let ready = deliver(&mut leader, 1, success(3));
     assert_eq!(
         leader.commit_index(),
@@ -996,7 +996,7 @@ fn corrupt_raft_state_is_an_error() {
 fn unanswered_request_stops_holding_back_proposals() {
     let mut leader = server(0, 1, None, (0, 0), &[]);
     make_leader(&mut leader);
-    let held = leader.step(Input::Propose(vec![1]));
+    let held = leader.step(Input::Propose(vec![1].into()));
     assert!(
         held.messages.is_empty(),
         "the heartbeats are still outstanding"
@@ -1005,7 +1005,7 @@ fn unanswered_request_stops_holding_back_proposals() {
         let ready = leader.step(Input::Tick);
         assert!(ready.messages.is_empty(), "no heartbeat is due yet");
     }
-    let sent = leader.step(Input::Propose(vec![2]));
+    let sent = leader.step(Input::Propose(vec![2].into()));
     assert_eq!(sent.messages.len(), 2);
     assert!(sent.messages.iter().all(|m| matches!(
         &m.message,
@@ -1029,7 +1029,7 @@ fn late_follower_is_told_the_new_commit_index() {
     };
     deliver(&mut leader, 1, success(0));
     deliver(&mut leader, 2, success(0));
-    leader.step(Input::Propose(vec![1]));
+    leader.step(Input::Propose(vec![1].into()));
     deliver(&mut leader, 1, success(1));
     assert_eq!(leader.commit_index(), 1);
     let ready = deliver(&mut leader, 2, success(1));
