@@ -264,7 +264,7 @@ fn snapshot_install_vs_applies() {
             entries: (first..first + count)
                 .map(|i| Entry {
                     term: 1,
-                    command: encode(i),
+                    command: encode(i).into(),
                 })
                 .collect(),
             leader_commit: commit,
