@@ -211,17 +211,13 @@ fn server_diff(i: usize, e: &ServerState, a: &ServerState, out: &mut String) {
             let _ = writeln!(out, "  S{} {name}: model {x}, cores {y}", i + 1);
         }
     };
-    field(
-        "current_term",
-        format!("{}", e.current_term),
-        format!("{}", a.current_term),
-    );
-    field(
-        "voted_for",
-        format!("{:?}", e.voted_for),
-        format!("{:?}", a.voted_for),
-    );
-    field("log", format!("{:?}", e.log), format!("{:?}", a.log));
+    // Every field of the model's server state, in its declaration order.
+    macro_rules! fields {
+        ($($name:ident),*) => {
+            $(field(stringify!($name), format!("{:?}", e.$name), format!("{:?}", a.$name));)*
+        };
+    }
+    fields!(current_term, voted_for, log);
     field(
         "snapshot",
         format!(
@@ -233,35 +229,13 @@ fn server_diff(i: usize, e: &ServerState, a: &ServerState, out: &mut String) {
             a.snapshot.last_included_index, a.snapshot.last_included_term, a.snapshot.data
         ),
     );
-    field("role", format!("{:?}", e.role), format!("{:?}", a.role));
-    field(
-        "commit_index",
-        format!("{}", e.commit_index),
-        format!("{}", a.commit_index),
-    );
-    field(
-        "last_applied",
-        format!("{}", e.last_applied),
-        format!("{}", a.last_applied),
-    );
-    field(
-        "votes_granted",
-        format!("{:?}", e.votes_granted),
-        format!("{:?}", a.votes_granted),
-    );
-    field(
-        "next_index",
-        format!("{:?}", e.next_index),
-        format!("{:?}", a.next_index),
-    );
-    field(
-        "match_index",
-        format!("{:?}", e.match_index),
-        format!("{:?}", a.match_index),
-    );
-    field(
-        "applied",
-        format!("{:?}", e.applied),
-        format!("{:?}", a.applied),
+    fields!(
+        role,
+        commit_index,
+        last_applied,
+        votes_granted,
+        next_index,
+        match_index,
+        applied
     );
 }
