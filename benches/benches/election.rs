@@ -115,6 +115,8 @@ fn print_ticks() {
 }
 
 fn main() {
+    // Side by side, both libraries must see the same allocator whatever ran before.
+    raft_benches::allocator::pin_thresholds();
     let mut criterion = Criterion::default().configure_from_args();
     election(&mut criterion);
     criterion.final_summary();

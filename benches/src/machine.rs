@@ -17,3 +17,13 @@ pub fn describe() -> String {
 pub fn test_mode() -> bool {
     !std::env::args().any(|arg| arg == "--bench")
 }
+
+/// Minor page faults this process has taken so far (`/proc/self/stat`), or `None` where
+/// that file is not available.
+pub fn minor_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces:
+    // state, ppid, pgrp, session, tty_nr, tpgid, flags, minflt.
+    let after_name = stat.get(stat.rfind(')')? + 2..)?;
+    after_name.split(' ').nth(7)?.parse().ok()
+}
