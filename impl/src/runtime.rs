@@ -112,6 +112,9 @@ impl<C: Command> Clone for Raft<C> {
 #[derive(Default)]
 struct ApplyQueue {
     pending: VecDeque<Apply>,
+    /// Applies of steps whose state is not yet durable (a save failed): they join `pending`
+    /// once a save succeeds, so the service never sees what a crash could take back.
+    held: Vec<Apply>,
     stopped: bool,
 }
 
@@ -121,6 +124,9 @@ struct Shared<C> {
     persister: std::sync::Arc<dyn Persister>,
     core: Mutex<Core>,
     dead: AtomicBool,
+    /// The core holds state that no save has made durable (the last save failed). Read and
+    /// written only under the core lock.
+    unsaved: AtomicBool,
     queue: Mutex<ApplyQueue>,
     queue_changed: Condvar,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
@@ -164,6 +170,7 @@ impl<C: Command> Raft<C> {
             persister,
             core: Mutex::new(core),
             dead: AtomicBool::new(false),
+            unsaved: AtomicBool::new(false),
             queue: Mutex::new(ApplyQueue::default()),
             queue_changed: Condvar::new(),
             threads: Mutex::new(Vec::new()),
@@ -321,7 +328,16 @@ impl<C: Command> Shared<C> {
 
     /// The caller's obligations of [`Ready`], in order: persist, queue the applies (both
     /// under the core lock), release the lock, and return the messages to send. `None` if
-    /// the state could not be saved: then nothing that depends on it may leave.
+    /// the state is not durable: then nothing that depends on it may leave.
+    ///
+    /// Figure 2 has a server answer only after its persistent state is on stable storage.
+    /// A failed save leaves the core ahead of the disk, and a later step may change nothing
+    /// persistent yet reply on the strength of that state (a retried AppendEntries whose
+    /// entries are in memory already). So after a failure every step saves (the Lab's
+    /// persister takes the whole state, so one success covers every failed step before it),
+    /// and until a save succeeds no message leaves and no apply reaches the service: a
+    /// leader counts its own log towards a majority, and an entry committed that way must
+    /// not be exposed before the leader's copy is durable.
     #[must_use = "the step's messages must be sent"]
     fn finish_step(&self, core: MutexGuard<'_, Core>, ready: Ready) -> Option<Vec<Outgoing>> {
         let Ready {
@@ -330,27 +346,38 @@ impl<C: Command> Shared<C> {
             applies,
             ..
         } = ready;
-        let saved = match persist {
+        let was_unsaved = self.unsaved.load(Ordering::SeqCst);
+        let durable = if persist.is_some() || was_unsaved {
             // The Lab's `Persister` saves whole blobs: encode the state once, borrowed from
             // the core (the delta says only that something changed).
-            Some(_) => self
+            let saved = self
                 .persister
-                .save(&core.encode_persistent_state(), core.snapshot_data()),
-            None => Ok(()),
+                .save(&core.encode_persistent_state(), core.snapshot_data());
+            match (&saved, was_unsaved) {
+                (Ok(()), true) => tracing::warn!(me = self.me, "state saved again; resuming"),
+                (Err(error), false) => tracing::error!(
+                    me = self.me,
+                    %error,
+                    "could not persist; messages and applies withheld until a save succeeds"
+                ),
+                _ => {}
+            }
+            self.unsaved.store(saved.is_err(), Ordering::SeqCst);
+            saved.is_ok()
+        } else {
+            true
         };
-        if !applies.is_empty() {
+        if !applies.is_empty() || was_unsaved {
             let mut queue = lock(&self.queue);
-            queue.pending.extend(applies);
-            self.queue_changed.notify_one();
-        }
-        drop(core);
-        match saved {
-            Ok(()) => Some(messages),
-            Err(error) => {
-                tracing::error!(me = self.me, %error, "could not persist; messages withheld");
-                None
+            queue.held.extend(applies);
+            if durable && !queue.held.is_empty() {
+                let held = std::mem::take(&mut queue.held);
+                queue.pending.extend(held);
+                self.queue_changed.notify_one();
             }
         }
+        drop(core);
+        durable.then_some(messages)
     }
 
     fn send_all(this: &Arc<Self>, messages: Vec<Outgoing>) {

@@ -255,3 +255,149 @@ fn manual_ticks_drive_time_without_a_ticker() {
     );
     raft.kill();
 }
+
+/// A persister whose saves fail while `failing` is set (a full disk, a lost volume).
+#[derive(Default)]
+struct Flaky {
+    inner: MemoryPersister,
+    failing: AtomicBool,
+}
+
+impl Persister for Flaky {
+    fn save(&self, raft_state: &[u8], snapshot: &[u8]) -> Result<(), crate::PersistError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(crate::PersistError::Io {
+                path: "flaky".into(),
+                source: std::io::Error::other("injected failure"),
+            });
+        }
+        self.inner.save(raft_state, snapshot)
+    }
+    fn read_raft_state(&self) -> Result<Vec<u8>, crate::PersistError> {
+        self.inner.read_raft_state()
+    }
+    fn read_snapshot(&self) -> Result<Vec<u8>, crate::PersistError> {
+        self.inner.read_snapshot()
+    }
+    fn raft_state_size(&self) -> usize {
+        self.inner.raft_state_size()
+    }
+    fn snapshot_size(&self) -> usize {
+        self.inner.snapshot_size()
+    }
+}
+
+/// Peer `me` of `servers` over `persister`, with no ticker and links that never answer.
+fn lone_peer(
+    me: usize,
+    servers: usize,
+    persister: Arc<Flaky>,
+) -> (Raft<u64>, Receiver<ApplyMsg<u64>>) {
+    let peers: Vec<Arc<dyn Transport>> = (0..servers)
+        .map(|_| Arc::new(Direct::default()) as Arc<dyn Transport>)
+        .collect();
+    let (tx, rx) = channel();
+    let config = RaftConfig {
+        seed: Some(7),
+        spawn_ticker: false,
+        ..RaftConfig::default()
+    };
+    let raft = Raft::make_with_config(peers, me, persister, tx, config).unwrap();
+    (raft, rx)
+}
+
+/// Figure 2: a follower replies to AppendEntries only after it has made the entries
+/// durable. A save that fails withholds the reply, and so does every later step until a
+/// save succeeds, including a retry of the same request, which changes nothing in memory
+/// (the entry is there already) and so asks the core for no save of its own. A success
+/// reply before that would let the leader count an entry this follower could lose in a
+/// crash: a committed entry on fewer than a majority of disks.
+#[test]
+fn follower_answers_only_once_its_log_is_durable() {
+    let persister = Arc::new(Flaky::default());
+    persister.failing.store(true, Ordering::SeqCst);
+    let (follower, _rx) = lone_peer(1, 3, Arc::clone(&persister));
+    let request = Message::AppendEntries {
+        term: 1,
+        leader: 0,
+        prev_log_index: 0,
+        prev_log_term: 0,
+        entries: vec![core::Entry {
+            term: 1,
+            command: vec![7u8].into(),
+        }],
+        leader_commit: 0,
+    }
+    .encode();
+    assert_eq!(follower.handle(&request), None, "save failed: no reply");
+    assert_eq!(
+        follower.handle(&request),
+        None,
+        "retried, still not durable"
+    );
+    follower.tick();
+    assert_eq!(
+        follower.handle(&request),
+        None,
+        "after a tick, still not durable"
+    );
+
+    persister.failing.store(false, Ordering::SeqCst);
+    let reply = follower.handle(&request).expect("durable now: a reply");
+    assert!(
+        matches!(
+            Message::decode(&reply),
+            Ok(Message::AppendEntriesReply {
+                success: true,
+                match_index: 1,
+                ..
+            })
+        ),
+        "{:?}",
+        Message::decode(&reply)
+    );
+    let saved = core::PersistentState::decode(&persister.read_raft_state().unwrap()).unwrap();
+    assert_eq!((saved.current_term, saved.entries.len()), (1, 1));
+    follower.kill();
+}
+
+/// A single-server cluster commits its own entries alone, so a command it could not save
+/// must not reach the service: the apply waits until a save (retried every tick) succeeds.
+#[test]
+fn nothing_is_applied_before_it_is_durable() {
+    let persister = Arc::new(Flaky::default());
+    let (raft, rx) = lone_peer(0, 1, Arc::clone(&persister));
+    for _ in 0..200 {
+        if raft.get_state().1 {
+            break;
+        }
+        raft.tick();
+    }
+    assert!(raft.get_state().1, "a lone server elects itself");
+
+    persister.failing.store(true, Ordering::SeqCst);
+    let (index, _, is_leader) = raft.start(99);
+    assert!(is_leader);
+    raft.tick();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(200)),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout),
+        "applied before it was saved"
+    );
+
+    persister.failing.store(false, Ordering::SeqCst);
+    raft.tick();
+    let applied = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("applied once saved");
+    assert_eq!(
+        applied,
+        ApplyMsg::Command {
+            command: 99,
+            command_index: index
+        }
+    );
+    let saved = core::PersistentState::decode(&persister.read_raft_state().unwrap()).unwrap();
+    assert_eq!(saved.entries.len() as u64, index);
+    raft.kill();
+}
