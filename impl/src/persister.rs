@@ -2,9 +2,12 @@
 //! service's snapshot (§7). Both are saved together, atomically, so that a restart never
 //! sees a log that does not match its snapshot.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+mod cached;
 mod file;
+mod format;
+use cached::{Cached, Saved};
 pub use file::FilePersister;
 
 /// Why persistent state could not be saved or read back.
@@ -34,18 +37,12 @@ pub trait Persister: Send + Sync + 'static {
     fn snapshot_size(&self) -> usize;
 }
 
-#[derive(Debug, Default, Clone)]
-struct Saved {
-    raft_state: Vec<u8>,
-    snapshot: Vec<u8>,
-}
-
 /// An in-memory persister with the Lab's semantics: a crashed peer's persister is replaced
 /// by a [`copy`](MemoryPersister::copy), so writes the dead peer makes late are never seen
 /// by its successor.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryPersister {
-    saved: Arc<Mutex<Saved>>,
+    saved: Arc<Cached>,
 }
 
 impl MemoryPersister {
@@ -55,43 +52,33 @@ impl MemoryPersister {
 
     /// A new, independent persister holding the same bytes.
     pub fn copy(&self) -> Self {
-        let saved = self.lock().clone();
+        let saved = self.saved.lock().clone();
         MemoryPersister {
-            saved: Arc::new(Mutex::new(saved)),
+            saved: Arc::new(Cached::new(saved)),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Saved> {
-        // A panic while holding this lock cannot leave `Saved` half-written (both fields
-        // are replaced by plain assignment), so a poisoned lock is still consistent.
-        self.saved
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl Persister for MemoryPersister {
     fn save(&self, raft_state: &[u8], snapshot: &[u8]) -> Result<(), PersistError> {
-        let mut saved = self.lock();
-        saved.raft_state = raft_state.to_vec();
-        saved.snapshot = snapshot.to_vec();
+        *self.saved.lock() = Saved::copied(raft_state, snapshot);
         Ok(())
     }
 
     fn read_raft_state(&self) -> Result<Vec<u8>, PersistError> {
-        Ok(self.lock().raft_state.clone())
+        Ok(self.saved.raft_state())
     }
 
     fn read_snapshot(&self) -> Result<Vec<u8>, PersistError> {
-        Ok(self.lock().snapshot.clone())
+        Ok(self.saved.snapshot())
     }
 
     fn raft_state_size(&self) -> usize {
-        self.lock().raft_state.len()
+        self.saved.raft_state_size()
     }
 
     fn snapshot_size(&self) -> usize {
-        self.lock().snapshot.len()
+        self.saved.snapshot_size()
     }
 }
 
