@@ -29,7 +29,10 @@ impl Core {
         last_log_index: u64,
         last_log_term: u64,
     ) {
-        let free_to_vote = self.voted_for.is_none() || self.voted_for == Some(candidate);
+        // Mutation VoteTwice breaks RequestVote rule 2: a second candidate gets a vote too.
+        let free_to_vote = self.voted_for.is_none()
+            || self.voted_for == Some(candidate)
+            || mutated!(self.config, VoteTwice);
         // Mutation NoElectionRestriction breaks §5.4.1: any candidate's log is up to date.
         let grant = free_to_vote
             && (self.candidate_is_up_to_date(last_log_index, last_log_term)

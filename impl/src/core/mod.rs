@@ -306,7 +306,12 @@ impl Core {
         }
         let term = message.term();
         if term > self.current_term {
-            self.become_follower(term);
+            // Mutation LeaderKeepsLeading breaks "All Servers": a leader adopts the term only.
+            if mutated!(self.config, LeaderKeepsLeading) && self.role() == Role::Leader {
+                self.current_term = term;
+            } else {
+                self.become_follower(term);
+            }
         }
         // Mutation AcceptStaleReply breaks "All Servers": an older term's reply is used.
         let use_stale = mutated!(self.config, AcceptStaleReply) && !message.is_request();

@@ -7,6 +7,10 @@
 //! `mutated!(config, Name)` at the rule it breaks, expands to the constant `false`, so a
 //! normal build has neither the field nor the branch. With the feature the hooks test
 //! `Config::mutation`, which is `None` unless a test sets it.
+//!
+//! The model's `RestartWithoutSnapshot` has no counterpart: restoring the service from the
+//! snapshot after a restart is the service's (and the harness's) job, not the core's, which
+//! only hands the snapshot bytes back (`Core::restore`).
 
 /// Whether the test-only mutation `$name` is on in the core configuration `$config`.
 /// Without the `mutations` feature: `false`, and `$config` is not even evaluated.
@@ -40,6 +44,10 @@ mod enabled {
         CommitPreviousTerm,
         /// Figure 2 (persistent state): `voted_for` is lost in a restart.
         ForgetVoteOnRestart,
+        /// Figure 2 RequestVote rule 2: a voter grants a second candidate its vote in the
+        /// same term (its recorded `voted_for` stays the first: a leader must have voted for
+        /// itself, which `Core::check_invariants` asserts).
+        VoteTwice,
         /// Figure 2 AppendEntries rule 3: the follower truncates after `prev_log_index` on
         /// every request, even when the entries match (a stale or duplicate request then
         /// removes later entries).
@@ -48,16 +56,31 @@ mod enabled {
         AcceptStaleReply,
         /// §7: a follower installs a snapshot that is not newer than its commit index.
         InstallOlderSnapshot,
+        /// Figure 2 "All Servers": a leader that sees a higher term adopts it but keeps
+        /// leading. It keeps `voted_for` (itself), where the model's variant clears it: the
+        /// core asserts that a leader has voted for itself.
+        LeaderKeepsLeading,
+        /// Figure 2 AppendEntries rule 2: the follower accepts entries after a
+        /// `prev_log_index` whose term differs from `prev_log_term`.
+        NoPrevLogCheck,
+        /// §7: the core accepts a service snapshot past `last_applied` (up to its last
+        /// index). Unreachable from the conformance harness, whose service only snapshots
+        /// what it applied (`conformance/tests/mutations.rs`).
+        SnapshotUncommitted,
     }
 
     impl Mutation {
-        pub const ALL: [Mutation; 6] = [
+        pub const ALL: [Mutation; 10] = [
             Mutation::NoElectionRestriction,
             Mutation::CommitPreviousTerm,
             Mutation::ForgetVoteOnRestart,
+            Mutation::VoteTwice,
             Mutation::TruncateOnEveryAppend,
             Mutation::AcceptStaleReply,
             Mutation::InstallOlderSnapshot,
+            Mutation::LeaderKeepsLeading,
+            Mutation::NoPrevLogCheck,
+            Mutation::SnapshotUncommitted,
         ];
 
         /// The name of the model's bug variant (`check --bug NAME`).
@@ -66,9 +89,13 @@ mod enabled {
                 Mutation::NoElectionRestriction => "no-election-restriction",
                 Mutation::CommitPreviousTerm => "commit-previous-term",
                 Mutation::ForgetVoteOnRestart => "forget-vote-on-restart",
+                Mutation::VoteTwice => "vote-twice",
                 Mutation::TruncateOnEveryAppend => "truncate-on-every-append",
                 Mutation::AcceptStaleReply => "accept-stale-reply",
                 Mutation::InstallOlderSnapshot => "install-older-snapshot",
+                Mutation::LeaderKeepsLeading => "leader-keeps-leading",
+                Mutation::NoPrevLogCheck => "no-prev-log-check",
+                Mutation::SnapshotUncommitted => "snapshot-uncommitted",
             }
         }
     }

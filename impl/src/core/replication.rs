@@ -88,7 +88,8 @@ impl Core {
         let (prev_log_index, prev_log_term, entries) =
             self.skip_compacted(prev_log_index, prev_log_term, entries);
         let reply = match self.log.term_at(prev_log_index) {
-            Some(term) if term == prev_log_term => {
+            // Mutation NoPrevLogCheck breaks AppendEntries rule 2: any term at prev matches.
+            Some(term) if term == prev_log_term || mutated!(self.config, NoPrevLogCheck) => {
                 if self
                     .first_conflict(prev_log_index, &entries)
                     .is_some_and(|i| i <= self.commit_index)

@@ -10,7 +10,13 @@ impl Core {
     /// Snapshot(i, index): allowed for `snapshot_index < index <= last_applied`; any other
     /// index is ignored.
     pub(super) fn compact(&mut self, index: u64, data: Vec<u8>) {
-        if index <= self.log.snapshot_index() || index > self.last_applied {
+        // Mutation SnapshotUncommitted breaks §7: the limit is the log's end, not applied.
+        let limit = if mutated!(self.config, SnapshotUncommitted) {
+            self.log.last_index()
+        } else {
+            self.last_applied
+        };
+        if index <= self.log.snapshot_index() || index > limit {
             return;
         }
         let term = self
