@@ -98,7 +98,8 @@ impl FilePersister {
         });
         if result.is_err() {
             // Best effort: a half-written temp file may hold the very space whose lack made
-            // the write fail. `remove_file` never removes a directory someone put there.
+            // the write fail, and after a failed fsync its pages cannot be trusted, so the
+            // next save starts a fresh file. `remove_file` never removes a directory.
             let _ = fs::remove_file(&temp);
         }
         result
