@@ -12,6 +12,10 @@
 //!   reply and exit;
 //! - one applier thread, woken by a condition variable, that sends on the apply channel
 //!   holding no lock (the service may call `snapshot` from its apply-channel reader).
+//! - `dead` is checked under the core lock by every step, and `kill` takes that lock after
+//!   setting it, so no step (and no save) runs once `kill` has returned;
+//! - after a failed save no message leaves and no apply is released until a save succeeds
+//!   (`Shared::finish_step`).
 //!
 //! Lock order: core, then apply queue. No lock is held across a send, a sleep or a
 //! channel send.
@@ -203,7 +207,9 @@ impl<C: Command> Raft<C> {
                 return (0, 0, false);
             }
         };
-        let mut core = lock(&self.shared.core);
+        let Some(mut core) = self.shared.lock_live() else {
+            return (0, 0, false);
+        };
         if core.role() != Role::Leader {
             return (0, core.current_term(), false);
         }
@@ -233,7 +239,9 @@ impl<C: Command> Raft<C> {
         if self.shared.is_dead() {
             return;
         }
-        let mut core = lock(&self.shared.core);
+        let Some(mut core) = self.shared.lock_live() else {
+            return;
+        };
         let ready = core.step(Input::Snapshot {
             index,
             data: snapshot,
@@ -248,6 +256,10 @@ impl<C: Command> Raft<C> {
     /// the network are not joined: they discard their reply and exit.
     pub fn kill(&self) {
         self.shared.dead.store(true, Ordering::SeqCst);
+        // Every step checks `dead` under the core lock, so once this lock is ours no step is
+        // under way and none will start: no save can land after `kill` returns (a successor
+        // may already be writing the same `FilePersister` directory).
+        drop(lock(&self.shared.core));
         {
             let mut queue = lock(&self.shared.queue);
             queue.stopped = true;
@@ -290,6 +302,14 @@ impl<C: Command> Shared<C> {
         self.dead.load(Ordering::SeqCst)
     }
 
+    /// The core, locked, unless the peer is dead. Every step goes through here: checked
+    /// under the lock, `dead` cannot be set between the check and the step's save without
+    /// `kill` waiting for that step (see `Raft::kill`).
+    fn lock_live(&self) -> Option<MutexGuard<'_, Core>> {
+        let core = lock(&self.core);
+        (!self.is_dead()).then_some(core)
+    }
+
     /// Answers one request: a step, then the reply that step produced for the sender.
     fn handle(this: &Arc<Self>, request: &[u8]) -> Option<Vec<u8>> {
         if this.is_dead() {
@@ -300,10 +320,7 @@ impl<C: Command> Shared<C> {
         if from >= this.peers.len() || from == this.me {
             return None;
         }
-        let mut core = lock(&this.core);
-        if this.is_dead() {
-            return None;
-        }
+        let mut core = this.lock_live()?;
         let ready = core.step(Input::Message { from, message });
         let mut messages = this.finish_step(core, ready)?;
         let position = messages
@@ -316,10 +333,9 @@ impl<C: Command> Shared<C> {
 
     /// One step whose messages are sent at once.
     fn step(this: &Arc<Self>, input: Input) {
-        let mut core = lock(&this.core);
-        if this.is_dead() {
+        let Some(mut core) = this.lock_live() else {
             return;
-        }
+        };
         let ready = core.step(input);
         if let Some(messages) = this.finish_step(core, ready) {
             Shared::send_all(this, messages);

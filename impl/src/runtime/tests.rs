@@ -256,21 +256,20 @@ fn manual_ticks_drive_time_without_a_ticker() {
     raft.kill();
 }
 
-/// A persister whose saves fail while `failing` is set (a full disk, a lost volume).
+/// A [`MemoryPersister`] whose saves first pass `hook` (which may fail them or hold them).
 #[derive(Default)]
-struct Flaky {
+struct Hooked<H> {
     inner: MemoryPersister,
-    failing: AtomicBool,
+    hook: H,
 }
 
-impl Persister for Flaky {
+trait SaveHook: Send + Sync + 'static {
+    fn before_save(&self) -> Result<(), crate::PersistError>;
+}
+
+impl<H: SaveHook> Persister for Hooked<H> {
     fn save(&self, raft_state: &[u8], snapshot: &[u8]) -> Result<(), crate::PersistError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(crate::PersistError::Io {
-                path: "flaky".into(),
-                source: std::io::Error::other("injected failure"),
-            });
-        }
+        self.hook.before_save()?;
         self.inner.save(raft_state, snapshot)
     }
     fn read_raft_state(&self) -> Result<Vec<u8>, crate::PersistError> {
@@ -286,6 +285,26 @@ impl Persister for Flaky {
         self.inner.snapshot_size()
     }
 }
+
+/// Saves fail while `failing` is set (a full disk, a lost volume).
+#[derive(Default)]
+struct FailWhen {
+    failing: AtomicBool,
+}
+
+impl SaveHook for FailWhen {
+    fn before_save(&self) -> Result<(), crate::PersistError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(crate::PersistError::Io {
+                path: "flaky".into(),
+                source: std::io::Error::other("injected failure"),
+            });
+        }
+        Ok(())
+    }
+}
+
+type Flaky = Hooked<FailWhen>;
 
 /// Peer `me` of `servers` over `persister`, with no ticker and links that never answer.
 fn lone_peer(
@@ -315,7 +334,7 @@ fn lone_peer(
 #[test]
 fn follower_answers_only_once_its_log_is_durable() {
     let persister = Arc::new(Flaky::default());
-    persister.failing.store(true, Ordering::SeqCst);
+    persister.hook.failing.store(true, Ordering::SeqCst);
     let (follower, _rx) = lone_peer(1, 3, Arc::clone(&persister));
     let request = Message::AppendEntries {
         term: 1,
@@ -342,7 +361,7 @@ fn follower_answers_only_once_its_log_is_durable() {
         "after a tick, still not durable"
     );
 
-    persister.failing.store(false, Ordering::SeqCst);
+    persister.hook.failing.store(false, Ordering::SeqCst);
     let reply = follower.handle(&request).expect("durable now: a reply");
     assert!(
         matches!(
@@ -375,7 +394,7 @@ fn nothing_is_applied_before_it_is_durable() {
     }
     assert!(raft.get_state().1, "a lone server elects itself");
 
-    persister.failing.store(true, Ordering::SeqCst);
+    persister.hook.failing.store(true, Ordering::SeqCst);
     let (index, _, is_leader) = raft.start(99);
     assert!(is_leader);
     raft.tick();
@@ -385,7 +404,7 @@ fn nothing_is_applied_before_it_is_durable() {
         "applied before it was saved"
     );
 
-    persister.failing.store(false, Ordering::SeqCst);
+    persister.hook.failing.store(false, Ordering::SeqCst);
     raft.tick();
     let applied = rx
         .recv_timeout(Duration::from_secs(5))
@@ -400,4 +419,87 @@ fn nothing_is_applied_before_it_is_durable() {
     let saved = core::PersistentState::decode(&persister.read_raft_state().unwrap()).unwrap();
     assert_eq!(saved.entries.len() as u64, index);
     raft.kill();
+}
+
+/// Saves wait while `closed` is set, and are counted.
+#[derive(Default)]
+struct Gate {
+    closed: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    saves: std::sync::atomic::AtomicUsize,
+}
+
+impl Gate {
+    fn set_closed(&self, closed: bool) {
+        *self.closed.lock().unwrap() = closed;
+        self.opened.notify_all();
+    }
+}
+
+impl SaveHook for Gate {
+    fn before_save(&self) -> Result<(), crate::PersistError> {
+        let mut closed = self.closed.lock().unwrap();
+        while *closed {
+            closed = self.opened.wait(closed).unwrap();
+        }
+        self.saves.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// `kill` returns only once no step is under way, and no step runs after it: a save in
+/// flight when `kill` is called finishes first, and nothing is saved afterwards. Otherwise
+/// a dead peer's late save could overwrite the state a successor already wrote to the same
+/// `FilePersister` directory.
+#[test]
+fn kill_waits_for_the_step_in_flight_and_nothing_saves_after_it() {
+    let persister = Arc::new(Hooked::<Gate>::default());
+    let (tx, _rx) = channel();
+    let config = RaftConfig {
+        seed: Some(3),
+        spawn_ticker: false,
+        ..RaftConfig::default()
+    };
+    let peers: Vec<Arc<dyn Transport>> = vec![Arc::new(Direct::default())];
+    let raft: Raft<u64> = Raft::make_with_config(peers, 0, persister.clone(), tx, config).unwrap();
+    while !raft.get_state().1 {
+        raft.tick();
+    }
+
+    persister.hook.set_closed(true);
+    let proposer = {
+        let raft = raft.clone();
+        std::thread::spawn(move || raft.start(5))
+    };
+    // Wait until the proposal's step is inside `save`, holding the core lock.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while raft.shared.core.try_lock().is_ok() {
+        assert!(Instant::now() < deadline, "the proposal never reached save");
+        std::thread::yield_now();
+    }
+    let killer = {
+        let raft = raft.clone();
+        std::thread::spawn(move || raft.kill())
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !killer.is_finished(),
+        "kill returned while a save was in flight"
+    );
+    persister.hook.set_closed(false);
+    killer.join().unwrap();
+    let saves = persister.hook.saves.load(Ordering::SeqCst);
+    assert!(
+        proposer.join().unwrap().2,
+        "the proposal was accepted before kill"
+    );
+
+    assert_eq!(raft.start(6), (0, 0, false));
+    raft.tick();
+    raft.snapshot(1, vec![1]);
+    assert_eq!(
+        persister.hook.saves.load(Ordering::SeqCst),
+        saves,
+        "saved after kill"
+    );
 }
