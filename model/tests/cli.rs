@@ -47,6 +47,25 @@ fn a_bug_prints_numbered_steps_and_an_explorer_path_and_exits_one() {
     assert!(text.contains("RESULT: FAIL"), "{text}");
 }
 
+/// With `--bug` the search is breadth-first unless `--dfs` is given, so the counterexample a
+/// learner reads is a shortest one: 12 steps for `vote-twice` (DFS's first one is about 36).
+#[test]
+fn a_bug_gets_the_shortest_counterexample_by_default() {
+    let steps = |args: &[&str]| {
+        let text = stdout(&raft_model(args));
+        let at = text
+            .find("Counterexample to ElectionSafety (")
+            .expect("a counterexample");
+        let rest = &text[at + "Counterexample to ElectionSafety (".len()..];
+        rest[..rest.find(' ').expect("a step count")]
+            .parse::<usize>()
+            .expect("a number")
+    };
+    assert_eq!(steps(&["check", "--bug", "vote-twice"]), 12);
+    assert_eq!(steps(&["check", "--bug", "vote-twice", "--bfs"]), 12);
+    assert!(steps(&["check", "--bug", "vote-twice", "--dfs"]) >= 12);
+}
+
 #[test]
 fn a_timed_out_run_is_incomplete_never_pass() {
     let out = raft_model(&[
