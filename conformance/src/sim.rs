@@ -3,7 +3,12 @@
 //! partitions, crash/restart from the persisted bytes, proposals and service snapshots. A
 //! run is a pure function of `(seed, SimConfig)`; its trace hash proves it (running a seed
 //! twice must give the same hash). After every event the [`Checker`] checks the safety
-//! invariants on the real cores.
+//! invariants on the real cores. An opt-in option ([`SimConfig::with_bad_snapshots`],
+//! `sim/misuse.rs`) plays a buggy service that asks for snapshots it may not take.
+
+mod misuse;
+
+pub use misuse::BadSnapshots;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -33,6 +38,11 @@ pub struct SimConfig {
     /// re-send; the core itself never re-sends within a term, so this stands in for a
     /// late duplicate of the original request).
     pub replay_vote: u32,
+    /// A buggy service (§7 misuse; 0 in every standard profile): asks its core for a snapshot
+    /// at or below its current snapshot, or past what it applied (possibly past the commit
+    /// index or the log's end), which the core must ignore. At 0 it draws no random number,
+    /// so the standard profiles' runs are unchanged by its existence.
+    pub bad_snapshot: u32,
     /// Dedup sends and record model steps (trace validation).
     pub validate: bool,
 }
@@ -59,6 +69,7 @@ impl SimConfig {
             restart: 30,
             partition: 4,
             replay_vote: 5,
+            bad_snapshot: 0,
             validate: false,
         }
     }
@@ -83,6 +94,15 @@ impl SimConfig {
         SimConfig {
             validate: true,
             ..SimConfig::faulty(servers, events)
+        }
+    }
+
+    /// This profile plus a service that misuses `snapshot` (as often as the standard
+    /// profiles snapshot correctly), to exercise the core's guard at the API boundary.
+    pub fn with_bad_snapshots(self) -> SimConfig {
+        SimConfig {
+            bad_snapshot: 15,
+            ..self
         }
     }
 
@@ -118,6 +138,8 @@ pub struct RunResult {
     pub committed: usize,
     pub crashes: usize,
     pub max_term: u64,
+    /// What the misusing service asked for (all zero unless `SimConfig::bad_snapshot`).
+    pub bad_snapshots: BadSnapshots,
     pub violation: Option<Violation>,
 }
 
@@ -142,7 +164,6 @@ pub fn run(
         result.events += 1;
         sim.hash_event(&event);
         let checked = sim
-            .cluster
             .execute(&event)
             .and_then(|outcome| checker.check(&sim.cluster, &outcome).map(|()| outcome));
         let outcome = match checked {
@@ -164,6 +185,7 @@ pub fn run(
     }
     result.ticks = sim.cluster.now;
     result.trace_hash = sim.hash;
+    result.bad_snapshots = sim.bad_snapshots;
     result.committed = checker.committed_len();
     result.max_term = sim
         .cluster
@@ -204,6 +226,9 @@ struct Sim<'a> {
     /// Servers still to tick at the current virtual time.
     pending_ticks: Vec<usize>,
     hash: u64,
+    /// The event `next_event` just returned is a misusing service's snapshot request.
+    bad_request: bool,
+    bad_snapshots: BadSnapshots,
 }
 
 impl<'a> Sim<'a> {
@@ -214,6 +239,8 @@ impl<'a> Sim<'a> {
             rng: ChaCha8Rng::seed_from_u64(seed),
             pending_ticks: Vec::new(),
             hash: FNV_OFFSET,
+            bad_request: false,
+            bad_snapshots: BadSnapshots::default(),
         }
     }
 
@@ -260,12 +287,26 @@ impl<'a> Sim<'a> {
             );
             let candidate = self.cluster.cores[i].role() == Role::Candidate;
             return (i != j && candidate).then_some(Event::ResendVote(i, j));
+        } else if hit(c.bad_snapshot) {
+            // Last in the chain: the other events keep their odds, and at rate 0 it never
+            // fires, so it draws nothing and the standard profiles' streams are unchanged.
+            return self.bad_snapshot();
         }
         if self.pending_ticks.is_empty() {
             self.cluster.now += 1;
             self.pending_ticks = (0..c.servers).filter(|&i| self.cluster.up[i]).collect();
         }
         None
+    }
+
+    /// Performs `event`; a misusing service's request bypasses `Cluster::execute`, which
+    /// (as a correct service) never passes a snapshot past what it applied to the core.
+    fn execute(&mut self, event: &Event) -> Result<Outcome, String> {
+        let bad_request = std::mem::take(&mut self.bad_request);
+        match *event {
+            Event::Snapshot(i, index) if bad_request => self.execute_bad_snapshot(i, index),
+            _ => self.cluster.execute(event),
+        }
     }
 
     fn due_message(&mut self) -> Option<usize> {

@@ -13,8 +13,9 @@
 //! searches at seed `n` (replay of a catch); `docs/conformance.md`, "Mutation check".
 //!
 //! Two of the model's eleven bug variants are not checked this way: `SnapshotUncommitted`
-//! is a rule the core enforces at its API boundary, which the harness's service never
-//! crosses (its own test below says so and shows what catches it there), and
+//! is a rule the core enforces at its API boundary, which only a service that misuses
+//! `snapshot` crosses (its own test below runs the simulator with such a service; trace
+//! validation does not apply, the model's service being correct by construction), and
 //! `RestartWithoutSnapshot` has no core counterpart at all: restoring the service from the
 //! snapshot after a restart is the service's job (here `Cluster::crash`), not the core's.
 
@@ -340,16 +341,23 @@ fn no_prev_log_check_is_caught() {
     });
 }
 
-/// `SnapshotUncommitted` is not caught by the three checks, because the harness cannot
-/// make it happen: its service snapshots only what it applied (`Cluster::execute` builds the
-/// snapshot from the service's applied list and the simulator draws the index up to
-/// `last_applied`), as a Lab service does, so the core's guard against a snapshot past
-/// `last_applied` is an API-boundary check that no simulated run reaches. This test shows
-/// both halves: (1) the mutation never fires in the simulator (identical trace hashes with
-/// and without it); (2) at the API boundary it is live, and the core's own
-/// `check_invariants` (debug builds, which the test profile is) rejects the snapshot.
+/// `SnapshotUncommitted` widens the core's §7 guard (a snapshot at most `last_applied`) to
+/// the log's end. A correct service never asks past what it applied, so the standard
+/// profiles never reach it (identical trace hashes with and without it); a service that
+/// misuses `snapshot` (`SimConfig::with_bad_snapshots`) does. This test asserts that
+///
+/// 1. the standard `faulty` runs are untouched by the mutation;
+/// 2. with the misusing service, the simulator catches it within `SIM_BOUND` seeds by the
+///    `snapshot <= applied` bound (in this debug-assertion build the core's own
+///    `check_invariants` reports it inside the step; the `Checker` would otherwise);
+/// 3. the same seeds pass without the mutation;
+/// 4. at the API boundary the correct core ignores such a request and the mutated one is
+///    rejected by its own check.
+///
+/// Trace validation is not run: API misuse is outside the model, whose service is correct
+/// by construction (the model has no action for a snapshot past applied).
 #[test]
-fn snapshot_uncommitted_is_caught_only_at_the_api_boundary() {
+fn snapshot_uncommitted_is_caught_with_a_misusing_service() {
     let mutation = Some(Mutation::SnapshotUncommitted);
     let first = first_seed();
     for seed in first..first + 100 {
@@ -358,7 +366,33 @@ fn snapshot_uncommitted_is_caught_only_at_the_api_boundary() {
         assert_eq!(
             (plain.trace_hash, plain.violation),
             (mutated.trace_hash, mutated.violation),
-            "seed {seed}: the simulator now reaches SnapshotUncommitted: give it the full check"
+            "seed {seed}: a correct service now reaches SnapshotUncommitted"
+        );
+    }
+    let misusing = faulty(3).with_bad_snapshots();
+    let catch = simulator_catch(mutation, &misusing, first..first + SIM_BOUND);
+    let c = catch.unwrap_or_else(|| {
+        panic!("snapshot-uncommitted: the misusing simulator missed it in {SIM_BOUND} seeds")
+    });
+    println!(
+        "snapshot-uncommitted: simulator (faulty + bad snapshots, 3 servers) caught it at seed {} \
+         ({} seeds, {:.2} s): {}\n  replay: MUTATION_SEED={} cargo test -p raft-conformance \
+         --test mutations snapshot_uncommitted",
+        c.seed,
+        c.seeds_needed,
+        c.wall.as_secs_f64(),
+        c.what,
+        c.seed
+    );
+    assert!(
+        snapshot_past_applied_reported(&c.what),
+        "snapshot-uncommitted: caught by an unexpected check (want snapshot > applied): {}",
+        c.what
+    );
+    if let Some(plain) = simulator_catch(None, &misusing, first..c.seed + 1) {
+        panic!(
+            "snapshot-uncommitted: the correct core fails misusing seed {}: {}",
+            plain.seed, plain.what
         );
     }
     let snapshot_past_applied = |mutation| {
@@ -383,6 +417,22 @@ fn snapshot_uncommitted_is_caught_only_at_the_api_boundary() {
         message.contains("need snapshot 2 <= applied 0"),
         "{message}"
     );
+}
+
+/// Whether `what` is the `need snapshot S <= applied A <= …` bound (the core's
+/// `check_invariants` and the `Checker` word it alike) broken by `S > A`.
+fn snapshot_past_applied_reported(what: &str) -> bool {
+    let number_after = |label: &str| -> Option<u64> {
+        let rest = &what[what.find(label)? + label.len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    match (number_after("need snapshot "), number_after("<= applied ")) {
+        (Some(snapshot), Some(applied)) => snapshot > applied,
+        _ => false,
+    }
 }
 
 /// Server 0 of 3, elected by server 1's vote, with commands 1 and 2 appended but not

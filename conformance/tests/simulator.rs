@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use raft_conformance::sim::{run, run_checked, SimConfig};
+use raft_conformance::sim::{run, run_checked, BadSnapshots, SimConfig};
 
 const EVENTS: usize = 1_000;
 const SEEDS_PER_TEST: u64 = 2_500;
@@ -123,4 +123,69 @@ fn runs_exercise_elections_commits_crashes_and_snapshots() {
         });
     }
     assert!(snapshots > 50, "too few snapshots: {snapshots}");
+}
+
+/// A service that misuses `snapshot` (`SimConfig::with_bad_snapshots`): the correct core
+/// ignores every bad request — none breaks an invariant, none moves its snapshot or writes
+/// its disk — over `faulty` and `stormy` runs. Fails if the runs made no bad request of
+/// each kind the scheduler can reach (below the snapshot, past commit, past the log's end).
+/// `SIM_SEEDS=m` changes the seed count.
+#[test]
+fn bad_snapshot_requests_are_ignored() {
+    let seeds = std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2_000u64);
+    let start = Instant::now();
+    let mut counts = BadSnapshots::default();
+    let mut failures = Vec::new();
+    for config in [SimConfig::faulty(3, EVENTS), SimConfig::stormy(3, EVENTS)] {
+        let config = config.with_bad_snapshots();
+        for seed in 0..seeds {
+            let result = run_checked(seed, &config);
+            counts.add(&result.bad_snapshots);
+            if let Some(v) = result.violation {
+                failures.push(format!(
+                    "seed {seed} event {} {:?}: {}",
+                    v.event_number, v.event, v.message
+                ));
+            }
+        }
+    }
+    println!(
+        "bad snapshots over 2 x {seeds} runs (faulty, stormy; 3 servers) in {:.2} s: {counts:?}, {} issued",
+        start.elapsed().as_secs_f64(),
+        counts.issued()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        counts.at_or_below_snapshot > 0 && counts.past_commit > 0 && counts.past_log_end > 0,
+        "the misusing service did not make every kind of bad request: {counts:?}"
+    );
+    assert_eq!(
+        counts.ignored,
+        counts.issued(),
+        "the core took a bad snapshot: {counts:?}"
+    );
+}
+
+/// The option changes nothing unless on: a profile with it off is the profile itself, and
+/// with it on the same seed takes a different course (it draws from the same stream).
+#[test]
+fn bad_snapshots_are_opt_in() {
+    for profile in [
+        SimConfig::faulty(3, EVENTS),
+        SimConfig::stormy(3, EVENTS),
+        SimConfig::for_validation(3, EVENTS),
+    ] {
+        assert_eq!(
+            profile.bad_snapshot, 0,
+            "a standard profile misuses snapshot"
+        );
+        let plain = run(7, &profile, &mut |_, _, _, _| true);
+        assert_eq!(plain.bad_snapshots, BadSnapshots::default());
+        let misusing = run(7, &profile.with_bad_snapshots(), &mut |_, _, _, _| true);
+        assert!(misusing.bad_snapshots.issued() > 0);
+        assert_ne!(plain.trace_hash, misusing.trace_hash);
+    }
 }
