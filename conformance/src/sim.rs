@@ -163,9 +163,13 @@ pub fn run(
         let number = result.events;
         result.events += 1;
         sim.hash_event(&event);
-        let checked = sim
-            .execute(&event)
-            .and_then(|outcome| checker.check(&sim.cluster, &outcome).map(|()| outcome));
+        // A panic inside the core (`check_invariants`, an assertion) is this event's
+        // violation; the run stops right after it, so the state it left is never used.
+        let executed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.execute(&event)))
+                .unwrap_or_else(|panic| Err(format!("panic: {}", panic_message(panic.as_ref()))));
+        let checked =
+            executed.and_then(|outcome| checker.check(&sim.cluster, &outcome).map(|()| outcome));
         let outcome = match checked {
             Ok(outcome) => outcome,
             Err(message) => {
@@ -197,25 +201,29 @@ pub fn run(
     result
 }
 
-/// Runs one seed with no observer, catching a panic inside the core as a violation.
+/// Runs one seed with no observer. A panic inside the core is reported by [`run`] as a
+/// violation at the event that caused it; one anywhere else (the checker, the harness) is
+/// caught here and reported at event `usize::MAX`.
 pub fn run_checked(seed: u64, config: &SimConfig) -> RunResult {
     let outcome = std::panic::catch_unwind(|| run(seed, config, &mut |_, _, _, _| true));
-    outcome.unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "panic".into());
-        RunResult {
-            seed,
-            violation: Some(Violation {
-                event_number: usize::MAX,
-                event: Event::Tick(0),
-                message: format!("panic: {message}"),
-            }),
-            ..RunResult::default()
-        }
+    outcome.unwrap_or_else(|panic| RunResult {
+        seed,
+        violation: Some(Violation {
+            event_number: usize::MAX,
+            event: Event::Tick(0),
+            message: format!("panic: {}", panic_message(panic.as_ref())),
+        }),
+        ..RunResult::default()
     })
+}
+
+/// The message a panic carried (`"panic"` if it was not a string).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
 }
 
 /// The scheduler: the cluster plus the RNG that picks every event.

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use raft_conformance::mapping::action_name;
 use raft_conformance::service::{encode_command, encode_snapshot};
-use raft_conformance::sim::{run_checked, SimConfig};
+use raft_conformance::sim::{panic_message, run_checked, SimConfig};
 use raft_conformance::validate::{validate_seed, Failure, Stats};
 use raft_impl::core::mutation::{with_mutation, Mutation};
 use raft_impl::core::{Config, Core, Input, Message, Role};
@@ -69,14 +69,12 @@ fn simulator_catch(
     with_mutation(mutation, || {
         seeds.clone().find_map(|seed| {
             let violation = run_checked(seed, config).violation?;
-            let what = if violation.event_number == usize::MAX {
-                violation.message // A panic inside the core: `check_invariants` or an assert.
-            } else {
-                format!(
-                    "event {} {:?}: {}",
-                    violation.event_number, violation.event, violation.message
-                )
-            };
+            // A panic inside the core (`check_invariants` or an assert) is reported at its
+            // event too, with the message prefixed "panic: ".
+            let what = format!(
+                "event {} {:?}: {}",
+                violation.event_number, violation.event, violation.message
+            );
             Some(Catch {
                 seed,
                 seeds_needed: seed - first + 1,
@@ -131,14 +129,6 @@ fn validation_catch(
             })
         })
     })
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
 }
 
 /// How one mutation is to be caught: by the simulator with `sim` (the report must contain

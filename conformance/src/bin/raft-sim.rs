@@ -5,6 +5,7 @@
 //! cargo run -p raft-conformance --release --bin raft-sim -- --seeds 10000
 //! cargo run -p raft-conformance --release --bin raft-sim -- --seed 1234 --servers 5
 //! cargo run -p raft-conformance --release --bin raft-sim -- --seeds 1000 --validate
+//! cargo run -p raft-conformance --release --bin raft-sim -- --seeds 1000 --bad-snapshots
 //! ```
 //!
 //! `--validate` also replays every event through the model (trace validation) and prints
@@ -22,6 +23,7 @@ struct Args {
     events: usize,
     validate: bool,
     stormy: bool,
+    bad_snapshots: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -32,6 +34,7 @@ fn parse() -> Result<Args, String> {
         events: 1000,
         validate: false,
         stormy: false,
+        bad_snapshots: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,9 +50,12 @@ fn parse() -> Result<Args, String> {
             "--events" => args.events = value()?.parse().map_err(|e| format!("{e}"))?,
             "--validate" => args.validate = true,
             "--stormy" => args.stormy = true,
+            "--bad-snapshots" => args.bad_snapshots = true,
             "-h" | "--help" => {
                 return Err("usage: raft-sim [--seeds M] [--first-seed S] [--seed S] \
-                            [--servers N] [--events E] [--stormy] [--validate]"
+                            [--servers N] [--events E] [--stormy] [--bad-snapshots] [--validate]\n  \
+                            --bad-snapshots: the service sometimes asks for a snapshot at an \
+                            index it must not (past what it applied, or at/below the last)"
                     .into())
             }
             other => return Err(format!("unknown argument {other}")),
@@ -90,7 +96,7 @@ fn main() {
                 v.message,
                 args.servers,
                 args.events,
-                if args.stormy { " --stormy" } else { "" }
+                args.profile_flags()
             );
         }
         let done = seed - args.first + 1;
@@ -146,7 +152,7 @@ fn validate(args: &Args) {
                  --seed {seed} --servers {} --events {}{}",
                 args.servers,
                 args.events,
-                if args.stormy { " --stormy" } else { "" }
+                args.profile_flags()
             );
         }
         let done = seed - args.first + 1;
@@ -171,9 +177,27 @@ fn validate(args: &Args) {
 }
 
 fn sim_config(args: &Args) -> SimConfig {
-    if args.stormy {
+    let config = if args.stormy {
         SimConfig::stormy(args.servers, args.events)
     } else {
         SimConfig::faulty(args.servers, args.events)
+    };
+    if args.bad_snapshots {
+        config.with_bad_snapshots()
+    } else {
+        config
+    }
+}
+
+impl Args {
+    /// The flags that choose the run's profile, for the replay line.
+    fn profile_flags(&self) -> String {
+        let stormy = if self.stormy { " --stormy" } else { "" };
+        let bad = if self.bad_snapshots {
+            " --bad-snapshots"
+        } else {
+            ""
+        };
+        format!("{stormy}{bad}")
     }
 }
