@@ -304,15 +304,9 @@ fn leader_keeps_leading_is_caught() {
         sim: faulty(3),
         sim_expect: &["election safety"],
         trace: faulty(3),
-        // Term normalisation happens on receipt of any message of a higher term.
-        trace_expect: &[
-            "Receive(RequestVote)",
-            "Receive(RequestVoteReply)",
-            "Receive(AppendEntries)",
-            "Receive(AppendEntriesReply)",
-            "Receive(InstallSnapshot)",
-            "Receive(InstallSnapshotReply)",
-        ],
+        // Term normalisation happens on receipt of any message of a higher term: any
+        // `Receive(…)` action (the check is a substring match on the action names).
+        trace_expect: &["Receive("],
     });
 }
 
