@@ -230,7 +230,8 @@ impl Core {
     }
 }
 
-fn accept(term: u64, match_index: u64) -> Message {
+/// A successful AppendEntries reply in `term` acknowledging entries up to `match_index`.
+pub(super) fn accept(term: u64, match_index: u64) -> Message {
     Message::AppendEntriesReply {
         term,
         success: true,

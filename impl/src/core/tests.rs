@@ -606,7 +606,7 @@ fn leader_backs_up_next_index_with_conflict_hints() {
 fn old_success_reply_never_moves_leader_backwards() {
     let mut leader = server(0, 1, None, (0, 0), &[1, 1, 1]);
     make_leader(&mut leader);
-    let success = |match_index| append_success(2, match_index);
+    let success = |match_index| replication::accept(2, match_index);
     deliver(&mut leader, 1, success(3));
     deliver(&mut leader, 1, success(1));
     assert_eq!(
@@ -681,7 +681,7 @@ fn proposals_are_batched_while_a_request_is_in_flight() {
 fn leader_only_commits_entries_of_its_current_term_by_counting() {
     let mut leader = server(0, 2, None, (0, 0), &[1, 2]);
     make_leader(&mut leader);
-    let success = |match_index| append_success(3, match_index);
+    let success = |match_index| replication::accept(3, match_index);
     deliver(&mut leader, 1, success(2));
     assert_eq!(
         leader.commit_index(),
@@ -1008,7 +1008,7 @@ fn unanswered_request_stops_holding_back_proposals() {
 fn late_follower_is_told_the_new_commit_index() {
     let mut leader = server(0, 1, None, (0, 0), &[]);
     make_leader(&mut leader);
-    let success = |match_index| append_success(2, match_index);
+    let success = |match_index| replication::accept(2, match_index);
     deliver(&mut leader, 1, success(0));
     deliver(&mut leader, 2, success(0));
     leader.step(Input::Propose(vec![1].into()));
@@ -1027,15 +1027,4 @@ fn late_follower_is_told_the_new_commit_index() {
         ready.messages.is_empty(),
         "up to date: nothing more to send"
     );
-}
-
-/// A successful AppendEntries reply in `term` acknowledging entries up to `match_index`.
-fn append_success(term: u64, match_index: u64) -> Message {
-    Message::AppendEntriesReply {
-        term,
-        success: true,
-        match_index,
-        conflict_index: 0,
-        conflict_term: None,
-    }
 }
