@@ -96,77 +96,12 @@ fn message() -> impl Strategy<Value = Message> {
             })
             .collect()
     });
-    let server = prop_oneof![0usize..5, any::<usize>()];
-    prop_oneof![
-        (number(), server.clone(), number(), number()).prop_map(|(term, candidate, i, t)| {
-            Message::RequestVote {
-                term,
-                candidate,
-                last_log_index: i,
-                last_log_term: t,
-            }
-        }),
-        (number(), any::<bool>())
-            .prop_map(|(term, vote_granted)| Message::RequestVoteReply { term, vote_granted }),
-        (
-            number(),
-            server.clone(),
-            number(),
-            number(),
-            entries,
-            number()
-        )
-            .prop_map(
-                |(term, leader, prev_log_index, prev_log_term, entries, leader_commit)| {
-                    Message::AppendEntries {
-                        term,
-                        leader,
-                        prev_log_index,
-                        prev_log_term,
-                        entries,
-                        leader_commit,
-                    }
-                }
-            ),
-        (
-            number(),
-            any::<bool>(),
-            number(),
-            number(),
-            prop::option::of(number())
-        )
-            .prop_map(
-                |(term, success, match_index, conflict_index, conflict_term)| {
-                    Message::AppendEntriesReply {
-                        term,
-                        success,
-                        match_index,
-                        conflict_index,
-                        conflict_term,
-                    }
-                }
-            ),
-        (
-            number(),
-            server,
-            number(),
-            number(),
-            vec(any::<u8>(), 0..64)
-        )
-            .prop_map(|(term, leader, index, snapshot_term, data)| {
-                Message::InstallSnapshot {
-                    term,
-                    leader,
-                    last_included_index: index,
-                    last_included_term: snapshot_term,
-                    data,
-                }
-            }),
-        (number(), number()).prop_map(|(term, index)| Message::InstallSnapshotReply {
-            term,
-            last_included_index: index
-        }),
-    ]
+    common::messages::message(
+        number().boxed(),
+        prop_oneof![0usize..5, any::<usize>()].boxed(),
+        entries.boxed(),
+        vec(any::<u8>(), 0..64).boxed(),
+    )
 }
 
 /// One way of damaging an encoding. Positions are taken modulo the input's length.

@@ -2,4 +2,5 @@
 // Each test binary compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
+pub mod messages;
 pub mod proptest_config;
