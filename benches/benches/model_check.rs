@@ -17,7 +17,7 @@ use raft_model::{Config, RaftModel};
 fn tla_like() -> Config {
     Config {
         max_term: 2,
-        max_log: 1,
+        max_requests: 1,
         max_crashes: 0,
         snapshots: false,
         duplicates: false,

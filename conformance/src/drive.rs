@@ -46,7 +46,7 @@ pub fn default_bound() -> Config {
 pub fn small_bound() -> Config {
     Config {
         max_term: 2,
-        max_log: 1,
+        max_requests: 1,
         max_crashes: 1,
         max_snapshots: Some(1),
         max_inflight: Some(2),
@@ -59,7 +59,7 @@ pub fn small_bound() -> Config {
 pub fn snapshot_bound() -> Config {
     Config {
         max_term: 1,
-        max_log: 2,
+        max_requests: 2,
         max_crashes: 0,
         duplicates: false,
         ..small_bound()

@@ -21,7 +21,7 @@ pub fn unbounded_model(servers: usize) -> RaftModel {
     RaftModel::new(Config {
         servers: servers as u8,
         max_term: crate::mapping::MAX_TERM as u8,
-        max_log: crate::mapping::MAX_INDEX as u8,
+        max_requests: crate::mapping::MAX_INDEX as u8,
         max_crashes: u8::MAX,
         max_snapshots: None,
         max_inflight: Some(u8::MAX),

@@ -9,7 +9,7 @@ fn main() {
     let steps: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(60);
     let model = RaftModel::new(Config {
         max_term: 2,
-        max_log: 1,
+        max_requests: 1,
         max_crashes: 0,
         snapshots: false,
         duplicates: false,

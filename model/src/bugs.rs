@@ -119,31 +119,31 @@ impl Bug {
             max_crashes: 0,
             snapshots: false,
             max_term: 2,
-            max_log: 1,
+            max_requests: 1,
             ..Config::default()
         };
         match self {
             // Two candidates of term 1 and one voter that grants both.
             Bug::VoteTwice => Config {
                 max_term: 1,
-                max_log: 0,
+                max_requests: 0,
                 ..quiet
             },
             // A leader of term 2 never learns of term 2's real leader.
             Bug::LeaderKeepsLeading => Config {
-                max_log: 0,
+                max_requests: 0,
                 ..quiet
             },
             // A voter forgets its term-1 vote in a restart and votes again in term 1.
             Bug::ForgetVoteOnRestart => Config {
-                max_log: 0,
+                max_requests: 0,
                 max_crashes: 1,
                 ..quiet
             },
             // A granted vote of term 1 arrives after its candidate moved to term 2: three
             // messages must be in flight at once.
             Bug::AcceptStaleReply => Config {
-                max_log: 0,
+                max_requests: 0,
                 max_inflight: Some(3),
                 ..quiet
             },
@@ -152,21 +152,21 @@ impl Bug {
             // Figure 8 needs four terms: the old entry commits in term 3 and is lost in term 4.
             Bug::CommitPreviousTerm => Config {
                 max_term: 4,
-                max_log: 2,
+                max_requests: 2,
                 duplicates: false,
                 drops: false,
                 ..quiet
             },
             // A stale shorter AppendEntries removes a committed entry from a follower.
             Bug::TruncateOnEveryAppend => Config {
-                max_log: 2,
+                max_requests: 2,
                 ..quiet
             },
             // A follower keeps a conflicting entry under a new leader's entry: three terms and
             // three proposals (one per leader) make two logs that agree at index 2 only.
             Bug::NoPrevLogCheck => Config {
                 max_term: 3,
-                max_log: 3,
+                max_requests: 3,
                 duplicates: false,
                 drops: false,
                 ..quiet
@@ -175,7 +175,7 @@ impl Bug {
             // A follower that committed 2 entries receives a snapshot of 1.
             Bug::InstallOlderSnapshot => Config {
                 snapshots: true,
-                max_log: 2,
+                max_requests: 2,
                 ..quiet
             },
             Bug::SnapshotUncommitted => Config {

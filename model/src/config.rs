@@ -14,7 +14,7 @@ pub struct Config {
     /// No server times out into a term above this.
     pub max_term: Term,
     /// Client requests proposed over the whole run (each carries a distinct value 1, 2, …).
-    pub max_log: u8,
+    pub max_requests: u8,
     /// Crash-and-restart events over the whole run (0 = no crashes).
     pub max_crashes: u8,
     /// `Snapshot` actions over the whole run; `None` = only bounded by the log.
@@ -41,7 +41,7 @@ impl Default for Config {
         Config {
             servers: 3,
             max_term: 3,
-            max_log: 1,
+            max_requests: 1,
             max_crashes: 1,
             max_snapshots: Some(1),
             max_inflight: Some(2),
@@ -63,8 +63,8 @@ impl Config {
         if self.max_term == 0 {
             return Err("--max-term must be at least 1 (no election can happen in term 0)".into());
         }
-        if self.max_term > 30 || self.max_log > 60 {
-            return Err("--max-term must be <= 30 and --max-log <= 60".into());
+        if self.max_term > 30 || self.max_requests > 60 {
+            return Err("--max-term must be <= 30 and --max-requests <= 60".into());
         }
         if self.max_inflight == Some(0) {
             return Err("--max-inflight must be at least 1 (or `unlimited`)".into());
@@ -86,11 +86,11 @@ impl Config {
     pub fn describe(&self) -> String {
         let opt = |v: Option<u8>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
         format!(
-            "servers={} max-term={} max-log={} max-crashes={} snapshots={} max-snapshots={} \
+            "servers={} max-term={} max-requests={} max-crashes={} snapshots={} max-snapshots={} \
              max-inflight={} duplicates={} drops={} bug={}",
             self.servers,
             self.max_term,
-            self.max_log,
+            self.max_requests,
             self.max_crashes,
             if self.snapshots { "on" } else { "off" },
             opt(self.max_snapshots),

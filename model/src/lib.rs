@@ -29,6 +29,7 @@ pub mod history;
 pub mod log;
 pub mod model;
 pub mod network;
+pub mod portfolio;
 pub mod properties;
 pub mod receive;
 pub mod replication;

@@ -88,7 +88,7 @@ impl RaftModel {
             }
         }
         if s.role == Role::Leader {
-            if h.proposals < self.config.max_log {
+            if h.proposals < self.config.max_requests {
                 actions.push(Action::ClientRequest(i, h.proposals + 1));
             }
             actions.push(Action::AdvanceCommitIndex(i));
@@ -157,7 +157,7 @@ impl RaftModel {
             Action::ClientRequest(i, v) => {
                 let s = &mut next.servers[i.index()];
                 if s.role != Role::Leader
-                    || next.history.proposals >= self.config.max_log
+                    || next.history.proposals >= self.config.max_requests
                     || *v != next.history.proposals + 1
                 {
                     return None;
@@ -344,19 +344,19 @@ impl Model for RaftModel {
             }),
             Property::sometimes(p::LEADER_ELECTED, |_, s| p::leader_elected(s)),
         ];
-        if self.config.max_log > 0 {
+        if self.config.max_requests > 0 {
             props.push(Property::sometimes(p::ENTRY_COMMITTED, |_, s| {
                 p::entry_committed(s)
             }));
         }
         let snapshots_possible = self.config.snapshots && self.config.max_snapshots != Some(0);
-        if snapshots_possible && self.config.max_log > 0 && self.config.servers > 1 {
+        if snapshots_possible && self.config.max_requests > 0 && self.config.servers > 1 {
             props.push(Property::sometimes(
                 p::SNAPSHOT_INSTALLED_ON_FOLLOWER,
                 |_, s| p::snapshot_installed_on_follower(s),
             ));
         }
-        if self.config.max_crashes > 0 && self.config.max_log > 0 {
+        if self.config.max_crashes > 0 && self.config.max_requests > 0 {
             props.push(Property::sometimes(p::COMMIT_AFTER_RESTART, |_, s| {
                 p::commit_after_restart(s)
             }));

@@ -124,6 +124,31 @@ pub fn snapshot_is_committed_prefix(state: &ClusterState) -> bool {
     })
 }
 
+/// An `always` property that fails in one state, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The property's name (one of the constants above).
+    pub property: &'static str,
+    /// A sentence naming the servers, terms and entries involved.
+    pub reason: String,
+}
+
+/// CONTRACT (used by the state's text, the explorer picture and the CLI): every `always`
+/// property of `model` that fails in `state`, evaluated by the same code the checker runs.
+/// The reason is generic for now; each property will explain itself.
+pub fn violations(model: &crate::RaftModel, state: &ClusterState) -> Vec<Violation> {
+    use stateright::{Expectation, Model};
+    model
+        .properties()
+        .into_iter()
+        .filter(|p| p.expectation == Expectation::Always && !(p.condition)(model, state))
+        .map(|p| Violation {
+            property: p.name,
+            reason: format!("{} does not hold in this state", p.name),
+        })
+        .collect()
+}
+
 pub fn leader_elected(state: &ClusterState) -> bool {
     state.servers.iter().any(|s| s.role == Role::Leader)
 }

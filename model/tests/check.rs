@@ -8,7 +8,7 @@ use raft_model::{Bug, Config, RaftModel};
 fn small() -> Config {
     Config {
         max_term: 2,
-        max_log: 1,
+        max_requests: 1,
         max_crashes: 1,
         ..Config::default()
     }
@@ -107,7 +107,7 @@ fn the_state_count_is_pinned_single_threaded() {
     // A deliberate change to the model's meaning changes this number; update it knowingly.
     let tiny = Config {
         max_term: 1,
-        max_log: 1,
+        max_requests: 1,
         max_crashes: 0,
         snapshots: false,
         ..Config::default()
@@ -124,7 +124,7 @@ const PINNED_TINY_STATES: usize = 15443;
 fn pruning_dead_messages_keeps_verdicts_with_fewer_states() {
     let config = |prune_dead_messages| Config {
         max_term: 2,
-        max_log: 1,
+        max_requests: 1,
         max_crashes: 0,
         prune_dead_messages,
         ..Config::default()

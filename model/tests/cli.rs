@@ -18,7 +18,7 @@ fn stdout(o: &Output) -> String {
 const SMALL: &[&str] = &[
     "--max-term",
     "1",
-    "--max-log",
+    "--max-requests",
     "1",
     "--no-crashes",
     "--no-snapshots",
@@ -72,7 +72,7 @@ fn a_timed_out_run_is_incomplete_never_pass() {
         "check",
         "--max-term",
         "4",
-        "--max-log",
+        "--max-requests",
         "3",
         "--timeout",
         "1",

@@ -72,9 +72,9 @@ pub struct BoundArgs {
     /// Highest term a server may time out into [default: 3].
     #[arg(long)]
     pub max_term: Option<u8>,
-    /// Client requests proposed over the whole run [default: 1].
-    #[arg(long)]
-    pub max_log: Option<u8>,
+    /// Client requests proposed over the whole run [default: 1] (alias: --max-log).
+    #[arg(long, alias = "max-log")]
+    pub max_requests: Option<u8>,
     /// Crash-and-restart events over the whole run [default: 1].
     #[arg(long)]
     pub max_crashes: Option<u8>,
@@ -129,7 +129,7 @@ impl BoundArgs {
         let mut config = Config {
             servers: self.servers.unwrap_or(base.servers),
             max_term: self.max_term.unwrap_or(base.max_term),
-            max_log: self.max_log.unwrap_or(base.max_log),
+            max_requests: self.max_requests.unwrap_or(base.max_requests),
             max_crashes: self.max_crashes.unwrap_or(base.max_crashes),
             max_snapshots: self.max_snapshots.map_or(base.max_snapshots, |l| l.0),
             max_inflight: self.max_inflight.map_or(base.max_inflight, |l| l.0),

@@ -64,10 +64,10 @@ fn run_check(args: &CheckArgs) -> Result<ExitCode, String> {
 fn explore_flags(config: &crate::config::Config) -> String {
     let limit = |l: Option<u8>| l.map_or("unlimited".to_string(), |n| n.to_string());
     let mut flags = format!(
-        "--servers {} --max-term {} --max-log {} --max-crashes {} --max-snapshots {} --max-inflight {}",
+        "--servers {} --max-term {} --max-requests {} --max-crashes {} --max-snapshots {} --max-inflight {}",
         config.servers,
         config.max_term,
-        config.max_log,
+        config.max_requests,
         config.max_crashes,
         limit(config.max_snapshots),
         limit(config.max_inflight)
