@@ -66,7 +66,7 @@ fn persistence(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(1));
     for entries in SIZES {
         let state = state(entries);
-        let bytes = state.encode();
+        let bytes = state.encode().expect("encodes");
         group.throughput(Throughput::Bytes(bytes.len() as u64));
         group.bench_function(BenchmarkId::new("encode", entries), |b| {
             b.iter(|| state.encode())

@@ -45,7 +45,7 @@ impl CoreCluster {
 
     /// Bytes of the raft state `server` has stored, once encoded.
     pub fn saved_state_bytes(&self, server: usize) -> usize {
-        self.saved_state[server].0.encode().len()
+        self.saved_state[server].0.encode().unwrap().len()
     }
 
     /// Drops every message to and from `server` from now on (a partition of one).

@@ -285,7 +285,7 @@ impl Cluster {
         let disk = &self.disks[i];
         let core = Core::restore(
             self.core_config(i),
-            &disk.raft_state.encode(),
+            &disk.raft_state.encode().unwrap(),
             disk.snapshot.as_ref().clone(),
         )
         .map_err(|e| format!("S{i} cannot restore its persisted state: {e}"))?;

@@ -49,7 +49,7 @@ fn conflict_term_in_the_leaders_snapshot_entry() {
         election_timeout_ticks_max: 1,
         ..cluster.cores[0].config().clone()
     };
-    cluster.cores[0] = Core::restore(core_config, &state.encode(), snapshot).unwrap();
+    cluster.cores[0] = Core::restore(core_config, &state.encode().unwrap(), snapshot).unwrap();
     cluster.services[0] = Service {
         applied: vec![1, 2],
     };

@@ -23,7 +23,7 @@ fn restored(cluster: &Cluster, i: usize, entries: &[(u64, u32)]) -> Core {
     };
     Core::restore(
         cluster.cores[i].config().clone(),
-        &state.encode(),
+        &state.encode().unwrap(),
         Vec::new(),
     )
     .unwrap()
@@ -65,7 +65,8 @@ fn two_services_applying_different_commands_at_one_index_break_state_machine_saf
         };
         let snapshot = encode_snapshot(&[value]);
         let config = cluster.cores[i].config().clone();
-        cluster.cores[i] = Core::restore(config, &state.encode(), snapshot.clone()).unwrap();
+        cluster.cores[i] =
+            Core::restore(config, &state.encode().unwrap(), snapshot.clone()).unwrap();
         cluster.services[i] = Service::restore(&snapshot).unwrap();
         let mut outcome = stepped(i);
         outcome.crashed = true;

@@ -276,14 +276,14 @@ fn snapshot_install_vs_applies() {
             last_included_term: 1,
             data: vec![index as u8],
         };
-        assert!(raft.handle(&append(0, 1, 2, 1).encode()).is_some());
+        assert!(raft.handle(&append(0, 1, 2, 1).encode().unwrap()).is_some());
         let delayed = [append(0, 1, 3, 3), install(3)].map(|message| {
             let raft = raft.clone();
-            let bytes = message.encode();
+            let bytes = message.encode().unwrap();
             thread::spawn(move || raft.handle(&bytes))
         });
-        assert!(raft.handle(&install(4).encode()).is_some());
-        assert!(raft.handle(&append(4, 5, 1, 5).encode()).is_some());
+        assert!(raft.handle(&install(4).encode().unwrap()).is_some());
+        assert!(raft.handle(&append(4, 5, 1, 5).encode().unwrap()).is_some());
         for thread in delayed {
             thread.join().expect("delayed message thread panicked");
         }
@@ -405,7 +405,7 @@ impl Transport for VotingFollower {
             },
             _ => return None,
         };
-        Some(reply.encode())
+        Some(reply.encode().unwrap())
     }
 }
 
@@ -460,10 +460,10 @@ fn rpc_replies_vs_kill() {
     assert!(leader > 0, "no execution won the election before start");
 }
 
-/// The command bytes the runtime decodes: bincode, varint encoding, in which a `u64`
-/// below 251 is the single byte of its value.
+/// The command bytes the runtime decodes: postcard, LEB128 varints, in which a `u64`
+/// below 128 is the single byte of its value.
 fn encode(command: Cmd) -> Vec<u8> {
-    assert!(command < 251);
+    assert!(command < 128);
     vec![command as u8]
 }
 

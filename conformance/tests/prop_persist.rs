@@ -6,7 +6,8 @@
 //! a *valid* value — never a panic, never a value a correct server could not have written
 //! (design: "a damaged file is a clear error, never a panic or silent data loss"). Damage is
 //! generated three ways: truncation, bit flips, and splicing a varint/length field with a
-//! huge value (bincode length prefixes are varints), plus wholly arbitrary bytes.
+//! huge value (postcard's integers and length prefixes are LEB128 varints), plus wholly
+//! arbitrary bytes.
 //!
 //! Case counts are explicit (`PROPTEST_CASES` overrides them); the run's seed is printed and
 //! `PROPTEST_RNG_SEED` replays it; failures are saved under `conformance/proptest-regressions/`.
@@ -14,7 +15,9 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
+use raft_impl::core::codec;
 use raft_impl::core::message::MAX_INDEX_OR_TERM;
+use raft_impl::core::persist::{HEADER_BYTES, MAX_STATE_BYTES, STATE_VERSION};
 use raft_impl::core::{Entry, Message, PersistentState};
 use raft_impl::{FilePersister, PersistError, Persister};
 
@@ -113,9 +116,10 @@ enum Damage {
     FlipBit(usize),
     /// Overwrite one byte.
     SetByte(usize, u8),
-    /// Replace one byte by a multi-byte varint (bincode's length prefixes are varints):
-    /// tag 251/252/253 followed by a u16/u32/u64, typically a huge length.
-    SpliceVarint(usize, u8, u64),
+    /// Replace one byte by a multi-byte LEB128 varint (postcard's integers and length
+    /// prefixes), typically a huge length; `overlong` pads it past the 10 bytes a `u64`
+    /// may take.
+    SpliceVarint(usize, u64, bool),
     /// Append bytes.
     Append(Vec<u8>),
 }
@@ -127,15 +131,15 @@ fn damage() -> impl Strategy<Value = Damage> {
         (any::<usize>(), any::<u8>()).prop_map(|(p, b)| Damage::SetByte(p, b)),
         (
             any::<usize>(),
-            251u8..=253,
             prop_oneof![
                 Just(u64::MAX),
                 Just(1 << 60),
                 Just(u64::from(u32::MAX)),
                 any::<u64>()
-            ]
+            ],
+            prop::bool::weighted(0.1),
         )
-            .prop_map(|(p, tag, value)| Damage::SpliceVarint(p, tag, value)),
+            .prop_map(|(p, value, overlong)| Damage::SpliceVarint(p, value, overlong)),
         vec(any::<u8>(), 1..8).prop_map(Damage::Append),
     ]
 }
@@ -159,15 +163,15 @@ impl Damage {
                 let position = position % out.len();
                 out[position] = *byte;
             }
-            Damage::SpliceVarint(position, tag, value) => {
+            Damage::SpliceVarint(position, value, overlong) => {
                 let position = position % out.len();
-                let width = match tag {
-                    251 => 2,
-                    252 => 4,
-                    _ => 8,
-                };
-                let mut varint = vec![*tag];
-                varint.extend_from_slice(&value.to_le_bytes()[..width]);
+                let mut varint = leb128(*value);
+                if *overlong {
+                    // Continuation bits on every byte, then more: not a valid `u64`.
+                    varint.iter_mut().for_each(|b| *b |= 0x80);
+                    varint.resize(11, 0x80);
+                    varint.push(0x01);
+                }
                 out.splice(position..=position, varint);
             }
             Damage::Append(extra) => out.extend_from_slice(extra),
@@ -177,6 +181,20 @@ impl Damage {
 }
 
 // ---- Helpers ----
+
+/// LEB128, as postcard writes integers: 7 bits a byte, low first, high bit = more follows.
+fn leb128(mut value: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
 
 /// What a decoder may accept: a state a correct server could have written.
 fn is_valid_state(state: &PersistentState) -> bool {
@@ -197,7 +215,7 @@ fn is_valid_state(state: &PersistentState) -> bool {
 /// Used to get damaged *payloads* past the checksum, to exercise the payload decoder.
 fn with_valid_header(payload: &[u8]) -> Vec<u8> {
     let mut bytes = b"RAFT".to_vec();
-    bytes.push(1);
+    bytes.push(STATE_VERSION);
     bytes.extend_from_slice(&crc32_ieee(payload).to_le_bytes());
     bytes.extend_from_slice(payload);
     bytes
@@ -219,8 +237,6 @@ fn crc32_ieee(bytes: &[u8]) -> u32 {
     !crc
 }
 
-const HEADER_BYTES: usize = 9;
-
 /// A decoded state must be valid and re-encode to something that decodes to itself.
 fn check_decoded_state(
     result: Result<PersistentState, impl std::fmt::Debug>,
@@ -230,7 +246,10 @@ fn check_decoded_state(
             is_valid_state(&state),
             "decoder accepted an impossible state {state:?}"
         );
-        prop_assert_eq!(PersistentState::decode(&state.encode()).ok(), Some(state));
+        prop_assert_eq!(
+            PersistentState::decode(&state.encode().unwrap()).ok(),
+            Some(state)
+        );
     }
     Ok(())
 }
@@ -239,7 +258,10 @@ fn check_decoded_message(
     result: Result<Message, impl std::fmt::Debug>,
 ) -> Result<(), TestCaseError> {
     if let Ok(message) = result {
-        prop_assert_eq!(Message::decode(&message.encode()).ok(), Some(message));
+        prop_assert_eq!(
+            Message::decode(&message.encode().unwrap()).ok(),
+            Some(message)
+        );
     }
     Ok(())
 }
@@ -250,17 +272,17 @@ proptest! {
     /// The persisted raft state round-trips exactly, and its encoding is deterministic.
     #[test]
     fn persistent_state_round_trips(state in valid_state()) {
-        let bytes = state.encode();
+        let bytes = state.encode().unwrap();
         prop_assert_eq!(&PersistentState::decode(&bytes).unwrap(), &state);
-        prop_assert_eq!(state.encode(), bytes);
+        prop_assert_eq!(state.encode().unwrap(), bytes);
     }
 
     /// A damaged state encoding is an error, never a panic. Truncation and bit flips are
-    /// always detected (bincode is prefix-free; CRC-32 catches every burst of up to 32
+    /// always detected (postcard is prefix-free; CRC-32 catches every burst of up to 32
     /// bits); for the other damage a CRC collision has odds of 2^-32 per case.
     #[test]
     fn damaged_persistent_state_is_rejected(state in valid_state(), damage in damage()) {
-        let bytes = state.encode();
+        let bytes = state.encode().unwrap();
         let damaged = damage.apply(&bytes);
         let result = PersistentState::decode(&damaged);
         if damaged != bytes {
@@ -269,12 +291,12 @@ proptest! {
         check_decoded_state(result)?;
     }
 
-    /// With the checksum made to match, a damaged *payload* reaches the bincode decoder and
+    /// With the checksum made to match, a damaged *payload* reaches the postcard decoder and
     /// the validity checks: still an error or a valid state, never a panic or a huge
-    /// allocation. Truncated payloads are always errors (bincode is prefix-free).
+    /// allocation. Truncated payloads are always errors (postcard is prefix-free).
     #[test]
     fn damaged_payload_behind_valid_checksum_is_rejected(state in valid_state(), damage in damage()) {
-        let payload = state.encode()[HEADER_BYTES..].to_vec();
+        let payload = state.encode().unwrap()[HEADER_BYTES..].to_vec();
         let damaged = with_valid_header(&damage.apply(&payload));
         let result = PersistentState::decode(&damaged);
         if matches!(damage, Damage::Truncate(_)) {
@@ -284,7 +306,8 @@ proptest! {
     }
 
     /// A valid payload that describes an impossible state (terms decreasing along the log,
-    /// or after the current term) is refused even with a correct checksum.
+    /// or after the current term) is refused even with a correct checksum; and the encoder
+    /// refuses to write it in the first place.
     #[test]
     fn impossible_state_is_refused(mut state in valid_state(), position in any::<usize>(), term in any::<u64>()) {
         if state.entries.is_empty() {
@@ -292,8 +315,11 @@ proptest! {
         }
         let position = position % state.entries.len();
         state.entries[position].term = term;
-        let result = PersistentState::decode(&state.encode());
+        let payload = codec::encode(&state, MAX_STATE_BYTES).unwrap();
+        let result = PersistentState::decode(&with_valid_header(&payload));
         prop_assert_eq!(result.is_ok(), is_valid_state(&state), "{:?}", result);
+        let encoded = state.encode();
+        prop_assert_eq!(encoded.is_ok(), is_valid_state(&state), "{:?}", encoded);
     }
 
     /// A term or snapshot index at or above `MAX_INDEX_OR_TERM` is refused (arithmetic on
@@ -306,7 +332,9 @@ proptest! {
         } else {
             state.current_term = huge;
         }
-        prop_assert!(PersistentState::decode(&state.encode()).is_err());
+        let payload = codec::encode(&state, MAX_STATE_BYTES).unwrap();
+        prop_assert!(PersistentState::decode(&with_valid_header(&payload)).is_err());
+        prop_assert!(state.encode().is_err());
     }
 
     /// Arbitrary bytes, raw or behind a valid header: an error or a valid state.
@@ -319,16 +347,16 @@ proptest! {
     /// Every RPC message round-trips exactly.
     #[test]
     fn message_round_trips(message in message()) {
-        let bytes = message.encode();
+        let bytes = message.encode().unwrap();
         prop_assert_eq!(Message::decode(&bytes).unwrap(), message);
     }
 
     /// A damaged message is an error (always, for truncation) or a message that itself
     /// round-trips; never a panic or a huge allocation (messages carry no checksum, so this
-    /// is the bincode decoder's bounds at work).
+    /// is the postcard decoder's bounds at work).
     #[test]
     fn damaged_message_is_rejected(message in message(), damage in damage()) {
-        let damaged = damage.apply(&message.encode());
+        let damaged = damage.apply(&message.encode().unwrap());
         let result = Message::decode(&damaged);
         if matches!(damage, Damage::Truncate(_)) {
             prop_assert!(result.is_err(), "truncated message accepted: {result:?}");
@@ -398,7 +426,7 @@ proptest! {
         let damaged = damage.apply(&bytes);
         std::fs::write(&path, &damaged).unwrap();
         match FilePersister::open(dir.path()) {
-            Err(PersistError::Corrupt(_)) => {}
+            Err(PersistError::Corrupt { .. }) => {}
             Err(other) => prop_assert!(false, "{damage:?}: expected Corrupt, got {other:?}"),
             Ok(reopened) => {
                 // Only an unchanged file may open (a byte overwritten with itself); every
@@ -430,7 +458,7 @@ proptest! {
         bytes[17..25].copy_from_slice(&snapshot_len.to_le_bytes());
         std::fs::write(&path, &bytes).unwrap();
         let result = FilePersister::open(dir.path());
-        prop_assert!(matches!(result, Err(PersistError::Corrupt(_))), "{:?}", result.map(|_| ()));
+        prop_assert!(matches!(result, Err(PersistError::Corrupt { .. })), "{:?}", result.map(|_| ()));
     }
 
     /// Arbitrary file contents, the empty file included, are `Corrupt`, never a panic.
@@ -440,6 +468,6 @@ proptest! {
         std::fs::write(dir.path().join("state"), &bytes).unwrap();
         // Accepting needs the 8-byte magic, matching lengths and CRC: odds below 2^-64.
         let result = FilePersister::open(dir.path());
-        prop_assert!(matches!(result, Err(PersistError::Corrupt(_))), "{:?}", result.map(|_| ()));
+        prop_assert!(matches!(result, Err(PersistError::Corrupt { .. })), "{:?}", result.map(|_| ()));
     }
 }

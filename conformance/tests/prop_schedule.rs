@@ -668,8 +668,8 @@ impl Cluster {
 
     /// Every message crosses the wire encoding, as it would between processes.
     fn deliver(&mut self, from: usize, to: usize, message: Message) -> Check {
-        let message =
-            Message::decode(&message.encode()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let message = Message::decode(&message.encode().unwrap())
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         self.step(to, Input::Message { from, message })?;
         Ok(())
     }
@@ -748,7 +748,7 @@ impl Cluster {
                 Forget::LastEntry => drop(state.entries.pop()),
             }
             *expected = state.clone();
-            s.persisted_state = state.encode();
+            s.persisted_state = state.encode().unwrap();
         }
     }
 
@@ -779,7 +779,7 @@ impl Cluster {
             persist
                 .apply_to(&mut stored, &mut s.persisted_snapshot)
                 .map_err(|e| TestCaseError::fail(format!("server {server} delta: {e}")))?;
-            s.persisted_state = stored.encode();
+            s.persisted_state = stored.encode().unwrap();
         }
         self.check_persisted(server)?;
         for outgoing in &ready.messages {

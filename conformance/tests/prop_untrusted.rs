@@ -188,7 +188,10 @@ fn save(persisted: &mut Vec<u8>, persist: &Persist) -> Result<(), TestCaseError>
     persist
         .apply_to(&mut stored, &mut snapshot)
         .map_err(|e| TestCaseError::fail(format!("delta does not fit: {e}")))?;
-    *persisted = stored.encode();
+    // The core must never hand out a state that cannot be written (and read back).
+    *persisted = stored
+        .encode()
+        .map_err(|e| TestCaseError::fail(format!("state not encodable: {e}")))?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! service's snapshot (§7). Both are saved together, atomically, so that a restart never
 //! sees a log that does not match its snapshot.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 mod cached;
@@ -9,18 +10,32 @@ mod file;
 mod format;
 use cached::{Cached, Saved};
 pub use file::FilePersister;
+pub use format::FileFormatError;
 
 /// Why persistent state could not be saved or read back.
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
-    #[error("I/O error on {path}: {source}")]
+    /// The file system refused an operation on `path`.
+    #[error("I/O error on {}", path.display())]
     Io {
-        path: String,
+        /// The file or directory acted on.
+        path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
-    #[error("persisted state is corrupt: {0}")]
-    Corrupt(String),
+    /// The state file at `path` exists but is damaged or of another format.
+    #[error("persisted state file {} is corrupt", path.display())]
+    Corrupt {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        reason: FileFormatError,
+    },
+    /// The raft state could not be encoded (too large, for example), so nothing was saved.
+    #[error("raft state could not be encoded; nothing was saved")]
+    Encode(#[source] crate::core::StateError),
 }
 
 /// Storage for a peer's raft state and snapshot (the Lab's `Persister`).
@@ -46,6 +61,7 @@ pub struct MemoryPersister {
 }
 
 impl MemoryPersister {
+    /// An empty persister: a fresh server.
     pub fn new() -> Self {
         Self::default()
     }

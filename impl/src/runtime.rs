@@ -200,7 +200,7 @@ impl<C: Command> Raft<C> {
         if self.shared.is_dead() {
             return (0, 0, false);
         }
-        let bytes = match command_options().serialize(&command) {
+        let bytes = match core::codec::encode(&command, MAX_COMMAND_BYTES) {
             Ok(bytes) => bytes,
             Err(error) => {
                 tracing::error!(%error, "command could not be encoded");
@@ -328,7 +328,13 @@ impl<C: Command> Shared<C> {
             .position(|out| out.to == from && !out.message.is_request())?;
         let reply = messages.swap_remove(position);
         Shared::send_all(this, messages);
-        Some(reply.message.encode())
+        match reply.message.encode() {
+            Ok(bytes) => Some(bytes),
+            Err(error) => {
+                tracing::error!(me = this.me, %error, "reply could not be encoded; not sent");
+                None
+            }
+        }
     }
 
     /// One step whose messages are sent at once.
@@ -366,9 +372,10 @@ impl<C: Command> Shared<C> {
         let durable = if persist.is_some() || was_unsaved {
             // The Lab's `Persister` saves whole blobs: encode the state once, borrowed from
             // the core (the delta says only that something changed).
-            let saved = self
-                .persister
-                .save(&core.encode_persistent_state(), core.snapshot_data());
+            let saved = core
+                .encode_persistent_state()
+                .map_err(crate::PersistError::Encode)
+                .and_then(|state| self.persister.save(&state, core.snapshot_data()));
             match (&saved, was_unsaved) {
                 (Ok(()), true) => tracing::warn!(me = self.me, "state saved again; resuming"),
                 (Err(error), false) => tracing::error!(
@@ -410,7 +417,13 @@ impl<C: Command> Shared<C> {
             return;
         };
         let shared = Arc::clone(this);
-        let bytes = out.message.encode();
+        let bytes = match out.message.encode() {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::error!(me = this.me, to = out.to, %error, "request could not be encoded; not sent");
+                return;
+            }
+        };
         thread::spawn(move || {
             let reply = transport.call(bytes);
             if shared.is_dead() {
@@ -478,7 +491,7 @@ impl<C: Command> Shared<C> {
 fn to_apply_msg<C: Command>(apply: Apply) -> Option<ApplyMsg<C>> {
     Some(match apply {
         Apply::Entry { index, command, .. } => ApplyMsg::Command {
-            command: command_options().deserialize(&command).ok()?,
+            command: core::codec::decode(&command, MAX_COMMAND_BYTES).ok()?,
             command_index: index,
         },
         Apply::Snapshot { index, term, data } => ApplyMsg::Snapshot {
@@ -488,16 +501,6 @@ fn to_apply_msg<C: Command>(apply: Apply) -> Option<ApplyMsg<C>> {
         },
     })
 }
-
-fn command_options() -> impl bincode::Options {
-    use bincode::Options;
-    bincode::DefaultOptions::new()
-        .with_limit(MAX_COMMAND_BYTES)
-        .with_varint_encoding()
-        .reject_trailing_bytes()
-}
-
-use bincode::Options as _;
 
 /// Locks `mutex`. A poisoned lock means a step panicked on a broken invariant: the peer's
 /// state is not trustworthy, so we propagate the panic.

@@ -105,7 +105,7 @@ fn targets(seed: u64) -> Vec<Core> {
         ],
     };
     let config = Config::new(0, SERVERS, seed);
-    let follower = Core::restore(config, &state.encode(), vec![1, 2]).unwrap();
+    let follower = Core::restore(config, &state.encode().unwrap(), vec![1, 2]).unwrap();
     let mut candidate = follower.clone();
     while candidate.role() != Role::Candidate {
         candidate.step(Input::Tick);
@@ -127,7 +127,7 @@ fn run(seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut cores = targets(seed);
     for _ in 0..MESSAGES_PER_SEED {
-        let encoded = random_message(&mut rng).encode();
+        let encoded = random_message(&mut rng).encode().unwrap();
         let bytes = damage(&mut rng, encoded);
         let Ok(message) = Message::decode(&bytes) else {
             continue;
@@ -139,7 +139,7 @@ fn run(seed: u64) {
             cores = targets(seed); // Start over so roles stay mixed.
         }
     }
-    let good = targets(seed)[0].persistent_state().encode();
+    let good = targets(seed)[0].persistent_state().encode().unwrap();
     for _ in 0..MESSAGES_PER_SEED / 10 {
         let bytes = damage(&mut rng, good.clone());
         let _ = Core::restore(Config::new(1, SERVERS, seed), &bytes, vec![]);

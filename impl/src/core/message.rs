@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::codec::{self, EncodeError, PayloadError};
 use super::log::Entry;
 
 /// Indices and terms at or above this are refused, so that no arithmetic on them can
@@ -155,38 +156,83 @@ impl Message {
         }
     }
 
-    pub fn encode(&self) -> Vec<u8> {
-        use bincode::Options;
-        // Serialising a plain enum of integers and byte vectors into memory cannot fail
-        // unless the size limit is exceeded, which only a snapshot larger than the limit can
-        // do; such a message would be refused by every receiver anyway.
-        options().serialize(self).unwrap_or_default()
+    /// The wire encoding: the header byte [`WIRE_HEADER`], then the postcard payload (see
+    /// [`codec`](super::codec)). A message whose encoding would pass [`MAX_MESSAGE_BYTES`]
+    /// (an InstallSnapshot of a huge snapshot, a huge batch of entries) is an error: it must
+    /// not be sent, and it is not truncated or replaced by an empty frame.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        // The header counts towards the limit: a frame is at most `MAX_MESSAGE_BYTES`.
+        codec::encode_into(self, MAX_MESSAGE_BYTES - 1, vec![WIRE_HEADER])
     }
 
+    /// Decodes one message from a whole frame. Bytes from the network are untrusted: every
+    /// malformed input is a [`DecodeError`], never a panic or a large allocation.
     pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
-        use bincode::Options;
-        options()
-            .deserialize(bytes)
-            .map_err(|e| DecodeError(e.to_string()))
+        let (&header, payload) = bytes.split_first().ok_or(DecodeError::Empty)?;
+        if header != WIRE_HEADER {
+            return Err(match header {
+                // Format 1 (bincode, before the header existed) starts with the variant tag.
+                0..=5 => DecodeError::UnsupportedVersion {
+                    found: 1,
+                    expected: WIRE_VERSION,
+                },
+                h if h & VERSIONED != 0 => DecodeError::UnsupportedVersion {
+                    found: h & !VERSIONED,
+                    expected: WIRE_VERSION,
+                },
+                byte => DecodeError::BadHeader { byte },
+            });
+        }
+        Ok(codec::decode(payload, MAX_MESSAGE_BYTES - 1)?)
     }
 }
 
+/// The high bit marks a versioned frame; format 1 frames began with a variant tag (0–5).
+const VERSIONED: u8 = 0x80;
+/// The wire format this build writes and reads: 2 (postcard). Format 1 was bincode 1.
+pub const WIRE_VERSION: u8 = 2;
+/// The first byte of every message: the high bit set, then [`WIRE_VERSION`].
+pub const WIRE_HEADER: u8 = VERSIONED | WIRE_VERSION;
+
 /// Bytes that are not a valid [`Message`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("malformed message: {0}")]
-pub struct DecodeError(pub String);
-
-fn options() -> impl bincode::Options {
-    use bincode::Options;
-    bincode::DefaultOptions::new()
-        .with_limit(MAX_MESSAGE_BYTES)
-        .with_varint_encoding()
-        .reject_trailing_bytes()
+pub enum DecodeError {
+    /// A frame of zero bytes.
+    #[error("empty message frame")]
+    Empty,
+    /// A frame of another wire format version (1: a bincode frame of an older build).
+    #[error("message of wire format version {found}; this build reads version {expected}")]
+    UnsupportedVersion {
+        /// The version the frame announces (1 for a headerless format 1 frame).
+        found: u8,
+        /// [`WIRE_VERSION`].
+        expected: u8,
+    },
+    /// A first byte that is no version header.
+    #[error("message frame starts with {byte:#04x}, not a version header")]
+    BadHeader {
+        /// The first byte.
+        byte: u8,
+    },
+    /// The payload after the header is not a message.
+    #[error("malformed message payload")]
+    Payload(#[from] PayloadError),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `RequestVote { term: 5, candidate: 2, last_log_index: 12, last_log_term: 4 }` as a
+    /// format 1 build (bincode 1, varint) sent it. Read as a headerless postcard frame it
+    /// would decode to the very same message: without the header the two formats could not
+    /// be told apart.
+    const FORMAT_1_REQUEST_VOTE: &[u8] = &[0, 5, 2, 12, 4];
+    /// An AppendEntries of term 300 with two entries, as a format 1 build sent it (bincode's
+    /// varint writes 300 as 251 followed by a `u16`).
+    const FORMAT_1_APPEND_ENTRIES: &[u8] = &[
+        2, 251, 44, 1, 1, 10, 3, 2, 4, 2, 1, 2, 251, 44, 1, 7, 115, 101, 116, 32, 120, 32, 49, 10,
+    ];
 
     /// Every message survives an encode/decode round trip.
     #[test]
@@ -225,7 +271,10 @@ mod tests {
             },
         ];
         for message in messages {
-            assert_eq!(Message::decode(&message.encode()).unwrap(), message);
+            assert_eq!(
+                Message::decode(&message.encode().unwrap()).unwrap(),
+                message
+            );
         }
     }
 
@@ -237,15 +286,89 @@ mod tests {
             term: 1,
             vote_granted: true,
         }
-        .encode();
-        assert!(Message::decode(&good[..good.len() - 1]).is_err());
-        assert!(Message::decode(&[]).is_err());
-        assert!(Message::decode(&[200, 255, 255, 255, 255]).is_err());
+        .encode()
+        .unwrap();
+        assert_eq!(good, [WIRE_HEADER, 1, 1, 1]);
+        assert!(matches!(
+            Message::decode(&good[..good.len() - 1]),
+            Err(DecodeError::Payload(PayloadError::Malformed(_)))
+        ));
+        assert_eq!(Message::decode(&[]), Err(DecodeError::Empty));
+        assert_eq!(
+            Message::decode(&[0x7f, 1]),
+            Err(DecodeError::BadHeader { byte: 0x7f })
+        );
+        assert!(matches!(
+            Message::decode(&[WIRE_HEADER, 200, 255, 255, 255, 255]),
+            Err(DecodeError::Payload(PayloadError::Malformed(_)))
+        ));
         let mut trailing = good.clone();
         trailing.push(0);
-        assert!(Message::decode(&trailing).is_err());
-        // An AppendEntries claiming 2^60 entries.
-        let huge = [2u8, 1, 0, 0, 0, 255, 0, 0, 0, 0, 0, 0, 0, 16];
-        assert!(Message::decode(&huge).is_err());
+        assert_eq!(
+            Message::decode(&trailing),
+            Err(DecodeError::Payload(PayloadError::TrailingBytes {
+                count: 1
+            }))
+        );
+        // An AppendEntries claiming 2^60 entries (varint 0x80.. 0x10).
+        let huge = [
+            WIRE_HEADER,
+            2,
+            1,
+            0,
+            0,
+            0,
+            0x80,
+            0x80,
+            0x80,
+            0x80,
+            0x80,
+            0x80,
+            0x80,
+            0x80,
+            0x10,
+        ];
+        assert!(matches!(
+            Message::decode(&huge),
+            Err(DecodeError::Payload(PayloadError::Malformed(_)))
+        ));
+    }
+
+    /// Frames written by a format 1 build (bincode 1, no header; bytes recorded from that
+    /// build) and frames announcing a later version are refused by version, never misread.
+    #[test]
+    fn other_versions_are_refused_by_version() {
+        let old = DecodeError::UnsupportedVersion {
+            found: 1,
+            expected: WIRE_VERSION,
+        };
+        assert_eq!(Message::decode(FORMAT_1_REQUEST_VOTE), Err(old.clone()));
+        assert_eq!(Message::decode(FORMAT_1_APPEND_ENTRIES), Err(old));
+        assert_eq!(
+            Message::decode(&[VERSIONED | 3, 1, 1, 1]),
+            Err(DecodeError::UnsupportedVersion {
+                found: 3,
+                expected: WIRE_VERSION
+            })
+        );
+    }
+
+    /// A message over the frame limit is an encode error, not an empty or cut frame; the
+    /// snapshot bytes are never copied (the check comes first), so this test is cheap.
+    #[test]
+    fn oversized_message_is_an_encode_error() {
+        let message = Message::InstallSnapshot {
+            term: 1,
+            leader: 0,
+            last_included_index: 1,
+            last_included_term: 1,
+            data: vec![0; MAX_MESSAGE_BYTES as usize],
+        };
+        assert_eq!(
+            message.encode(),
+            Err(EncodeError::TooLarge {
+                limit: MAX_MESSAGE_BYTES - 1
+            })
+        );
     }
 }

@@ -8,11 +8,13 @@
 //!
 //! Files, one per Figure 2 concern: [`log`] (the log with its compacted prefix),
 //! `election` (§5.2, §5.4.1), `replication` (§5.3), `commit` (§5.3, §5.4.2), `snapshot` (§7),
-//! [`message`] (the RPCs), [`persist`] (the persistent state's encoding), [`role`].
+//! [`message`] (the RPCs), [`persist`] (the persistent state's encoding), [`codec`] (the
+//! one binary encoding both use), [`role`].
 
 // First: the `mutated!` hooks are macros, visible only in modules declared after it.
 #[macro_use]
 pub mod mutation;
+pub mod codec;
 mod commit;
 mod election;
 #[cfg(test)]
@@ -36,6 +38,7 @@ pub use bytes::Bytes;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+pub use codec::{EncodeError, PayloadError};
 pub use log::{Entry, Log};
 pub use message::{DecodeError, Message};
 pub use persist::{HardState, LogChange, Persist, PersistentState, SnapshotChange, StateError};
@@ -209,17 +212,16 @@ impl Core {
     ) -> Result<Core, StateError> {
         if raft_state.is_empty() {
             if !snapshot.is_empty() {
-                return Err(StateError::Malformed(
-                    "a snapshot without raft state".into(),
-                ));
+                return Err(StateError::SnapshotWithoutState);
             }
             return Ok(Core::new(config));
         }
         let state = PersistentState::decode(raft_state)?;
-        if state.voted_for.is_some_and(|v| v >= config.servers) {
-            return Err(StateError::Malformed(
-                "voted for a server outside the cluster".into(),
-            ));
+        if let Some(voted_for) = state.voted_for.filter(|&v| v >= config.servers) {
+            return Err(StateError::VoteOutsideCluster {
+                voted_for,
+                servers: config.servers,
+            });
         }
         Ok(Core::from_state(config, state, Arc::new(snapshot)))
     }
@@ -603,8 +605,9 @@ impl Core {
     }
 
     /// [`PersistentState::encode`] of the current state, encoded from the log in place (no
-    /// clone of it): the whole raft-state blob of a Lab-style `Persister`.
-    pub fn encode_persistent_state(&self) -> Vec<u8> {
+    /// clone of it): the whole raft-state blob of a Lab-style `Persister`. An error (a state
+    /// over the size limit) means nothing may be saved for this step.
+    pub fn encode_persistent_state(&self) -> Result<Vec<u8>, StateError> {
         persist::PersistentStateRef {
             current_term: self.current_term,
             voted_for: self.voted_for,

@@ -115,8 +115,8 @@ impl Cluster {
     fn restart(&mut self, server: usize) {
         let config = self.cores[server].config().clone();
         let (state, snapshot) = &self.disks[server];
-        self.cores[server] =
-            Core::restore(config, &state.encode(), snapshot.to_vec()).expect("own state decodes");
+        self.cores[server] = Core::restore(config, &state.encode().unwrap(), snapshot.to_vec())
+            .expect("own state decodes");
         // The service restores itself from the persisted snapshot.
         self.applied[server] = self.cores[server].snapshot_index();
     }

@@ -37,7 +37,7 @@ fn server(
     };
     Core::restore(
         config(id, SERVERS),
-        &state.encode(),
+        &state.encode().unwrap(),
         vec![9; snapshot.0 as usize],
     )
     .unwrap()
@@ -919,7 +919,7 @@ fn restart_restores_from_snapshot() {
     assert!(ready.persist.is_some());
     let after = Core::restore(
         config(1, SERVERS),
-        &before.encode_persistent_state(),
+        &before.encode_persistent_state().unwrap(),
         before.snapshot_data().to_vec(),
     )
     .unwrap();

@@ -130,8 +130,10 @@ impl Persister for FilePersister {
 
 fn read_state(path: &Path) -> Result<Saved, PersistError> {
     match fs::read(path) {
-        Ok(bytes) => format::decode(&bytes)
-            .map_err(|reason| PersistError::Corrupt(format!("{}: {reason}", path.display()))),
+        Ok(bytes) => format::decode(&bytes).map_err(|reason| PersistError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        }),
         // Never saved: Figure 2's initial state (term 0, no vote, empty log).
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Saved::default()),
         Err(e) => Err(io_error(path, e)),
@@ -205,7 +207,7 @@ fn run<T>(
 
 fn io_error(path: &Path, source: io::Error) -> PersistError {
     PersistError::Io {
-        path: path.display().to_string(),
+        path: path.to_path_buf(),
         source,
     }
 }

@@ -347,7 +347,8 @@ fn follower_answers_only_once_its_log_is_durable() {
         }],
         leader_commit: 0,
     }
-    .encode();
+    .encode()
+    .unwrap();
     assert_eq!(follower.handle(&request), None, "save failed: no reply");
     assert_eq!(
         follower.handle(&request),

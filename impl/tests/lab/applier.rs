@@ -120,11 +120,11 @@ impl Logs {
 /// The snapshot the snapshot applier makes: the last included index and every value up to
 /// it (index 0 holds nothing), as in config.go.
 pub fn encode_snapshot(index: u64, xlog: &[Option<Cmd>]) -> Vec<u8> {
-    bincode::serialize(&(index, xlog)).expect("encoding a snapshot into memory cannot fail")
+    postcard::to_stdvec(&(index, xlog)).expect("encoding a snapshot into memory cannot fail")
 }
 
-fn decode_snapshot(bytes: &[u8]) -> Result<(u64, Vec<Option<Cmd>>), bincode::Error> {
-    bincode::deserialize(bytes)
+fn decode_snapshot(bytes: &[u8]) -> Result<(u64, Vec<Option<Cmd>>), postcard::Error> {
+    postcard::from_bytes(bytes)
 }
 
 /// Receives the next message, or `None` once the peer dropped its sender or the test is

@@ -1,6 +1,7 @@
 //! Reopening what was saved, and damaged or unreadable files on open.
 
 use super::*;
+use crate::persister::FileFormatError;
 
 fn saved_dir() -> (tempfile::TempDir, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
@@ -10,11 +11,19 @@ fn saved_dir() -> (tempfile::TempDir, Vec<u8>) {
     (dir, bytes)
 }
 
-fn assert_corrupt(result: Result<FilePersister, PersistError>) {
+/// The reason a damaged file was refused, after checking that the error names the file.
+fn corrupt_reason(dir: &Path, result: Result<FilePersister, PersistError>) -> FileFormatError {
     match result {
-        Err(PersistError::Corrupt(_)) => {}
+        Err(PersistError::Corrupt { path, reason }) => {
+            assert_eq!(path, dir.join(STATE_FILE));
+            reason
+        }
         other => panic!("expected Corrupt, got {other:?}"),
     }
+}
+
+fn assert_corrupt(dir: &Path, result: Result<FilePersister, PersistError>) {
+    corrupt_reason(dir, result);
 }
 
 /// What was saved is read back after reopening, and a fresh directory is empty state.
@@ -44,7 +53,15 @@ fn truncated_file_is_corrupt() {
     let (dir, bytes) = saved_dir();
     for len in 0..bytes.len() {
         fs::write(dir.path().join(STATE_FILE), &bytes[..len]).unwrap();
-        assert_corrupt(FilePersister::open(dir.path()));
+        let reason = corrupt_reason(dir.path(), FilePersister::open(dir.path()));
+        if len < 29 {
+            assert_eq!(reason, FileFormatError::Truncated { len });
+        } else {
+            assert!(
+                matches!(reason, FileFormatError::LengthMismatch { .. }),
+                "{reason:?}"
+            );
+        }
     }
 }
 
@@ -56,12 +73,29 @@ fn damaged_file_is_corrupt() {
         let mut damaged = bytes.clone();
         damaged[position / 8] ^= 1 << (position % 8);
         fs::write(dir.path().join(STATE_FILE), &damaged).unwrap();
-        assert_corrupt(FilePersister::open(dir.path()));
+        assert_corrupt(dir.path(), FilePersister::open(dir.path()));
     }
     let mut longer = bytes.clone();
     longer.push(0);
     fs::write(dir.path().join(STATE_FILE), &longer).unwrap();
-    assert_corrupt(FilePersister::open(dir.path()));
+    assert_eq!(
+        corrupt_reason(dir.path(), FilePersister::open(dir.path())),
+        FileFormatError::LengthMismatch {
+            raft_state: 10,
+            snapshot: 12,
+            payload: 23
+        }
+    );
+    let mut other_version = bytes.clone();
+    other_version[8] = 9;
+    fs::write(dir.path().join(STATE_FILE), &other_version).unwrap();
+    assert_eq!(
+        corrupt_reason(dir.path(), FilePersister::open(dir.path())),
+        FileFormatError::UnsupportedVersion {
+            found: 9,
+            expected: 1
+        }
+    );
 }
 
 /// A temp file left by a crash during a save does not affect what is read.
@@ -80,7 +114,9 @@ fn unreadable_state_file_is_an_io_error() {
     let dir = tempfile::tempdir().unwrap();
     fs::create_dir(dir.path().join(STATE_FILE)).unwrap();
     match FilePersister::open(dir.path()) {
-        Err(PersistError::Io { path, .. }) => assert!(path.ends_with(STATE_FILE), "{path}"),
+        Err(PersistError::Io { path, .. }) => {
+            assert!(path.ends_with(STATE_FILE), "{}", path.display())
+        }
         other => panic!("expected Io, got {other:?}"),
     }
 }
