@@ -33,8 +33,10 @@ if timeout 120 cargo deny fetch db >/dev/null 2>&1; then
     cargo deny check advisories
 elif db=$(ls -d "$advisory_dbs"/advisory-db-*/.git 2>/dev/null | head -n 1) && [ -n "$db" ]; then
     db=$(dirname "$db")
-    echo "advisory database not fetchable; using the copy in $db," \
-        "last commit $(git -C "$db" log -1 --format=%cs)"
+    age_days=$(( ($(date +%s) - $(git -C "$db" log -1 --format=%ct)) / 86400 ))
+    echo "advisory database not fetchable; using the copy in $db:" \
+        "last commit $(git -C "$db" log -1 --format=%cs), $age_days days old" \
+        "(advisories published since then are not checked)"
     cargo deny --offline check advisories
 else
     echo "WARNING: ADVISORIES NOT CHECKED: the RustSec advisory database could not be" \

@@ -44,13 +44,13 @@ where
     let p_dec = fastest(runs, || postcard::from_bytes::<T>(&postcard).unwrap());
     let m_dec = fastest(runs, || rmp_serde::from_slice::<T>(&msgpack).unwrap());
     println!(
-        "| {name} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        "| {name} | {} | {} | {} | {} | {} | {} |",
         postcard.len(),
         msgpack.len(),
-        p_enc.as_secs_f64() * 1e6,
-        m_enc.as_secs_f64() * 1e6,
-        p_dec.as_secs_f64() * 1e6,
-        m_dec.as_secs_f64() * 1e6,
+        p_enc.as_nanos(),
+        m_enc.as_nanos(),
+        p_dec.as_nanos(),
+        m_dec.as_nanos(),
     );
 }
 
@@ -58,7 +58,7 @@ where
 #[ignore = "a measurement; run with --ignored --nocapture in release"]
 fn postcard_against_messagepack() {
     println!(
-        "| value | postcard bytes | msgpack bytes | postcard encode µs | msgpack encode µs | postcard decode µs | msgpack decode µs |"
+        "| value | postcard bytes | msgpack bytes | postcard encode ns | msgpack encode ns | postcard decode ns | msgpack decode ns |"
     );
     println!("|---|---|---|---|---|---|---|");
     for count in [1_000u64, 10_000] {
