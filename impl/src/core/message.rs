@@ -13,7 +13,9 @@ use super::log::Entry;
 /// overflow (a cluster would need 2^62 entries or elections to get there).
 pub const MAX_INDEX_OR_TERM: u64 = 1 << 62;
 
-/// Largest message the core decodes (a whole snapshot travels in one InstallSnapshot).
+/// Largest message frame, header included, that the core encodes or decodes (a whole
+/// snapshot travels in one InstallSnapshot, so a larger snapshot cannot be sent: its encode
+/// is an [`EncodeError::TooLarge`]).
 pub const MAX_MESSAGE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// A Raft RPC request or reply.
@@ -77,6 +79,7 @@ impl Message {
         }
     }
 
+    /// Whether this is a request (RequestVote, AppendEntries, InstallSnapshot), not a reply.
     pub fn is_request(&self) -> bool {
         matches!(
             self,
