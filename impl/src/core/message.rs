@@ -160,7 +160,7 @@ impl Message {
     }
 
     /// The wire encoding: the header byte [`WIRE_HEADER`], then the postcard payload (see
-    /// [`codec`](super::codec)). A message whose encoding would pass [`MAX_MESSAGE_BYTES`]
+    /// [`codec`]). A message whose encoding would pass [`MAX_MESSAGE_BYTES`]
     /// (an InstallSnapshot of a huge snapshot, a huge batch of entries) is an error: it must
     /// not be sent, and it is not truncated or replaced by an empty frame.
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {

@@ -3,7 +3,7 @@
 //!
 //! Format version 2 (header integers little-endian):
 //! `magic "RAFT"` · `version: u8 (= 2)` · `crc32(payload): u32` · `payload`, where the payload
-//! is the postcard encoding (see [`codec`](super::codec)) of [`PersistentState`], at most
+//! is the postcard encoding (see [`codec`]) of [`PersistentState`], at most
 //! [`MAX_STATE_BYTES`]. Version 1 had a bincode 1 payload; this build refuses it with
 //! [`StateError::UnsupportedVersion`] (no migration: see docs/impl.md). The snapshot bytes
 //! themselves are opaque service data saved beside this by the persister.
