@@ -418,11 +418,46 @@ mod tests {
     /// A state at the real limit: one command of 4 GiB. The allocation is zeroed lazily and
     /// the size check comes before any copy, so this costs no real memory or time.
     #[test]
+    #[cfg(target_pointer_width = "64")]
     fn state_over_four_gib_is_refused() {
         let mut state = sample();
         state.entries[1].command = vec![0u8; MAX_STATE_BYTES as usize].into();
         assert_eq!(
             state.encode(),
+            Err(StateError::Encode(EncodeError::TooLarge {
+                limit: MAX_STATE_BYTES
+            }))
+        );
+    }
+
+    /// The core side of the same limit: a follower that accepted a 4 GiB entry (handed to
+    /// `step` directly; no 4 GiB message could be decoded) has a persistent state that
+    /// cannot be encoded, and `encode_persistent_state` says so instead of returning an
+    /// empty blob for the runtime to save over the good one. Nothing is copied: the entry's
+    /// zeroed pages are never touched.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn core_state_over_the_limit_is_an_encode_error() {
+        use crate::core::{Config, Core, Input, Message};
+        let mut core = Core::new(Config::new(1, 3, 7));
+        let entry = Entry {
+            term: 1,
+            command: vec![0u8; MAX_STATE_BYTES as usize].into(),
+        };
+        let ready = core.step(Input::Message {
+            from: 0,
+            message: Message::AppendEntries {
+                term: 1,
+                leader: 0,
+                prev_log_index: 0,
+                prev_log_term: 0,
+                entries: vec![entry],
+                leader_commit: 0,
+            },
+        });
+        assert!(ready.persist.is_some(), "the entry was accepted");
+        assert_eq!(
+            core.encode_persistent_state(),
             Err(StateError::Encode(EncodeError::TooLarge {
                 limit: MAX_STATE_BYTES
             }))
