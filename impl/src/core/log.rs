@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 /// One log entry: the term in which a leader received it and the opaque command bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The term of the leader that received the command.
     pub term: u64,
+    /// The service's command bytes.
+    //
     // Shared, not copied, by the log, messages, persistence deltas and applies; `Bytes`
     // serializes as one length-prefixed byte string, as `serde_bytes` did: format unchanged.
     pub command: Bytes,
@@ -60,10 +63,12 @@ impl Log {
         }
     }
 
+    /// The last index the snapshot covers (0: no snapshot).
     pub fn snapshot_index(&self) -> u64 {
         self.snapshot_index
     }
 
+    /// The term of the entry at [`Log::snapshot_index`] (0: no snapshot).
     pub fn snapshot_term(&self) -> u64 {
         self.snapshot_term
     }
@@ -73,10 +78,12 @@ impl Log {
         &self.entries
     }
 
+    /// The index of the last entry (the snapshot's if no entry is kept).
     pub fn last_index(&self) -> u64 {
         self.snapshot_index + self.entries.len() as u64
     }
 
+    /// The term of the last entry (the snapshot's if no entry is kept).
     pub fn last_term(&self) -> u64 {
         self.entries.last().map_or(self.snapshot_term, |e| e.term)
     }
@@ -106,6 +113,8 @@ impl Log {
         }
     }
 
+    /// Appends `entry` at `last_index() + 1`. Its term must not be below `last_term()`
+    /// (terms never decrease along a log; debug builds check).
     pub fn append(&mut self, entry: Entry) {
         debug_assert!(
             entry.term >= self.last_term(),

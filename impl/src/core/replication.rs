@@ -89,7 +89,7 @@ impl Core {
             self.skip_compacted(prev_log_index, prev_log_term, entries);
         let reply = match self.log.term_at(prev_log_index) {
             // Mutation NoPrevLogCheck breaks AppendEntries rule 2: any term at prev matches.
-            Some(term) if term == prev_log_term || mutated!(self.config, NoPrevLogCheck) => {
+            Some(term) if term == prev_log_term || mutated!(self.mutation, NoPrevLogCheck) => {
                 if self
                     .first_conflict(prev_log_index, &entries)
                     .is_some_and(|i| i <= self.commit_index)
@@ -150,7 +150,7 @@ impl Core {
     /// conflict only, append the rest. A matching (stale or duplicate) request never
     /// truncates, so it cannot remove entries appended later.
     fn merge_entries(&mut self, prev_log_index: u64, entries: Vec<Entry>) {
-        if mutated!(self.config, TruncateOnEveryAppend) {
+        if mutated!(self.mutation, TruncateOnEveryAppend) {
             self.log.truncate_from(prev_log_index + 1); // Breaks rule 3: matching entries go.
             self.mark_dirty();
         }

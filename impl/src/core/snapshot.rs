@@ -11,7 +11,7 @@ impl Core {
     /// index is ignored.
     pub(super) fn compact(&mut self, index: u64, data: Vec<u8>) {
         // Mutation SnapshotUncommitted breaks §7: the limit is the log's end, not applied.
-        let limit = if mutated!(self.config, SnapshotUncommitted) {
+        let limit = if mutated!(self.mutation, SnapshotUncommitted) {
             self.log.last_index()
         } else {
             self.last_applied
@@ -57,7 +57,7 @@ impl Core {
         // Mutation InstallOlderSnapshot breaks §7: a snapshot at or below commit (but past
         // our own snapshot, which the log cannot represent) installs.
         let newer = last_included_index > self.commit_index
-            || (mutated!(self.config, InstallOlderSnapshot)
+            || (mutated!(self.mutation, InstallOlderSnapshot)
                 && last_included_index > self.log.snapshot_index());
         if newer && last_included_term <= self.current_term {
             self.log.compact(last_included_index, last_included_term);
