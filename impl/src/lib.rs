@@ -20,6 +20,8 @@
 
 pub mod apply;
 pub mod core;
+// See `core::message`: allowed only while the storage formats move (issue 13 part 1).
+#[allow(missing_docs)]
 pub mod persister;
 pub mod transport;
 

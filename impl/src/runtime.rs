@@ -178,6 +178,17 @@ pub struct Raft<C: Command> {
     shared: Arc<Shared<C>>,
 }
 
+/// Shows which peer this is and whether it was killed; it takes no lock, so it is safe
+/// anywhere (inside [`Raft::with_core`] too).
+impl<C: Command> std::fmt::Debug for Raft<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Raft")
+            .field("me", &self.shared.me)
+            .field("killed", &self.shared.is_dead())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<C: Command> Clone for Raft<C> {
     fn clone(&self) -> Self {
         Raft {

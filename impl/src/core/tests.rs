@@ -1013,8 +1013,101 @@ fn bogus_messages_are_dropped() {
 /// A restored state that is not decodable is an error, not a panic or an empty server.
 #[test]
 fn corrupt_raft_state_is_an_error() {
-    assert!(Core::restore(config(0, SERVERS), b"garbage", vec![]).is_err());
-    assert!(Core::restore(config(0, SERVERS), &[], vec![1]).is_err());
+    assert!(matches!(
+        Core::restore(config(0, SERVERS), b"garbage", vec![]),
+        Err(RestoreError::State(_))
+    ));
+    assert!(matches!(
+        Core::restore(config(0, SERVERS), &[], vec![1]),
+        Err(RestoreError::SnapshotWithoutState { snapshot_bytes: 1 })
+    ));
+}
+
+/// An invalid configuration is an error naming what is wrong, from `new` and `restore`
+/// alike, never a panic.
+#[test]
+fn invalid_config_is_an_error() {
+    let base = Config::new(0, 3, 1);
+    let cases = [
+        (
+            Config {
+                servers: 0,
+                ..base.clone()
+            },
+            ConfigError::NoServers,
+        ),
+        (
+            Config {
+                id: 3,
+                ..base.clone()
+            },
+            ConfigError::IdOutOfRange { id: 3, servers: 3 },
+        ),
+        (
+            Config {
+                servers: MAX_SERVERS + 1,
+                ..base.clone()
+            },
+            ConfigError::TooManyServers {
+                servers: MAX_SERVERS + 1,
+                max: MAX_SERVERS,
+            },
+        ),
+        (
+            Config {
+                election_timeout_ticks_min: 0,
+                ..base.clone()
+            },
+            ConfigError::ElectionTimeout { min: 0, max: 60 },
+        ),
+        (
+            Config {
+                election_timeout_ticks_min: 7,
+                election_timeout_ticks_max: 6,
+                ..base.clone()
+            },
+            ConfigError::ElectionTimeout { min: 7, max: 6 },
+        ),
+        (
+            Config {
+                heartbeat_interval_ticks: 0,
+                ..base.clone()
+            },
+            ConfigError::ZeroHeartbeatInterval,
+        ),
+        (
+            Config {
+                max_entries_per_message: 0,
+                ..base.clone()
+            },
+            ConfigError::ZeroBatch,
+        ),
+    ];
+    for (config, expected) in cases {
+        assert_eq!(Core::new(config.clone()).err(), Some(expected.clone()));
+        assert_eq!(
+            Core::restore(config, &[], Vec::new()).err(),
+            Some(RestoreError::Config(expected))
+        );
+    }
+    assert!(Core::new(base).is_ok());
+}
+
+/// A restored vote for a server outside the cluster is a matchable error.
+#[test]
+fn restored_vote_outside_the_cluster_is_an_error() {
+    let state = PersistentState {
+        current_term: 2,
+        voted_for: Some(5),
+        ..PersistentState::default()
+    };
+    assert_eq!(
+        Core::restore(config(0, SERVERS), &state.encode(), Vec::new()).err(),
+        Some(RestoreError::VoteOutsideCluster {
+            voted_for: 5,
+            servers: SERVERS
+        })
+    );
 }
 
 /// A request left unanswered for `in_flight_timeout_ticks` (lost, or stuck behind a long
