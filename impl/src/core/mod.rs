@@ -406,8 +406,10 @@ impl Core {
     /// one, or a snapshot index out of range is dropped or ignored, never an error.
     ///
     /// # Panics
-    /// Only with debug assertions on, and only if an internal invariant is broken at the end
-    /// of the step ([`Core::check_invariants`]): a bug of this crate, never bad input.
+    /// Never because of an input. Only a bug of this crate that breaks an internal invariant
+    /// panics: with debug assertions, [`Core::check_invariants`] at the end of every step
+    /// reports it; in any build, a committed or applied entry missing from the log (which
+    /// would otherwise hand the service a wrong entry) stops the step.
     pub fn step(&mut self, input: Input) -> Ready {
         #[cfg(debug_assertions)]
         let term_before = self.current_term;
