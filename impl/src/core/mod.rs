@@ -45,7 +45,7 @@ pub use bytes::Bytes;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-pub use log::{Entry, Log};
+pub use log::{Entry, Log, LogError};
 pub use message::{DecodeError, Message};
 pub use persist::{HardState, LogChange, Persist, PersistentState, SnapshotChange, StateError};
 pub use role::Role;
@@ -408,8 +408,9 @@ impl Core {
     /// # Panics
     /// Never because of an input. Only a bug of this crate that breaks an internal invariant
     /// panics: with debug assertions, [`Core::check_invariants`] at the end of every step
-    /// reports it; in any build, a committed or applied entry missing from the log (which
-    /// would otherwise hand the service a wrong entry) stops the step.
+    /// reports it; in any build, a log index that breaks the log's shape (a committed entry
+    /// missing, a truncation into the snapshot: continuing would hand the service a wrong
+    /// entry or lose a committed one) stops the step.
     pub fn step(&mut self, input: Input) -> Ready {
         #[cfg(debug_assertions)]
         let term_before = self.current_term;

@@ -151,7 +151,10 @@ impl Core {
     /// truncates, so it cannot remove entries appended later.
     fn merge_entries(&mut self, prev_log_index: u64, entries: Vec<Entry>) {
         if mutated!(self.mutation, TruncateOnEveryAppend) {
-            self.log.truncate_from(prev_log_index + 1); // Breaks rule 3: matching entries go.
+            // Breaks rule 3: matching entries go.
+            self.log
+                .truncate_from(prev_log_index + 1)
+                .expect("skip_compacted starts the merge at or after the snapshot");
             self.mark_dirty();
         }
         let mut index = prev_log_index;
@@ -161,7 +164,9 @@ impl Core {
             match self.log.term_at(index) {
                 Some(term) if term == entry.term => continue,
                 Some(_) => {
-                    self.log.truncate_from(index);
+                    self.log
+                        .truncate_from(index)
+                        .expect("skip_compacted starts the merge at or after the snapshot");
                     self.log.append(entry);
                     self.mark_dirty();
                     break;

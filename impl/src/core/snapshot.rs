@@ -23,7 +23,9 @@ impl Core {
             .log
             .term_at(index)
             .expect("applied entries after the snapshot are in the log");
-        self.log.compact(index, term);
+        self.log
+            .compact(index, term)
+            .expect("checked above: index > snapshot_index");
         self.snapshot_data = Arc::new(data);
         self.mark_dirty();
     }
@@ -60,7 +62,9 @@ impl Core {
             || (mutated!(self.mutation, InstallOlderSnapshot)
                 && last_included_index > self.log.snapshot_index());
         if newer && last_included_term <= self.current_term {
-            self.log.compact(last_included_index, last_included_term);
+            self.log
+                .compact(last_included_index, last_included_term)
+                .expect("newer: past commit_index, which is at least snapshot_index");
             let data = Arc::new(data);
             self.snapshot_data = Arc::clone(&data);
             self.commit_index = last_included_index;
