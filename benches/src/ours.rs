@@ -26,7 +26,10 @@ impl CoreCluster {
     /// A cluster with the runtime's default timing (elections after 30–60 ticks), no leader.
     pub fn new(servers: usize, seed: u64) -> CoreCluster {
         let cores = (0..servers)
-            .map(|id| Core::new(Config::new(id, servers, seed.wrapping_add(id as u64))))
+            .map(|id| {
+                Core::new(Config::new(id, servers, seed.wrapping_add(id as u64)))
+                    .expect("valid configuration")
+            })
             .collect();
         CoreCluster {
             cores,

@@ -183,7 +183,7 @@ impl Cluster {
             config,
         };
         for i in 0..n {
-            let core = Core::new(cluster.core_config(i));
+            let core = Core::new(cluster.core_config(i)).expect("valid configuration");
             cluster.cores.push(core);
         }
         cluster

@@ -1,6 +1,6 @@
 //! Mutation check (issue 4, item 6): the conformance machinery has teeth. Each test switches
-//! on one of the core's test-only bugs (`raft_impl::core::mutation`, the counterparts of the
-//! model's bug variants), then asserts that
+//! on one of the core's test-only bugs (`raft_impl::core::mutation`, feature `mutations`, the
+//! counterparts of the model's bug variants), then asserts that
 //!
 //! 1. the simulator's invariants catch it within `SIM_BOUND` seeds (3 servers, `faulty`
 //!    profile, 1,000 events a run), and by the expected invariant;
@@ -332,11 +332,13 @@ fn no_prev_log_check_is_caught() {
 ///
 /// 1. the standard `faulty` runs are untouched by the mutation;
 /// 2. with the misusing service, the simulator catches it within `SIM_BOUND` seeds by the
-///    `snapshot <= applied` bound (in this debug-assertion build the core's own
-///    `check_invariants` reports it inside the step; the `Checker` would otherwise);
+///    `snapshot <= applied` bound (with debug assertions the core's own `check_invariants`
+///    reports it inside the step; without them, as in `--release`, the simulator's
+///    `Checker` does, in the same words);
 /// 3. the same seeds pass without the mutation;
-/// 4. at the API boundary the correct core ignores such a request and the mutated one is
-///    rejected by its own check.
+/// 4. at the API boundary the correct core ignores such a request, and the mutated core's
+///    own `check_invariants` objects (inside the step with debug assertions, when called
+///    after it without).
 ///
 /// Trace validation is not run: API misuse is outside the model, whose service is correct
 /// by construction (the model has no action for a snapshot past applied).
@@ -380,14 +382,18 @@ fn snapshot_uncommitted_is_caught_with_a_misusing_service() {
         );
     }
     let snapshot_past_applied = |mutation| {
-        with_mutation(mutation, || {
-            let mut core = leader_with_two_uncommitted_entries();
-            let data = encode_snapshot(&[1, 2]);
-            let step = catch_unwind(AssertUnwindSafe(|| {
-                core.step(Input::Snapshot { index: 2, data });
-            }));
-            (step.map_err(|p| panic_message(&*p)), core.snapshot_index())
-        })
+        let mut core = leader_with_two_uncommitted_entries();
+        core.set_mutation(mutation);
+        let data = encode_snapshot(&[1, 2]);
+        let checked = catch_unwind(AssertUnwindSafe(|| {
+            core.step(Input::Snapshot { index: 2, data });
+            // `step` runs `check_invariants` itself only with debug assertions.
+            core.check_invariants();
+        }));
+        (
+            checked.map_err(|p| panic_message(&*p)),
+            core.snapshot_index(),
+        )
     };
     assert_eq!(
         snapshot_past_applied(None),
@@ -422,7 +428,7 @@ fn snapshot_past_applied_reported(what: &str) -> bool {
 /// Server 0 of 3, elected by server 1's vote, with commands 1 and 2 appended but not
 /// replicated (so not committed, not applied).
 fn leader_with_two_uncommitted_entries() -> Core {
-    let mut core = Core::new(Config::new(0, 3, 7));
+    let mut core = Core::new(Config::new(0, 3, 7)).expect("valid configuration");
     while core.role() != Role::Candidate {
         core.step(Input::Tick);
     }

@@ -560,7 +560,8 @@ impl Cluster {
     fn new(seed: u64) -> Cluster {
         let servers = (0..SERVERS)
             .map(|id| Server {
-                core: Core::new(core_config(id, seed.wrapping_add(id as u64))),
+                core: Core::new(core_config(id, seed.wrapping_add(id as u64)))
+                    .expect("valid configuration"),
                 persisted_state: Vec::new(),
                 persisted_snapshot: Arc::new(Vec::new()),
                 service: Vec::new(),

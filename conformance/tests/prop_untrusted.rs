@@ -197,7 +197,7 @@ fn save(persisted: &mut Vec<u8>, persist: &Persist) -> Result<(), TestCaseError>
 
 /// Runs `inputs` on a fresh core, checking the local properties after every step.
 fn run(inputs: Vec<Input>) -> Result<(), TestCaseError> {
-    let mut core = Core::new(core_config());
+    let mut core = Core::new(core_config()).expect("valid configuration");
     let mut persisted = Vec::new();
     for input in inputs {
         let before = core.clone();
@@ -308,7 +308,7 @@ fn decreasing_entry_terms_are_refused() {
 /// Steps a fresh follower with `message` from server 1, checks the step's local properties
 /// and returns what it persisted (empty if nothing).
 fn step_fresh_follower(message: Message) -> Vec<u8> {
-    let mut core = Core::new(core_config());
+    let mut core = Core::new(core_config()).expect("valid configuration");
     let before = core.clone();
     let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         core.step(Input::Message { from: 1, message })

@@ -13,11 +13,19 @@ impl<T: Clone + Serialize + DeserializeOwned + Send + 'static> Command for T {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApplyMsg<C> {
     /// A committed log entry, delivered exactly once, in index order.
-    Command { command: C, command_index: u64 },
+    Command {
+        /// The command, as passed to `start`.
+        command: C,
+        /// Its log index (the Lab's `CommandIndex`).
+        command_index: u64,
+    },
     /// A snapshot to install in the service; it always moves the service forwards.
     Snapshot {
+        /// The service's snapshot bytes, as taken by some server's service.
         snapshot: Vec<u8>,
+        /// The term of the last index it covers.
         snapshot_term: u64,
+        /// The last index it covers.
         snapshot_index: u64,
     },
 }

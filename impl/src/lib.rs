@@ -6,11 +6,22 @@
 //! - [`runtime`]: the Lab 2 API ([`Raft::make`], `start`, `get_state`, `snapshot`, `kill`)
 //!   over the core, with a ticker, RPC threads and a single applier thread.
 //! - [`persister`]: where persistent state goes ([`MemoryPersister`], `FilePersister`).
-//! - [`transport`]: how RPCs travel ([`Transport`], [`RpcHandler`]); [`simnet`] is a
-//!   labrpc-like simulated network implementing them.
+//! - [`transport`]: how RPCs travel ([`Transport`], [`RpcHandler`]).
+//!
+//! Cargo features (both off by default, both test machinery that a production build does not
+//! contain):
+//! - `sim`: the module `simnet`, a labrpc-like simulated network implementing the
+//!   transport traits, on which the Lab 2 suite (`tests/lab`) runs;
+//! - `mutations`: the module `core::mutation`, deliberate protocol bugs behind fault
+//!   points that are the constant `false` without it, for the conformance crate's mutation
+//!   check. `core::Config` has the same fields with and without it.
+
+#![warn(missing_docs)]
 
 pub mod apply;
 pub mod core;
+// See `core::message`: allowed only while the storage formats move (issue 13 part 1).
+#[allow(missing_docs)]
 pub mod persister;
 pub mod transport;
 
@@ -20,8 +31,9 @@ pub use apply::{ApplyMsg, Command};
 pub use persister::{FilePersister, MemoryPersister, PersistError, Persister};
 pub use transport::{RpcHandler, Transport};
 pub mod runtime;
+#[cfg(feature = "sim")]
 pub mod simnet;
-pub use runtime::{MakeError, Raft, RaftConfig};
+pub use runtime::{MakeError, Raft, RaftConfig, TimingError};
 
 /// Compiles the README's embedding example as a doctest, so the newcomer's first code
 /// stays true to the API.

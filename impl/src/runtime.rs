@@ -38,20 +38,74 @@ const MAX_COMMAND_BYTES: u64 = 64 * 1024 * 1024;
 /// Why a peer could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum MakeError {
-    #[error("could not read persisted state: {0}")]
+    /// `me` is not an index into `peers`.
+    #[error("`me` is {me}, but there are {peers} peers")]
+    NoSuchPeer {
+        /// The `me` argument.
+        me: usize,
+        /// `peers.len()`.
+        peers: usize,
+    },
+    /// The [`RaftConfig`] timings, rounded to ticks, are unusable.
+    #[error("invalid timing configuration")]
+    Timing(#[from] TimingError),
+    /// The persister could not be read.
+    #[error("could not read the persisted state")]
     Persist(#[from] crate::PersistError),
-    #[error("persisted state could not be decoded: {0}")]
-    Decode(String),
-    #[error("bad arguments: {0}")]
-    Invalid(String),
+    /// What the persister holds is not a state this peer can restore.
+    #[error("could not restore from the persisted state")]
+    Restore(#[from] core::RestoreError),
+}
+
+/// [`RaftConfig`] timings that, once rounded up to whole [`TICK`]s, break a rule a live
+/// cluster needs. They are checked after rounding: a 1 ms heartbeat and a 2 ms election
+/// timeout are both one tick, which no heartbeat can beat.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimingError {
+    /// The election timeout range is empty (`min > max`).
+    #[error("election timeout range {min:?}..={max:?} ({min_ticks}..={max_ticks} ticks) is empty")]
+    ElectionTimeoutRange {
+        /// `election_timeout_min`.
+        min: Duration,
+        /// `election_timeout_max`.
+        max: Duration,
+        /// `min` in ticks, rounded up.
+        min_ticks: u32,
+        /// `max` in ticks, rounded up.
+        max_ticks: u32,
+    },
+    /// The heartbeat interval is not below the smallest election timeout, so followers
+    /// would time out between heartbeats (§5.2: broadcast time << election timeout).
+    #[error(
+        "heartbeat interval {heartbeat:?} ({heartbeat_ticks} ticks) is not below the election \
+         timeout minimum {election_timeout_min:?} ({election_timeout_min_ticks} ticks)"
+    )]
+    HeartbeatNotBelowElectionTimeout {
+        /// `heartbeat_interval`.
+        heartbeat: Duration,
+        /// `heartbeat` in ticks, rounded up.
+        heartbeat_ticks: u32,
+        /// `election_timeout_min`.
+        election_timeout_min: Duration,
+        /// `election_timeout_min` in ticks, rounded up.
+        election_timeout_min_ticks: u32,
+    },
 }
 
 /// Timing of the runtime. Defaults satisfy the Lab: at most 10 heartbeats per second and a
 /// new leader well within 5 s of a failure.
+///
+/// Durations are rounded up to whole [`TICK`]s (at least one) and then checked
+/// ([`TimingError`]): `heartbeat_interval < election_timeout_min <= election_timeout_max`,
+/// in ticks.
 #[derive(Debug, Clone)]
 pub struct RaftConfig {
+    /// A leader sends AppendEntries to every follower at least this often.
     pub heartbeat_interval: std::time::Duration,
+    /// Election timeouts are drawn uniformly from `election_timeout_min..=
+    /// election_timeout_max` (§5.2).
     pub election_timeout_min: std::time::Duration,
+    /// The largest election timeout.
     pub election_timeout_max: std::time::Duration,
     /// Seed for this peer's election-timeout RNG; `None` draws one from the OS.
     pub seed: Option<u64>,
@@ -73,28 +127,48 @@ impl Default for RaftConfig {
 }
 
 impl RaftConfig {
-    /// The core's configuration for server `me` of `servers`, times rounded up to ticks.
-    fn core_config(&self, me: usize, servers: usize) -> Result<core::Config, MakeError> {
+    /// `(heartbeat, election_min, election_max)` in ticks, rounded up, once they pass the
+    /// rules of [`TimingError`].
+    fn ticks(&self) -> Result<(u32, u32, u32), TimingError> {
         let ticks = |d: Duration| -> u32 {
             let ticks = d.as_micros().div_ceil(TICK.as_micros()).max(1);
             u32::try_from(ticks).unwrap_or(u32::MAX)
         };
-        if self.election_timeout_min > self.election_timeout_max {
-            return Err(MakeError::Invalid(
-                "election_timeout_min > election_timeout_max".into(),
-            ));
+        let heartbeat = ticks(self.heartbeat_interval);
+        let (min, max) = (
+            ticks(self.election_timeout_min),
+            ticks(self.election_timeout_max),
+        );
+        // Rounding up is monotone, so `min > max` in ticks only if it was so in time; the
+        // check is on the ticks the core will use.
+        if min > max {
+            return Err(TimingError::ElectionTimeoutRange {
+                min: self.election_timeout_min,
+                max: self.election_timeout_max,
+                min_ticks: min,
+                max_ticks: max,
+            });
         }
-        if self.heartbeat_interval >= self.election_timeout_min {
-            return Err(MakeError::Invalid(
-                "heartbeat_interval must be below the election timeout".into(),
-            ));
+        if heartbeat >= min {
+            return Err(TimingError::HeartbeatNotBelowElectionTimeout {
+                heartbeat: self.heartbeat_interval,
+                heartbeat_ticks: heartbeat,
+                election_timeout_min: self.election_timeout_min,
+                election_timeout_min_ticks: min,
+            });
         }
+        Ok((heartbeat, min, max))
+    }
+
+    /// The core's configuration for server `me` of `servers`, times rounded up to ticks.
+    fn core_config(&self, me: usize, servers: usize) -> Result<core::Config, TimingError> {
+        let (heartbeat, min, max) = self.ticks()?;
         let seed = self.seed.unwrap_or_else(rand::random);
         tracing::debug!(me, seed, "election timeout seed");
         let mut config = core::Config::new(me, servers, seed);
-        config.heartbeat_interval_ticks = ticks(self.heartbeat_interval);
-        config.election_timeout_ticks_min = ticks(self.election_timeout_min);
-        config.election_timeout_ticks_max = ticks(self.election_timeout_max);
+        config.heartbeat_interval_ticks = heartbeat;
+        config.election_timeout_ticks_min = min;
+        config.election_timeout_ticks_max = max;
         Ok(config)
     }
 }
@@ -102,6 +176,17 @@ impl RaftConfig {
 /// One Raft peer: a cheap, clonable handle (all clones are the same peer).
 pub struct Raft<C: Command> {
     shared: Arc<Shared<C>>,
+}
+
+/// Shows which peer this is and whether it was killed; it takes no lock, so it is safe
+/// anywhere (inside [`Raft::with_core`] too).
+impl<C: Command> std::fmt::Debug for Raft<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Raft")
+            .field("me", &self.shared.me)
+            .field("killed", &self.shared.is_dead())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<C: Command> Clone for Raft<C> {
@@ -150,6 +235,7 @@ impl<C: Command> Raft<C> {
         Self::make_with_config(peers, me, persister, apply_tx, RaftConfig::default())
     }
 
+    /// [`Raft::make`] with the timing and seed of `config` (checked: [`TimingError`]).
     pub fn make_with_config(
         peers: Vec<std::sync::Arc<dyn Transport>>,
         me: usize,
@@ -158,16 +244,15 @@ impl<C: Command> Raft<C> {
         config: RaftConfig,
     ) -> Result<Self, MakeError> {
         if me >= peers.len() {
-            return Err(MakeError::Invalid(format!(
-                "me = {me} with {} peers",
-                peers.len()
-            )));
+            return Err(MakeError::NoSuchPeer {
+                me,
+                peers: peers.len(),
+            });
         }
         let core_config = config.core_config(me, peers.len())?;
         let raft_state = persister.read_raft_state()?;
         let snapshot = persister.read_snapshot()?;
-        let core = Core::restore(core_config, &raft_state, snapshot)
-            .map_err(|e| MakeError::Decode(e.to_string()))?;
+        let core = Core::restore(core_config, &raft_state, snapshot)?;
         let shared = Arc::new(Shared {
             me,
             peers,

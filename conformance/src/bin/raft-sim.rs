@@ -14,67 +14,49 @@
 use std::io::Write;
 use std::time::Instant;
 
+use clap::Parser;
 use raft_conformance::sim::{run_checked, SimConfig};
 
+/// Runs the deterministic simulator over many seeds and prints every failing seed with the
+/// command that replays it.
+#[derive(Parser)]
+#[command(name = "raft-sim")]
 struct Args {
-    first: u64,
+    /// Number of seeds to run.
+    #[arg(long = "seeds", value_name = "M", default_value_t = 1000)]
     seeds: u64,
-    servers: usize,
+    /// First seed to run.
+    #[arg(long = "first-seed", value_name = "S", default_value_t = 0)]
+    first: u64,
+    /// Run exactly one seed (the same as `--first-seed S --seeds 1`).
+    #[arg(long, value_name = "S", conflicts_with_all = ["seeds", "first"])]
+    seed: Option<u64>,
+    /// Number of servers.
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=8))]
+    servers: u64,
+    /// Events per run.
+    #[arg(long, value_name = "E", default_value_t = 1000)]
     events: usize,
-    validate: bool,
+    /// The `stormy` profile: faults ten times as often.
+    #[arg(long)]
     stormy: bool,
+    /// The service sometimes asks for a snapshot at an index it must not (past what it
+    /// applied, or at/below the last).
+    #[arg(long = "bad-snapshots")]
     bad_snapshots: bool,
-}
-
-fn parse() -> Result<Args, String> {
-    let mut args = Args {
-        first: 0,
-        seeds: 1000,
-        servers: 5,
-        events: 1000,
-        validate: false,
-        stormy: false,
-        bad_snapshots: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--seeds" => args.seeds = value()?.parse().map_err(|e| format!("--seeds: {e}"))?,
-            "--first-seed" => args.first = value()?.parse().map_err(|e| format!("{e}"))?,
-            "--seed" => {
-                args.first = value()?.parse().map_err(|e| format!("--seed: {e}"))?;
-                args.seeds = 1;
-            }
-            "--servers" => args.servers = value()?.parse().map_err(|e| format!("{e}"))?,
-            "--events" => args.events = value()?.parse().map_err(|e| format!("{e}"))?,
-            "--validate" => args.validate = true,
-            "--stormy" => args.stormy = true,
-            "--bad-snapshots" => args.bad_snapshots = true,
-            "-h" | "--help" => {
-                return Err("usage: raft-sim [--seeds M] [--first-seed S] [--seed S] \
-                            [--servers N] [--events E] [--stormy] [--bad-snapshots] [--validate]\n  \
-                            --bad-snapshots: the service sometimes asks for a snapshot at an \
-                            index it must not (past what it applied, or at/below the last)"
-                    .into())
-            }
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    if !(1..=8).contains(&args.servers) {
-        return Err("--servers must be 1..=8".into());
-    }
-    Ok(args)
+    /// Also replay every event through the model (trace validation) and print the first
+    /// divergence of each failing seed with a field-by-field diff.
+    #[arg(long)]
+    validate: bool,
 }
 
 fn main() {
-    let args = match parse() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
+    let mut args = Args::parse();
+    if let Some(seed) = args.seed {
+        args.first = seed;
+        args.seeds = 1;
+    }
     if args.validate {
         validate(&args);
         return;
@@ -178,9 +160,9 @@ fn validate(args: &Args) {
 
 fn sim_config(args: &Args) -> SimConfig {
     let config = if args.stormy {
-        SimConfig::stormy(args.servers, args.events)
+        SimConfig::stormy(args.servers(), args.events)
     } else {
-        SimConfig::faulty(args.servers, args.events)
+        SimConfig::faulty(args.servers(), args.events)
     };
     if args.bad_snapshots {
         config.with_bad_snapshots()
@@ -190,6 +172,11 @@ fn sim_config(args: &Args) -> SimConfig {
 }
 
 impl Args {
+    /// `--servers`, checked to be 1..=8 by the parser.
+    fn servers(&self) -> usize {
+        self.servers as usize
+    }
+
     /// The flags that choose the run's profile, for the replay line.
     fn profile_flags(&self) -> String {
         let stormy = if self.stormy { " --stormy" } else { "" };

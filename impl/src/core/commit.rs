@@ -21,7 +21,7 @@ impl Core {
         let candidate = matched[self.majority() - 1];
         // Mutation CommitPreviousTerm breaks §5.4.2 (Figure 8): replicas alone commit.
         let of_this_term = self.log.term_at(candidate) == Some(self.current_term)
-            || mutated!(self.config, CommitPreviousTerm);
+            || mutated!(self.mutation, CommitPreviousTerm);
         if candidate <= self.commit_index || !of_this_term {
             return false;
         }

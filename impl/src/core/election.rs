@@ -32,11 +32,11 @@ impl Core {
         // Mutation VoteTwice breaks RequestVote rule 2: a second candidate gets a vote too.
         let free_to_vote = self.voted_for.is_none()
             || self.voted_for == Some(candidate)
-            || mutated!(self.config, VoteTwice);
+            || mutated!(self.mutation, VoteTwice);
         // Mutation NoElectionRestriction breaks §5.4.1: any candidate's log is up to date.
         let grant = free_to_vote
             && (self.candidate_is_up_to_date(last_log_index, last_log_term)
-                || mutated!(self.config, NoElectionRestriction));
+                || mutated!(self.mutation, NoElectionRestriction));
         if grant {
             if self.voted_for.is_none() {
                 self.voted_for = Some(candidate);

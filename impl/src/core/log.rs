@@ -10,10 +10,35 @@ use serde::{Deserialize, Serialize};
 /// One log entry: the term in which a leader received it and the opaque command bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The term of the leader that received the command.
     pub term: u64,
+    /// The service's command bytes.
+    //
     // Shared, not copied, by the log, messages, persistence deltas and applies; `Bytes`
     // serializes as one length-prefixed byte string, as `serde_bytes` did: format unchanged.
     pub command: Bytes,
+}
+
+/// A [`Log`] change that would break the log's shape; the log is left unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogError {
+    /// `truncate_from(from)` at or below the snapshot: the snapshot's entries are committed
+    /// and never deleted.
+    #[error("truncating at {from} would delete the snapshot ending at {snapshot_index}")]
+    TruncateIntoSnapshot {
+        /// The requested first index to delete.
+        from: u64,
+        /// The log's snapshot index.
+        snapshot_index: u64,
+    },
+    /// `compact(index, ..)` at or below the current snapshot: compaction only moves forwards.
+    #[error("compacting at {index} would move the snapshot ending at {snapshot_index} back")]
+    CompactBackwards {
+        /// The requested new snapshot index.
+        index: u64,
+        /// The log's snapshot index.
+        snapshot_index: u64,
+    },
 }
 
 /// The log: a snapshot's last included index/term followed by the entries after it.
@@ -60,10 +85,12 @@ impl Log {
         }
     }
 
+    /// The last index the snapshot covers (0: no snapshot).
     pub fn snapshot_index(&self) -> u64 {
         self.snapshot_index
     }
 
+    /// The term of the entry at [`Log::snapshot_index`] (0: no snapshot).
     pub fn snapshot_term(&self) -> u64 {
         self.snapshot_term
     }
@@ -73,10 +100,12 @@ impl Log {
         &self.entries
     }
 
+    /// The index of the last entry (the snapshot's if no entry is kept).
     pub fn last_index(&self) -> u64 {
         self.snapshot_index + self.entries.len() as u64
     }
 
+    /// The term of the last entry (the snapshot's if no entry is kept).
     pub fn last_term(&self) -> u64 {
         self.entries.last().map_or(self.snapshot_term, |e| e.term)
     }
@@ -106,6 +135,8 @@ impl Log {
         }
     }
 
+    /// Appends `entry` at `last_index() + 1`. Its term must not be below `last_term()`
+    /// (terms never decrease along a log; debug builds check).
     pub fn append(&mut self, entry: Entry) {
         debug_assert!(
             entry.term >= self.last_term(),
@@ -142,28 +173,35 @@ impl Log {
     }
 
     /// Deletes the entry at `from` and all that follow (Figure 2, AppendEntries rule 3).
-    ///
-    /// # Panics
-    /// If `from` is at or below the snapshot: committed entries are never deleted.
-    pub fn truncate_from(&mut self, from: u64) {
-        assert!(
-            from > self.snapshot_index,
-            "truncating at {from} would delete the snapshot ending at {}",
-            self.snapshot_index
-        );
+    /// An error, changing nothing, if `from` is at or below the snapshot: committed entries
+    /// are never deleted.
+    pub fn truncate_from(&mut self, from: u64) -> Result<(), LogError> {
+        if from <= self.snapshot_index {
+            return Err(LogError::TruncateIntoSnapshot {
+                from,
+                snapshot_index: self.snapshot_index,
+            });
+        }
         if let Some(offset) = self.offset(from) {
             if offset < self.entries.len() {
                 self.wrote_at(from);
             }
             self.entries.truncate(offset);
         }
+        Ok(())
     }
 
     /// Replaces the prefix up to and including `index` by a snapshot ending at
     /// `(index, term)` (§7). If the log has an entry at `index` with `term`, the entries after
     /// it are kept; otherwise the whole log is discarded. The dropped entries are freed.
-    pub fn compact(&mut self, index: u64, term: u64) {
-        debug_assert!(index > self.snapshot_index, "compaction must move forwards");
+    /// An error, changing nothing, if `index` is at or below the current snapshot.
+    pub fn compact(&mut self, index: u64, term: u64) -> Result<(), LogError> {
+        if index <= self.snapshot_index {
+            return Err(LogError::CompactBackwards {
+                index,
+                snapshot_index: self.snapshot_index,
+            });
+        }
         if self.term_at(index) == Some(term) {
             let offset = self.offset(index).map_or(0, |o| o + 1);
             self.entries.drain(..offset);
@@ -176,6 +214,7 @@ impl Log {
         self.snapshot_index = index;
         self.snapshot_term = term;
         self.changes.snapshot = true;
+        Ok(())
     }
 
     /// The first index holding `term` in the run of `term` that ends at `index`, never at or
@@ -238,14 +277,40 @@ mod tests {
     #[test]
     fn compact_keeps_suffix_only_when_entry_matches() {
         let mut log = Log::new(0, 0, vec![entry(1), entry(1), entry(2)]);
-        log.compact(2, 1);
+        log.compact(2, 1).unwrap();
         assert_eq!((log.snapshot_index(), log.snapshot_term()), (2, 1));
         assert_eq!(log.entries(), &[entry(2)]);
         let mut log = Log::new(0, 0, vec![entry(1), entry(1), entry(2)]);
-        log.compact(2, 7);
+        log.compact(2, 7).unwrap();
         assert!(log.entries().is_empty());
         assert_eq!(log.last_index(), 2);
         assert_eq!(log.last_term(), 7);
+    }
+
+    /// Deleting into the snapshot or compacting backwards is an error that changes nothing.
+    #[test]
+    fn changes_into_the_snapshot_are_errors() {
+        let mut log = Log::new(2, 1, vec![entry(1), entry(2)]);
+        let before = log.clone();
+        assert_eq!(
+            log.truncate_from(2),
+            Err(LogError::TruncateIntoSnapshot {
+                from: 2,
+                snapshot_index: 2
+            })
+        );
+        assert_eq!(
+            log.compact(1, 1),
+            Err(LogError::CompactBackwards {
+                index: 1,
+                snapshot_index: 2
+            })
+        );
+        assert_eq!(log.compact(2, 1).err().map(|_| ()), Some(()));
+        assert_eq!(log, before);
+        assert_eq!(log.take_changes(), (false, None), "nothing to persist");
+        log.truncate_from(3).unwrap();
+        assert_eq!(log.last_index(), 2);
     }
 
     /// The conflict hints find the boundaries of a term's run.

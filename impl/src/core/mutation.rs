@@ -1,29 +1,39 @@
 //! Test-only bugs ("mutations") that show the conformance checks have teeth
 //! (`conformance/tests/mutations.rs`, `docs/conformance.md`, "Mutation check").
 //!
-//! Each [`Mutation`] switches off one rule of Figure 2 / §5 / §7 and is the implementation
-//! counterpart of the model's bug variant of the same name (`raft_model::Bug`). The enum
-//! exists only with the cargo feature `mutations`; without it every hook, written
-//! `mutated!(config, Name)` at the rule it breaks, expands to the constant `false`, so a
-//! normal build has neither the field nor the branch. With the feature the hooks test
-//! `Config::mutation`, which is `None` unless a test sets it.
+//! Each `Mutation` switches off one rule of Figure 2 / §5 / §7 and is the implementation
+//! counterpart of the model's bug variant of the same name (`raft_model::Bug`).
+//!
+//! **Fault points.** A rule that a mutation breaks carries a fault point,
+//! `mutated!(self.mutation, Name)`. Without the cargo feature `mutations` the macro expands
+//! to the constant `false` and its first argument is not even compiled: a normal build has
+//! no mutation type, no field, no branch and no public item from this module. With the
+//! feature the fault point tests the core's private `mutation` field, which is `None` unless
+//! a test selects one.
+//!
+//! **Selecting a mutation** (feature `mutations` only): every core created or restored on a
+//! thread inside [`with_mutation`] carries that mutation (the conformance simulator builds
+//! and restarts its cores internally, so it is mutated without an API of its own);
+//! `Core::set_mutation` changes one core's. Neither is part of `Config`, whose shape is the
+//! same with and without the feature.
 //!
 //! The model's `RestartWithoutSnapshot` has no counterpart: restoring the service from the
 //! snapshot after a restart is the service's (and the harness's) job, not the core's, which
 //! only hands the snapshot bytes back (`Core::restore`).
 
-/// Whether the test-only mutation `$name` is on in the core configuration `$config`.
-/// Without the `mutations` feature: `false`, and `$config` is not even evaluated.
+/// Fault point: whether the test-only mutation `$name` is selected, where `$selected` is an
+/// `Option<Mutation>` (the core's private `mutation` field). Without the `mutations`
+/// feature: `false`, and `$selected` is not compiled.
 #[cfg(feature = "mutations")]
 macro_rules! mutated {
-    ($config:expr, $name:ident) => {
-        $config.mutation == Some($crate::core::mutation::Mutation::$name)
+    ($selected:expr, $name:ident) => {
+        $selected == Some($crate::core::mutation::Mutation::$name)
     };
 }
 
 #[cfg(not(feature = "mutations"))]
 macro_rules! mutated {
-    ($config:expr, $name:ident) => {
+    ($selected:expr, $name:ident) => {
         false
     };
 }
@@ -70,6 +80,7 @@ mod enabled {
     }
 
     impl Mutation {
+        /// Every mutation, in declaration order.
         pub const ALL: [Mutation; 10] = [
             Mutation::NoElectionRestriction,
             Mutation::CommitPreviousTerm,
@@ -104,10 +115,10 @@ mod enabled {
         static AMBIENT: Cell<Option<Mutation>> = const { Cell::new(None) };
     }
 
-    /// Runs `f` with `mutation` as the default of every `Config::new` on this thread. Test
-    /// harnesses that build their core configurations internally (the conformance
-    /// simulator, crash-restarts included) are mutated this way without an API of their
-    /// own; the previous default is restored even if `f` panics.
+    /// Runs `f` with `mutation` selected in every core created or restored on this thread
+    /// (`Core::new`, `Core::restore`). Test harnesses that build their cores internally (the
+    /// conformance simulator, crash-restarts included) are mutated this way without an API
+    /// of their own; the previous selection is restored even if `f` panics.
     pub fn with_mutation<R>(mutation: Option<Mutation>, f: impl FnOnce() -> R) -> R {
         struct Restore(Option<Mutation>);
         impl Drop for Restore {
@@ -119,7 +130,7 @@ mod enabled {
         f()
     }
 
-    /// The default mutation of a new configuration on this thread (`None` unless inside
+    /// The mutation of a core created on this thread now (`None` unless inside
     /// [`with_mutation`]).
     pub(crate) fn ambient() -> Option<Mutation> {
         AMBIENT.with(Cell::get)

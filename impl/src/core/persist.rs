@@ -120,17 +120,6 @@ pub enum StateError {
         /// The stored log's last index.
         last: u64,
     },
-    /// A snapshot with no raft state beside it.
-    #[error("a snapshot without raft state")]
-    SnapshotWithoutState,
-    /// `votedFor` names a server outside the cluster.
-    #[error("voted for server {voted_for}, outside a cluster of {servers}")]
-    VoteOutsideCluster {
-        /// The stored vote.
-        voted_for: usize,
-        /// The cluster size.
-        servers: usize,
-    },
 }
 
 /// The same fields as [`PersistentState`], borrowed: serialises to the same bytes, so the

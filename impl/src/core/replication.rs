@@ -89,7 +89,7 @@ impl Core {
             self.skip_compacted(prev_log_index, prev_log_term, entries);
         let reply = match self.log.term_at(prev_log_index) {
             // Mutation NoPrevLogCheck breaks AppendEntries rule 2: any term at prev matches.
-            Some(term) if term == prev_log_term || mutated!(self.config, NoPrevLogCheck) => {
+            Some(term) if term == prev_log_term || mutated!(self.mutation, NoPrevLogCheck) => {
                 if self
                     .first_conflict(prev_log_index, &entries)
                     .is_some_and(|i| i <= self.commit_index)
@@ -150,8 +150,11 @@ impl Core {
     /// conflict only, append the rest. A matching (stale or duplicate) request never
     /// truncates, so it cannot remove entries appended later.
     fn merge_entries(&mut self, prev_log_index: u64, entries: Vec<Entry>) {
-        if mutated!(self.config, TruncateOnEveryAppend) {
-            self.log.truncate_from(prev_log_index + 1); // Breaks rule 3: matching entries go.
+        if mutated!(self.mutation, TruncateOnEveryAppend) {
+            // Breaks rule 3: matching entries go.
+            self.log
+                .truncate_from(prev_log_index + 1)
+                .expect("skip_compacted starts the merge at or after the snapshot");
             self.mark_dirty();
         }
         let mut index = prev_log_index;
@@ -161,7 +164,9 @@ impl Core {
             match self.log.term_at(index) {
                 Some(term) if term == entry.term => continue,
                 Some(_) => {
-                    self.log.truncate_from(index);
+                    self.log
+                        .truncate_from(index)
+                        .expect("skip_compacted starts the merge at or after the snapshot");
                     self.log.append(entry);
                     self.mark_dirty();
                     break;

@@ -3,8 +3,11 @@
 /// Which role a server is in (§5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
+    /// Answers requests; starts an election when its timeout passes.
     Follower,
+    /// Asks for votes in its own term.
     Candidate,
+    /// Replicates the log and decides what is committed.
     Leader,
 }
 

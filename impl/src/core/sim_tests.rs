@@ -42,7 +42,7 @@ impl Cluster {
                 config.election_timeout_ticks_max = 20;
                 config.heartbeat_interval_ticks = 3;
                 config.max_entries_per_message = 4;
-                Core::new(config)
+                Core::new(config).expect("valid configuration")
             })
             .collect();
         Cluster {

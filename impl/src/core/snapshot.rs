@@ -11,7 +11,7 @@ impl Core {
     /// index is ignored.
     pub(super) fn compact(&mut self, index: u64, data: Vec<u8>) {
         // Mutation SnapshotUncommitted breaks §7: the limit is the log's end, not applied.
-        let limit = if mutated!(self.config, SnapshotUncommitted) {
+        let limit = if mutated!(self.mutation, SnapshotUncommitted) {
             self.log.last_index()
         } else {
             self.last_applied
@@ -23,7 +23,9 @@ impl Core {
             .log
             .term_at(index)
             .expect("applied entries after the snapshot are in the log");
-        self.log.compact(index, term);
+        self.log
+            .compact(index, term)
+            .expect("checked above: index > snapshot_index");
         self.snapshot_data = Arc::new(data);
         self.mark_dirty();
     }
@@ -57,10 +59,12 @@ impl Core {
         // Mutation InstallOlderSnapshot breaks §7: a snapshot at or below commit (but past
         // our own snapshot, which the log cannot represent) installs.
         let newer = last_included_index > self.commit_index
-            || (mutated!(self.config, InstallOlderSnapshot)
+            || (mutated!(self.mutation, InstallOlderSnapshot)
                 && last_included_index > self.log.snapshot_index());
         if newer && last_included_term <= self.current_term {
-            self.log.compact(last_included_index, last_included_term);
+            self.log
+                .compact(last_included_index, last_included_term)
+                .expect("newer: past commit_index, which is at least snapshot_index");
             let data = Arc::new(data);
             self.snapshot_data = Arc::clone(&data);
             self.commit_index = last_included_index;

@@ -236,7 +236,7 @@ fn election_timeouts_are_randomised_by_seed() {
     let timeout_of = |seed| {
         let mut config = config(0, SERVERS);
         config.seed = seed;
-        let mut core = Core::new(config);
+        let mut core = Core::new(config).unwrap();
         (1..).find(|_| {
             core.step(Input::Tick);
             core.role() == Role::Candidate
@@ -419,7 +419,7 @@ fn leader_heartbeats_keep_follower_from_campaigning() {
 // Reference: §5.2, §5.3
 #[test]
 fn single_server_elects_itself_and_commits() {
-    let mut core = Core::new(Config::new(0, 1, 1));
+    let mut core = Core::new(Config::new(0, 1, 1)).unwrap();
     tick_until_candidate_or_leader(&mut core);
     assert_eq!(core.role(), Role::Leader);
     let ready = core.step(Input::Propose(vec![5].into()));
@@ -521,6 +521,46 @@ fn matching_stale_append_entries_never_truncates() {
         Message::AppendEntriesReply {
             success: true,
             match_index: 1,
+            ..
+        }
+    ));
+}
+
+/// An AppendEntries whose entries conflict with a *committed* entry can only be forged or
+/// damaged (Leader Completeness, §5.4: every later leader holds every committed entry), so
+/// it is dropped whole: no truncation, no reply. A conflict after the commit index is the
+/// ordinary rule 3 and still truncates.
+// Reference: §5.4 (Leader Completeness), Figure 2 AppendEntries rule 3
+#[test]
+fn append_entries_that_would_truncate_a_committed_entry_is_dropped() {
+    let mut follower = server(1, 1, None, (0, 0), &[1, 1, 1]);
+    deliver(&mut follower, 0, append(1, (3, 1), &[], 2));
+    assert_eq!((follower.commit_index(), follower.last_applied()), (2, 2));
+
+    // Term 2's "leader" claims index 2 (committed, term 1) holds a term-2 entry.
+    let ready = deliver(&mut follower, 0, append(2, (1, 1), &[2, 2], 0));
+    assert_eq!(
+        log_terms(&follower),
+        vec![1, 1, 1],
+        "committed entries kept"
+    );
+    assert_eq!(follower.commit_index(), 2);
+    assert!(ready.messages.is_empty(), "no reply: {:?}", ready.messages);
+    assert!(ready.applies.is_empty());
+    assert_eq!(
+        follower.current_term(),
+        2,
+        "the term is still adopted (§5.1)"
+    );
+
+    // A conflict just after the commit index truncates as usual.
+    let ready = deliver(&mut follower, 0, append(2, (2, 1), &[2], 0));
+    assert_eq!(log_terms(&follower), vec![1, 1, 2]);
+    assert!(matches!(
+        only_reply(&ready),
+        Message::AppendEntriesReply {
+            success: true,
+            match_index: 3,
             ..
         }
     ));
@@ -973,8 +1013,101 @@ fn bogus_messages_are_dropped() {
 /// A restored state that is not decodable is an error, not a panic or an empty server.
 #[test]
 fn corrupt_raft_state_is_an_error() {
-    assert!(Core::restore(config(0, SERVERS), b"garbage", vec![]).is_err());
-    assert!(Core::restore(config(0, SERVERS), &[], vec![1]).is_err());
+    assert!(matches!(
+        Core::restore(config(0, SERVERS), b"garbage", vec![]),
+        Err(RestoreError::State(_))
+    ));
+    assert!(matches!(
+        Core::restore(config(0, SERVERS), &[], vec![1]),
+        Err(RestoreError::SnapshotWithoutState { snapshot_bytes: 1 })
+    ));
+}
+
+/// An invalid configuration is an error naming what is wrong, from `new` and `restore`
+/// alike, never a panic.
+#[test]
+fn invalid_config_is_an_error() {
+    let base = Config::new(0, 3, 1);
+    let cases = [
+        (
+            Config {
+                servers: 0,
+                ..base.clone()
+            },
+            ConfigError::NoServers,
+        ),
+        (
+            Config {
+                id: 3,
+                ..base.clone()
+            },
+            ConfigError::IdOutOfRange { id: 3, servers: 3 },
+        ),
+        (
+            Config {
+                servers: MAX_SERVERS + 1,
+                ..base.clone()
+            },
+            ConfigError::TooManyServers {
+                servers: MAX_SERVERS + 1,
+                max: MAX_SERVERS,
+            },
+        ),
+        (
+            Config {
+                election_timeout_ticks_min: 0,
+                ..base.clone()
+            },
+            ConfigError::ElectionTimeout { min: 0, max: 60 },
+        ),
+        (
+            Config {
+                election_timeout_ticks_min: 7,
+                election_timeout_ticks_max: 6,
+                ..base.clone()
+            },
+            ConfigError::ElectionTimeout { min: 7, max: 6 },
+        ),
+        (
+            Config {
+                heartbeat_interval_ticks: 0,
+                ..base.clone()
+            },
+            ConfigError::ZeroHeartbeatInterval,
+        ),
+        (
+            Config {
+                max_entries_per_message: 0,
+                ..base.clone()
+            },
+            ConfigError::ZeroBatch,
+        ),
+    ];
+    for (config, expected) in cases {
+        assert_eq!(Core::new(config.clone()).err(), Some(expected.clone()));
+        assert_eq!(
+            Core::restore(config, &[], Vec::new()).err(),
+            Some(RestoreError::Config(expected))
+        );
+    }
+    assert!(Core::new(base).is_ok());
+}
+
+/// A restored vote for a server outside the cluster is a matchable error.
+#[test]
+fn restored_vote_outside_the_cluster_is_an_error() {
+    let state = PersistentState {
+        current_term: 2,
+        voted_for: Some(5),
+        ..PersistentState::default()
+    };
+    assert_eq!(
+        Core::restore(config(0, SERVERS), &state.encode(), Vec::new()).err(),
+        Some(RestoreError::VoteOutsideCluster {
+            voted_for: 5,
+            servers: SERVERS
+        })
+    );
 }
 
 /// A request left unanswered for `in_flight_timeout_ticks` (lost, or stuck behind a long

@@ -504,3 +504,103 @@ fn kill_waits_for_the_step_in_flight_and_nothing_saves_after_it() {
         "saved after kill"
     );
 }
+
+fn make_one(config: RaftConfig) -> Result<Raft<u64>, MakeError> {
+    let peers: Vec<Arc<dyn Transport>> = vec![Arc::new(Direct::default()) as Arc<dyn Transport>; 3];
+    let (tx, _rx) = channel();
+    let raft = Raft::make_with_config(peers, 0, Arc::new(MemoryPersister::new()), tx, config)?;
+    raft.kill();
+    Ok(raft)
+}
+
+fn timing(heartbeat_ms: u64, min_ms: u64, max_ms: u64) -> RaftConfig {
+    RaftConfig {
+        heartbeat_interval: Duration::from_millis(heartbeat_ms),
+        election_timeout_min: Duration::from_millis(min_ms),
+        election_timeout_max: Duration::from_millis(max_ms),
+        seed: Some(1),
+        spawn_ticker: false,
+    }
+}
+
+/// Timings are checked after they are rounded up to ticks: a 1 ms heartbeat below a 2 ms
+/// election timeout is one tick against one tick, which no heartbeat beats (issue 10: it
+/// used to be accepted).
+#[test]
+fn timing_is_checked_after_rounding_to_ticks() {
+    let result = make_one(timing(1, 2, 2));
+    assert!(
+        matches!(
+            result,
+            Err(MakeError::Timing(
+                TimingError::HeartbeatNotBelowElectionTimeout {
+                    heartbeat_ticks: 1,
+                    election_timeout_min_ticks: 1,
+                    ..
+                }
+            ))
+        ),
+        "{:?}",
+        result.err()
+    );
+    // 95 ms and 100 ms: 10 ticks each.
+    assert!(matches!(
+        make_one(timing(95, 100, 200)),
+        Err(MakeError::Timing(
+            TimingError::HeartbeatNotBelowElectionTimeout { .. }
+        ))
+    ));
+    assert!(matches!(
+        make_one(timing(10, 300, 200)),
+        Err(MakeError::Timing(TimingError::ElectionTimeoutRange {
+            min_ticks: 30,
+            max_ticks: 20,
+            ..
+        }))
+    ));
+    // Zero durations round up to one tick, so a zero heartbeat is one tick and fine
+    // below a two-tick election timeout.
+    make_one(timing(0, 11, 11)).expect("1 tick < 2 ticks");
+    make_one(timing(10, 11, 11)).expect("1 tick < 2 ticks");
+    let error = make_one(timing(11, 20, 20)).expect_err("2 ticks against 2 ticks");
+    assert!(std::error::Error::source(&error).is_some(), "{error}");
+}
+
+/// Bad arguments and bad persisted state are matchable errors, never panics.
+#[test]
+fn make_reports_bad_arguments_and_state_as_variants() {
+    let peers = || -> Vec<Arc<dyn Transport>> {
+        vec![Arc::new(Direct::default()) as Arc<dyn Transport>; 3]
+    };
+    let (tx, _rx) = channel::<ApplyMsg<u64>>();
+    let result = Raft::make(peers(), 3, Arc::new(MemoryPersister::new()), tx.clone());
+    assert!(
+        matches!(result, Err(MakeError::NoSuchPeer { me: 3, peers: 3 })),
+        "{:?}",
+        result.err()
+    );
+    let damaged = MemoryPersister::new();
+    damaged.save(b"not a raft state", &[]).unwrap();
+    let result = Raft::make(peers(), 0, Arc::new(damaged), tx.clone());
+    assert!(
+        matches!(
+            result,
+            Err(MakeError::Restore(core::RestoreError::State(_)))
+        ),
+        "{:?}",
+        result.err()
+    );
+    let orphan = MemoryPersister::new();
+    orphan.save(&[], b"snapshot").unwrap();
+    let result = Raft::make(peers(), 0, Arc::new(orphan), tx);
+    assert!(
+        matches!(
+            result,
+            Err(MakeError::Restore(
+                core::RestoreError::SnapshotWithoutState { snapshot_bytes: 8 }
+            ))
+        ),
+        "{:?}",
+        result.err()
+    );
+}

@@ -6,7 +6,7 @@
 //! which is how a test partitions the cluster. Requests and replies cross the network as
 //! bytes, so every message is really encoded and decoded, and byte counts are honest.
 //!
-//! Faults follow `labrpc` exactly (see [`call`] for the decision order):
+//! Faults follow `labrpc` exactly (see `simnet/call.rs` for the decision order):
 //! - *unreliable*: each request is delayed 0–26 ms, and 10% of requests and 10% of replies
 //!   are dropped (the caller sees a failed call);
 //! - *long reordering*: two thirds of the replies are held back 200–2200 ms, so replies
