@@ -202,7 +202,16 @@ pub fn message(msg: &Message) -> String {
             if *success {
                 format!("AppendReply(t{term}, ok, match {match_index})")
             } else {
-                format!("AppendReply(t{term}, reject, conflict {conflict_index}/{conflict_term:?})")
+                // The fast-backup hint (§5.3): the term of the conflicting entry and the
+                // first index of that term, or where the follower's too-short log ends.
+                match conflict_term {
+                    Some(t) => format!(
+                        "AppendReply(t{term}, reject, conflict t{t} from {conflict_index})"
+                    ),
+                    None => format!(
+                        "AppendReply(t{term}, reject, log too short, next {conflict_index})"
+                    ),
+                }
             }
         }
         Message::InstallSnapshot {

@@ -207,7 +207,7 @@ impl RaftModel {
     fn room(&self, in_flight: usize, k: usize) -> bool {
         self.config
             .max_inflight
-            .map_or(true, |max| in_flight + k <= usize::from(max))
+            .is_none_or(|max| in_flight + k <= usize::from(max))
     }
 
     /// Whether `commit::advance_commit_index` would move leader `me`'s commit index: some

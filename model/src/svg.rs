@@ -278,7 +278,7 @@ fn lanes(c: &mut Canvas, state: &ClusterState, y: f64) -> f64 {
 }
 
 fn lane(c: &mut Canvas, k: usize, s: &ServerState, x0: f64, right: f64, y: f64) {
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         c.rect(PAD - 4.0, y, right - PAD, LANE_H - 2.0, "fill='#f1f3f4'");
     }
     let (badge, fill) = match s.role {
