@@ -6,6 +6,7 @@ use crate::network::{Message, Packet};
 use crate::server::ServerState;
 use crate::state::ClusterState;
 use crate::types::Role;
+use stateright::Model;
 use std::fmt;
 
 /// A short description of an action.
@@ -29,6 +30,18 @@ pub fn action(action: &Action) -> String {
 /// the messages it put in flight, and the messages the model pruned because they can no
 /// longer change anything (see `network::is_dead`).
 pub fn step(before: &ClusterState, act: &Action, after: &ClusterState) -> String {
+    let sent: Vec<Packet> = sent(before, act, after).into_iter().cloned().collect();
+    let pruned: Vec<Packet> = pruned(before, act, after).into_iter().cloned().collect();
+    step_text(before, act, after, &sent, &pruned)
+}
+
+fn step_text(
+    before: &ClusterState,
+    act: &Action,
+    after: &ClusterState,
+    sent: &[Packet],
+    pruned: &[Packet],
+) -> String {
     let mut out = action(act);
     let changes: Vec<String> = before
         .servers
@@ -42,17 +55,46 @@ pub fn step(before: &ClusterState, act: &Action, after: &ClusterState) -> String
         out.push_str(" — ");
         out.push_str(&changes.join("; "));
     }
-    let sent: Vec<String> = sent(before, act, after).into_iter().map(packet).collect();
     if !sent.is_empty() {
+        let sent: Vec<String> = sent.iter().map(packet).collect();
         out.push_str(" — sends ");
         out.push_str(&sent.join(", "));
     }
-    let pruned: Vec<String> = pruned(before, act, after).into_iter().map(packet).collect();
     if !pruned.is_empty() {
+        let pruned: Vec<String> = pruned.iter().map(packet).collect();
         out.push_str(" — pruned as dead (delivering it could change nothing): ");
         out.push_str(&pruned.join(", "));
     }
     out
+}
+
+/// The messages a step sent and the messages the model pruned as dead, including a reply
+/// sent and pruned in the same step (which `sent` and `pruned` cannot see from the two
+/// states alone): found by replaying the step with pruning off.
+pub fn traffic(
+    model: &RaftModel,
+    before: &ClusterState,
+    act: &Action,
+    after: &ClusterState,
+) -> (Vec<Packet>, Vec<Packet>) {
+    let unpruned = RaftModel::new(crate::config::Config {
+        prune_dead_messages: false,
+        ..model.config.clone()
+    })
+    .next_state(before, act.clone());
+    let Some(full) = unpruned else {
+        let sent = sent(before, act, after).into_iter().cloned().collect();
+        let pruned = pruned(before, act, after).into_iter().cloned().collect();
+        return (sent, pruned);
+    };
+    let sent = sent(before, act, &full).into_iter().cloned().collect();
+    let pruned = full
+        .network
+        .packets()
+        .filter(|p| after.network.copies_of(p) < full.network.copies_of(p))
+        .cloned()
+        .collect();
+    (sent, pruned)
 }
 
 /// The packets a step put in flight (a duplicate is not a send).
@@ -260,9 +302,10 @@ pub fn explorer_step(
     act: &Action,
     after: &ClusterState,
 ) -> String {
+    let (sent, pruned) = traffic(model, before, act, after);
     format!(
         "{}\n\n{}\n\n{}",
-        step(before, act, after),
+        step_text(before, act, after, &sent, &pruned),
         verdict(model, after),
         state_text(after)
     )

@@ -689,14 +689,15 @@ fn sequence(
                 c.circle((col(i.index()), yy), 4.0, "fill='#455a64'")
             }
         }
-        for p in describe::sent(before, action, after) {
+        let (sent, pruned) = describe::traffic(model, before, action, after);
+        for p in &sent {
             let src = match action {
                 Action::Receive(q) => q.dst,
                 _ => p.src,
             };
             origins_of(&mut origins, p).push((col(src.index()), yy));
         }
-        for p in describe::pruned(before, action, after) {
+        for p in &pruned {
             let from = origins_of(&mut origins, p);
             let copies = std::mem::take(from);
             let mid = ((col(p.src.index()) + col(p.dst.index())) / 2.0, yy);
