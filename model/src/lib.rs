@@ -37,6 +37,7 @@ pub mod restart;
 pub mod server;
 pub mod snapshot;
 pub mod state;
+pub mod svg;
 pub mod symmetry;
 pub mod types;
 

@@ -10,7 +10,7 @@ use crate::server::ServerState;
 use crate::state::{reached, ClusterState};
 use crate::types::{Index, Role, ServerId, Value};
 use crate::{commit, election, history, replication, restart, snapshot};
-use stateright::{Model, Property};
+use stateright::{Model, Path, Property};
 
 /// One step of the cluster.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -58,17 +58,42 @@ impl RaftModel {
         (0..self.config.servers).map(ServerId)
     }
 
-    /// The actions `next_state` would accept from `state` (those that change it).
+    /// The actions `next_state` would accept from `state` (those that change it): the
+    /// same list as `Model::actions`, computed the slow way (by trying every candidate).
     pub fn enabled_actions(&self, state: &ClusterState) -> Vec<Action> {
-        let mut actions = Vec::new();
-        self.actions(state, &mut actions);
-        actions
+        self.candidate_actions(state)
             .into_iter()
             .filter(|a| self.next_state(state, a.clone()).is_some())
             .collect()
     }
 
-    fn server_actions(&self, state: &ClusterState, i: ServerId, actions: &mut Vec<Action>) {
+    /// Every action that might be enabled in `state`, guarded only by role and the bounds
+    /// on history: a superset of `Model::actions`, in the same order. `Model::actions`
+    /// offers exactly the ones `next_state` accepts (a test compares the two on random
+    /// paths).
+    pub fn candidate_actions(&self, state: &ClusterState) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for i in self.ids() {
+            self.candidate_server_actions(state, i, &mut actions);
+        }
+        for packet in state.network.packets() {
+            actions.push(Action::Receive(packet.clone()));
+            if self.config.drops {
+                actions.push(Action::Drop(packet.clone()));
+            }
+            if self.config.duplicates {
+                actions.push(Action::Duplicate(packet.clone()));
+            }
+        }
+        actions
+    }
+
+    fn candidate_server_actions(
+        &self,
+        state: &ClusterState,
+        i: ServerId,
+        actions: &mut Vec<Action>,
+    ) {
         let s = &state.servers[i.index()];
         let h = &state.history;
         if s.role != Role::Leader && s.current_term < self.config.max_term {
@@ -105,6 +130,123 @@ impl RaftModel {
         if h.crashes < self.config.max_crashes {
             actions.push(Action::Restart(i));
         }
+    }
+
+    /// The enabled actions of server `i`, in the order of `candidate_server_actions`. Each
+    /// guard states when `step` would refuse the action, without building the next state:
+    /// the checker asks for the actions of every state it visits, so trying each candidate
+    /// would double its work. `in_flight` is the number of message copies in flight.
+    fn server_actions(
+        &self,
+        state: &ClusterState,
+        i: ServerId,
+        in_flight: usize,
+        actions: &mut Vec<Action>,
+    ) {
+        let s = &state.servers[i.index()];
+        let h = &state.history;
+        let others = self.n() - 1;
+        // A timeout sends a RequestVote of a new term to every other server: all new copies.
+        if s.role != Role::Leader
+            && s.current_term < self.config.max_term
+            && self.room(in_flight, others)
+        {
+            actions.push(Action::Timeout(i));
+        }
+        if s.role == Role::Candidate {
+            // A resend only recovers a lost request; without loss it is a duplicate. A resend
+            // of a copy still in flight changes nothing.
+            if self.config.drops && self.room(in_flight, 1) {
+                let msg = election::request_vote(s, i);
+                for j in self
+                    .ids()
+                    .filter(|&j| j != i && !s.votes_granted.contains(j))
+                {
+                    let packet = Packet {
+                        src: i,
+                        dst: j,
+                        msg: msg.clone(),
+                    };
+                    if state.network.copies_of(&packet) == 0 {
+                        actions.push(Action::RequestVote(i, j));
+                    }
+                }
+            }
+            // The new leader's first heartbeats are all new copies (it never led this term).
+            if election::has_majority(s, self.n()) && self.room(in_flight, others) {
+                actions.push(Action::BecomeLeader(i));
+            }
+        }
+        if s.role == Role::Leader {
+            if h.proposals < self.config.max_requests {
+                actions.push(Action::ClientRequest(i, h.proposals + 1));
+            }
+            if self.can_advance_commit_index(s, i) {
+                actions.push(Action::AdvanceCommitIndex(i));
+            }
+            if self.room(in_flight, 1) {
+                for j in self.ids().filter(|&j| j != i) {
+                    if !replication_in_flight(state, s, i, j) {
+                        actions.push(Action::AppendEntries(i, j));
+                    }
+                }
+            }
+        }
+        if self.snapshot_allowed(state) {
+            let index = self.snapshot_index(s);
+            if index > s.snapshot.last_included_index {
+                actions.push(Action::Snapshot(i, index));
+            }
+        }
+        if h.crashes < self.config.max_crashes && self.restart_loses_something(s) {
+            actions.push(Action::Restart(i));
+        }
+    }
+
+    /// Whether `k` more message copies fit under `--max-inflight`.
+    fn room(&self, in_flight: usize, k: usize) -> bool {
+        self.config
+            .max_inflight
+            .is_none_or(|max| in_flight + k <= usize::from(max))
+    }
+
+    /// Whether `commit::advance_commit_index` would move leader `me`'s commit index: some
+    /// index above it is on a majority (counting the leader) and, unless the
+    /// `commit-previous-term` bug is on, carries the leader's current term (§5.3, §5.4.2).
+    fn can_advance_commit_index(&self, s: &ServerState, me: ServerId) -> bool {
+        let current_term_only = !self.config.has_bug(crate::bugs::Bug::CommitPreviousTerm);
+        let majority = crate::types::majority(self.n());
+        (s.commit_index + 1..=s.last_log_index()).any(|n| {
+            let own_term = s.term_at(n) == Some(s.current_term);
+            let replicas = 1 + s
+                .match_index
+                .iter()
+                .enumerate()
+                .filter(|&(j, &m)| j != me.index() && m >= n)
+                .count();
+            (own_term || !current_term_only) && replicas >= majority
+        })
+    }
+
+    /// Whether `restart::restart` would change server `s`: it loses its volatile state
+    /// (role, commit index, the service's progress beyond the snapshot), or under a bug
+    /// its vote or its snapshot's service state.
+    fn restart_loses_something(&self, s: &ServerState) -> bool {
+        use crate::bugs::Bug;
+        let lii = s.snapshot.last_included_index;
+        let restored: &[Value] = if self.config.has_bug(Bug::RestartWithoutSnapshot) {
+            &[]
+        } else {
+            &s.snapshot.data
+        };
+        s.role != Role::Follower
+            || !s.votes_granted.is_empty()
+            || !s.next_index.is_empty()
+            || !s.match_index.is_empty()
+            || s.commit_index != lii
+            || s.last_applied != lii
+            || s.applied != restored
+            || (self.config.has_bug(Bug::ForgetVoteOnRestart) && s.voted_for.is_some())
     }
 
     fn snapshot_allowed(&self, state: &ClusterState) -> bool {
@@ -283,6 +425,27 @@ impl RaftModel {
     }
 }
 
+/// Whether leader `s` (server `i`) has its current AppendEntries (or InstallSnapshot) for
+/// `j` in flight already, so that sending it again would change nothing.
+fn replication_in_flight(state: &ClusterState, s: &ServerState, i: ServerId, j: ServerId) -> bool {
+    let any = state.network.packets().any(|p| {
+        p.src == i
+            && p.dst == j
+            && matches!(
+                p.msg,
+                Message::AppendEntries { .. } | Message::InstallSnapshot { .. }
+            )
+    });
+    any && {
+        let packet = Packet {
+            src: i,
+            dst: j,
+            msg: replication::append_entries_for(s, i, j),
+        };
+        state.network.copies_of(&packet) > 0
+    }
+}
+
 /// Puts `msg` from `src` to `dst` in flight. Always a change of state for the step that
 /// sends, except a re-send of a message already in flight.
 fn send(next: &mut ClusterState, src: ServerId, dst: ServerId, msg: Message) -> bool {
@@ -300,16 +463,22 @@ impl Model for RaftModel {
         vec![ClusterState::initial(&self.config)]
     }
 
+    /// The actions `next_state` accepts in `state`, and no others (the explorer lists
+    /// these as the next choices). See `server_actions` for the guards.
     fn actions(&self, state: &ClusterState, actions: &mut Vec<Action>) {
+        let in_flight = state.network.len();
         for i in self.ids() {
-            self.server_actions(state, i, actions);
+            self.server_actions(state, i, in_flight, actions);
         }
+        // A delivery or a loss always changes the network (and a delivery's reply replaces
+        // the request it answers); a duplicate needs room for one more copy.
+        let duplicate = self.config.duplicates && self.room(in_flight, 1);
         for packet in state.network.packets() {
             actions.push(Action::Receive(packet.clone()));
             if self.config.drops {
                 actions.push(Action::Drop(packet.clone()));
             }
-            if self.config.duplicates {
+            if duplicate {
                 actions.push(Action::Duplicate(packet.clone()));
             }
         }
@@ -325,9 +494,18 @@ impl Model for RaftModel {
         crate::describe::action(action)
     }
 
+    /// The explorer's default text for a state: the step, the verdict on the state it
+    /// reached (the properties that fail here), then the whole state.
     fn format_step(&self, last_state: &ClusterState, action: Action) -> Option<String> {
         let next = self.next_state(last_state, action.clone())?;
-        Some(crate::describe::step(last_state, &action, &next))
+        Some(crate::describe::explorer_step(
+            self, last_state, &action, &next,
+        ))
+    }
+
+    /// The explorer's picture: the state, the verdict, and the path as a sequence diagram.
+    fn as_svg(&self, path: Path<ClusterState, Action>) -> Option<String> {
+        Some(crate::svg::render(self, &path.into_vec()))
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
