@@ -12,7 +12,7 @@ use raft_model::History;
 
 /// Validates `event` on `cluster` from the cluster's own mapped state.
 fn validate(cluster: &mut Cluster, history: &mut History, event: Event) -> Result<(), String> {
-    let model = unbounded_model(cluster.config.servers);
+    let model = unbounded_model(&cluster.config);
     let before = map_cluster(cluster, history.clone()).map_err(|b| b.0)?;
     let outcome = cluster.execute(&event)?;
     let mut stats = Stats::default();
@@ -69,6 +69,7 @@ fn conflict_term_in_the_leaders_snapshot_entry() {
             vote_granted: true,
         },
         deliver_at: 0,
+        sent: 0,
     });
     validate(&mut cluster, &mut history, Event::Deliver(0)).unwrap();
     cluster.network.clear();
@@ -84,6 +85,7 @@ fn conflict_term_in_the_leaders_snapshot_entry() {
             conflict_term: Some(1),
         },
         deliver_at: 0,
+        sent: 0,
     });
     let result = validate(&mut cluster, &mut history, Event::Deliver(0));
     assert!(result.is_ok(), "{}", result.unwrap_err());

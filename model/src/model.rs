@@ -174,7 +174,8 @@ impl RaftModel {
                 if s.role != Role::Leader || i == j {
                     return None;
                 }
-                let msg = replication::append_entries_for(s, *i, *j);
+                let msg =
+                    replication::append_entries_for(s, *i, *j, self.config.max_entries_per_message);
                 send(&mut next, *i, *j, msg)
             }
             Action::Snapshot(i, index) => {
@@ -225,7 +226,12 @@ impl RaftModel {
             Action::AppendEntries(i, j) => {
                 let s = &state.servers[i.index()];
                 s.role == Role::Leader && i != j && {
-                    let msg = replication::append_entries_for(s, *i, *j);
+                    let msg = replication::append_entries_for(
+                        s,
+                        *i,
+                        *j,
+                        self.config.max_entries_per_message,
+                    );
                     let packet = Packet {
                         src: *i,
                         dst: *j,
@@ -261,7 +267,12 @@ impl RaftModel {
         }
         election::become_leader(s, i, self.n());
         for j in self.ids().filter(|&j| j != i) {
-            let msg = replication::append_entries_for(&next.servers[i.index()], i, j);
+            let msg = replication::append_entries_for(
+                &next.servers[i.index()],
+                i,
+                j,
+                self.config.max_entries_per_message,
+            );
             send(next, i, j, msg);
         }
         true
