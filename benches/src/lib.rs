@@ -7,6 +7,8 @@
 //! every step and that `Ready` is handled at once; raft-rs steps every queued message of a
 //! peer, then hands back one `Ready` for the batch.
 
+#![warn(missing_docs)]
+
 pub mod allocator;
 pub mod machine;
 pub mod ours;

@@ -1,23 +1,23 @@
-//! A cluster of our sans-IO cores with an in-memory network.
+//! Our sans-IO cores in the benchmarks: a thin wrapper for timing around
+//! `raft_conformance::cluster::Cluster`, the one cluster harness (`docs/conformance.md`).
+//! The harness applies each `Ready` as the core's contract asks (persist the delta, send,
+//! apply to the service); this file only decides what the benchmarks do with it (deliver
+//! until quiet, tick for a heartbeat) and keeps no cluster logic of its own.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
-
-use raft_impl::core::{Apply, Config, Core, Input, Message, PersistentState, Ready, Role};
+use raft_conformance::cluster::{Cluster as Harness, ClusterConfig, Delays, Event, Outcome};
+use raft_conformance::invariants::Checker;
+use raft_impl::core::{Config, Core, Role};
 
 use crate::workload::Cluster;
 
-/// Peers of [`Core`] whose messages go through per-peer in-memory queues. A `Ready`'s
-/// persistence delta is applied to an in-memory stored state (as raft-rs's `MemStorage`
-/// appends a `Ready`'s entries), messages are queued, and applies advance the peer's
-/// applied index.
+/// Peers of [`Core`] in the conformance harness, with every message delivered in the order
+/// it was sent and no faults. In builds with debug assertions (`cargo test`) the harness's
+/// property checker runs after every step; in the benchmarks (release) it does not, so the
+/// timing is the cores' and the harness's bookkeeping only.
 #[derive(Clone)]
 pub struct CoreCluster {
-    cores: Vec<Core>,
-    inboxes: Vec<VecDeque<(usize, Message)>>,
-    saved_state: Vec<(PersistentState, Arc<Vec<u8>>)>,
-    applied: Vec<u64>,
-    cut_off: Vec<bool>,
+    harness: Harness,
+    checker: Option<Checker>,
     leader: usize,
     heartbeat_waits: u64,
 }
@@ -25,44 +25,57 @@ pub struct CoreCluster {
 impl CoreCluster {
     /// A cluster with the runtime's default timing (elections after 30–60 ticks), no leader.
     pub fn new(servers: usize, seed: u64) -> CoreCluster {
-        let cores = (0..servers)
-            .map(|id| {
-                Core::new(Config::new(id, servers, seed.wrapping_add(id as u64)))
-                    .expect("valid configuration")
-            })
-            .collect();
+        let defaults = Config::new(0, servers, seed);
+        let config = ClusterConfig {
+            servers,
+            election_timeout_min: defaults.election_timeout_ticks_min,
+            election_timeout_max: defaults.election_timeout_ticks_max,
+            heartbeat_interval: defaults.heartbeat_interval_ticks,
+            max_entries_per_message: defaults.max_entries_per_message,
+            delays: Delays::NONE,
+            dedup: false,
+            record: false,
+            check_disk: cfg!(debug_assertions),
+        };
         CoreCluster {
-            cores,
-            inboxes: vec![VecDeque::new(); servers],
-            saved_state: vec![(PersistentState::default(), Arc::new(Vec::new())); servers],
-            applied: vec![0; servers],
-            cut_off: vec![false; servers],
+            harness: Harness::new(config, seed),
+            checker: cfg!(debug_assertions).then(|| Checker::new(servers)),
             leader: 0,
             heartbeat_waits: 0,
         }
     }
 
+    /// Server `server`'s core.
     pub fn core(&self, server: usize) -> &Core {
-        &self.cores[server]
+        &self.harness.cores[server]
     }
 
     /// Bytes of the raft state `server` has stored, once encoded.
     pub fn saved_state_bytes(&self, server: usize) -> usize {
-        self.saved_state[server].0.encode().unwrap().len()
+        self.harness.disks[server]
+            .raft_state
+            .encode()
+            .expect("the harness state encodes")
+            .len()
     }
 
     /// Drops every message to and from `server` from now on (a partition of one).
     pub fn cut_off(&mut self, server: usize) {
-        self.cut_off[server] = true;
-        self.inboxes[server].clear();
+        self.harness.group[server] = 1 + server as u8;
+        self.harness
+            .network
+            .retain(|m| m.to != server && m.from != server);
+    }
+
+    fn is_cut_off(&self, server: usize) -> bool {
+        self.harness.group[server] != 0
     }
 
     /// One tick on every peer that is not cut off, then the cluster settles.
     pub fn tick_all(&mut self) {
-        for server in 0..self.cores.len() {
-            if !self.cut_off[server] {
-                let ready = self.cores[server].step(Input::Tick);
-                self.handle(server, ready);
+        for server in 0..self.servers() {
+            if !self.is_cut_off(server) {
+                self.execute(&Event::Tick(server));
             }
         }
         self.deliver_all();
@@ -70,9 +83,9 @@ impl CoreCluster {
 
     /// A leader among the peers that are not cut off, with the highest term.
     pub fn reachable_leader(&self) -> Option<usize> {
-        (0..self.cores.len())
-            .filter(|&i| !self.cut_off[i] && self.cores[i].role() == Role::Leader)
-            .max_by_key(|&i| self.cores[i].current_term())
+        (0..self.servers())
+            .filter(|&i| !self.is_cut_off(i) && self.core(i).role() == Role::Leader)
+            .max_by_key(|&i| self.core(i).current_term())
     }
 
     /// Ticks until a reachable leader exists; returns it and the ticks it took.
@@ -97,46 +110,37 @@ impl CoreCluster {
         self.heartbeat_waits
     }
 
+    /// Runs one event in the harness (and, with debug assertions, the property checker).
+    ///
+    /// # Panics
+    /// If the core breaks its contract or a property: a benchmark of a broken run means
+    /// nothing.
+    fn execute(&mut self, event: &Event) {
+        let outcome = self
+            .harness
+            .execute(event)
+            .unwrap_or_else(|e| panic!("{event:?}: {e}"));
+        self.check(&outcome);
+    }
+
+    fn check(&mut self, outcome: &Outcome) {
+        if let Some(checker) = &mut self.checker {
+            if let Err(e) = checker.check(&self.harness, outcome) {
+                panic!("{e}");
+            }
+        }
+    }
+
+    /// Delivers the oldest message until none is in flight.
     fn deliver_all(&mut self) {
-        loop {
-            let mut delivered = false;
-            for server in 0..self.cores.len() {
-                while let Some((from, message)) = self.inboxes[server].pop_front() {
-                    delivered = true;
-                    let ready = self.cores[server].step(Input::Message { from, message });
-                    self.handle(server, ready);
-                }
-            }
-            if !delivered {
-                return;
-            }
+        while let Some(k) = self.harness.oldest() {
+            self.execute(&Event::Deliver(k));
         }
     }
 
     fn followers_behind(&self) -> bool {
-        let commit = self.cores[self.leader].commit_index();
-        (0..self.cores.len()).any(|i| !self.cut_off[i] && self.applied[i] < commit)
-    }
-
-    fn handle(&mut self, server: usize, ready: Ready) {
-        if let Some(persist) = ready.persist {
-            let (state, snapshot) = &mut self.saved_state[server];
-            persist
-                .apply_to(state, snapshot)
-                .expect("the core's deltas fit the stored state in order");
-        }
-        for out in ready.messages {
-            if !self.cut_off[server] && !self.cut_off[out.to] {
-                self.inboxes[out.to].push_back((server, out.message));
-            }
-        }
-        for apply in ready.applies {
-            let index = match apply {
-                Apply::Entry { index, .. } | Apply::Snapshot { index, .. } => index,
-            };
-            debug_assert!(index > self.applied[server], "applies move forwards");
-            self.applied[server] = index;
-        }
+        let commit = self.core(self.leader).commit_index();
+        (0..self.servers()).any(|i| !self.is_cut_off(i) && self.applied(i) < commit)
     }
 }
 
@@ -147,18 +151,22 @@ impl Cluster for CoreCluster {
     /// deterministic.
     fn with_leader(servers: usize, seed: u64) -> Self {
         let mut cluster = CoreCluster::new(servers, seed);
-        while cluster.cores[0].role() != Role::Leader {
-            let ready = cluster.cores[0].step(Input::Tick);
-            cluster.handle(0, ready);
+        while cluster.core(0).role() != Role::Leader {
+            cluster.execute(&Event::Tick(0));
             cluster.deliver_all();
         }
         cluster.leader = 0;
         cluster
     }
 
+    /// The payload's length is kept (the harness numbers each command in its first bytes,
+    /// `Cluster::propose_padded`); its bytes are not.
     fn propose(&mut self, command: Vec<u8>) {
-        let ready = self.cores[self.leader].step(Input::Propose(command.into()));
-        self.handle(self.leader, ready);
+        let outcome = self
+            .harness
+            .propose_padded(self.leader, command.len())
+            .unwrap_or_else(|e| panic!("propose: {e}"));
+        self.check(&outcome);
     }
 
     /// Delivers until quiet. A follower that still lags the leader's commit index is told by
@@ -166,27 +174,26 @@ impl Cluster for CoreCluster {
     /// one goes out.
     fn settle(&mut self) {
         self.deliver_all();
-        if self.cores[self.leader].role() != Role::Leader || !self.followers_behind() {
+        if self.core(self.leader).role() != Role::Leader || !self.followers_behind() {
             return;
         }
         self.heartbeat_waits += 1;
-        let interval = self.cores[self.leader].config().heartbeat_interval_ticks;
+        let interval = self.core(self.leader).config().heartbeat_interval_ticks;
         for _ in 0..interval {
-            let ready = self.cores[self.leader].step(Input::Tick);
-            self.handle(self.leader, ready);
+            self.execute(&Event::Tick(self.leader));
         }
         self.deliver_all();
     }
 
     fn last_index(&self) -> u64 {
-        self.cores[self.leader].last_log_index()
+        self.core(self.leader).last_log_index()
     }
 
     fn applied(&self, server: usize) -> u64 {
-        self.applied[server]
+        self.harness.services[server].applied.len() as u64
     }
 
     fn servers(&self) -> usize {
-        self.cores.len()
+        self.harness.cores.len()
     }
 }

@@ -107,6 +107,7 @@ impl RaftRsCluster {
             .max_by_key(|&i| self.nodes[i].raft.term)
     }
 
+    /// Server `server`'s current term.
     pub fn term(&self, server: usize) -> u64 {
         self.nodes[server].raft.term
     }

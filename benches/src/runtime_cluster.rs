@@ -13,6 +13,7 @@ use raft_impl::{ApplyMsg, MemoryPersister, Raft, RaftConfig, Transport};
 /// Highest command index applied on each peer, with a condition variable to wait on.
 type Applied = Arc<(Mutex<Vec<u64>>, Condvar)>;
 
+/// Runtime peers, their network, and the threads that read their apply channels.
 pub struct RuntimeCluster {
     network: Network,
     rafts: Vec<Raft<u64>>,

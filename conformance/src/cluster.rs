@@ -16,18 +16,27 @@ use crate::service::{encode_command, encode_snapshot, Service};
 /// A message in flight.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InFlight {
+    /// The sender.
     pub from: usize,
+    /// The receiver.
     pub to: usize,
+    /// The RPC, as the core produced it.
     pub message: Message,
     /// Virtual time (ticks) before which the network does not deliver it.
     pub deliver_at: u64,
+    /// Send order over the run (a duplicate keeps its original's): the network's `Vec` is
+    /// not kept in order, so "oldest" is the least `sent`.
+    pub sent: u64,
 }
 
 /// A message with its endpoints, as named in a [`Step`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wire {
+    /// The sender.
     pub from: usize,
+    /// The receiver.
     pub to: usize,
+    /// The RPC.
     pub message: Message,
 }
 
@@ -59,17 +68,33 @@ pub enum Event {
 /// A model action, in the cores' vocabulary (`mapping` turns it into a `raft_model::Action`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
+    /// `Timeout(i)`: server `i` starts an election.
     Timeout(usize),
+    /// `RequestVote(i, j)`: candidate `i` re-sends its request to `j`.
     RequestVote(usize, usize),
+    /// `BecomeLeader(i)`.
     BecomeLeader(usize),
+    /// `ClientRequest(i, v)`: leader `i` appends value `v`.
     ClientRequest(usize, u32),
+    /// `AdvanceCommitIndex(i)`.
     AdvanceCommitIndex(usize),
+    /// `AppendEntries(i, j)`: leader `i` sends AppendEntries (or InstallSnapshot) to `j`.
     AppendEntries(usize, usize),
+    /// `Snapshot(i, index)`: server `i`'s service compacts up to `index`.
     Snapshot(usize, u64),
+    /// `Restart(i)`: crash and restart.
     Restart(usize),
+    /// The network delivers a message.
     Receive(Wire),
+    /// The network loses a message.
     Drop(Wire),
+    /// The network duplicates a message.
     Duplicate(Wire),
+    /// The core sent a message identical to one already in flight. The model's network
+    /// holds one copy of a packet unless `Duplicate` adds another (its send of a packet in
+    /// flight adds nothing), so a second copy from a re-send is the model's `Duplicate`,
+    /// recorded after the actions of the step that sent it.
+    Resend(Wire),
 }
 
 /// How long the network holds a message, in ticks.
@@ -79,6 +104,7 @@ pub struct Delays {
     pub short_max: u64,
     /// Per mille of messages delayed `short_max..=long_max` ticks instead.
     pub long_per_mille: u32,
+    /// The longest delay, in ticks.
     pub long_max: u64,
 }
 
@@ -94,16 +120,33 @@ impl Delays {
 /// The cluster's static configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterConfig {
+    /// Number of servers.
     pub servers: usize,
+    /// The cores' `election_timeout_ticks_min`.
     pub election_timeout_min: u32,
+    /// The cores' `election_timeout_ticks_max`.
     pub election_timeout_max: u32,
+    /// The cores' `heartbeat_interval_ticks`.
     pub heartbeat_interval: u32,
+    /// The cores' `max_entries_per_message` (the shipped default: [`shipped_max_entries`]).
+    pub max_entries_per_message: usize,
+    /// How long the network holds each message.
     pub delays: Delays,
     /// Lose a sent message identical to one already in flight, as the model's network does
-    /// (its in-flight set holds one copy unless `Duplicate` adds another).
+    /// (its in-flight set holds one copy unless `Duplicate` adds another). Off in the
+    /// simulator and trace validation (a re-send is recorded as [`Step::Resend`]); on in the
+    /// model-driven tests, whose paths come from the model's network.
     pub dedup: bool,
     /// Build the [`Step`]s of each event (trace validation and model-driven tests).
     pub record: bool,
+    /// After every core step, compare the disk with the core's persistent state (`O(log)`
+    /// per step: on in every test, off in the benchmarks, which time the core).
+    pub check_disk: bool,
+}
+
+/// The core's shipped `max_entries_per_message` (`raft_impl::core::Config::new`'s).
+pub fn shipped_max_entries() -> usize {
+    Config::new(0, 1, 0).max_entries_per_message
 }
 
 /// What one event did.
@@ -124,19 +167,28 @@ pub struct Outcome {
 /// encoding, so the delta path and the bytes path are both exercised.
 #[derive(Clone, Debug, Default)]
 pub struct Disk {
+    /// The raft state (term, vote, log), as the deltas left it.
     pub raft_state: PersistentState,
+    /// The last snapshot saved.
     pub snapshot: Arc<Vec<u8>>,
 }
 
 /// N cores, their disks and services, and the network between them.
 #[derive(Clone, Debug)]
 pub struct Cluster {
+    /// The static configuration.
     pub config: ClusterConfig,
+    /// The run's seed (the cores' election RNGs and the network's delays derive from it).
     pub seed: u64,
+    /// The cores, by server id.
     pub cores: Vec<Core>,
+    /// Whether each server is running (a crashed one is down until `Restart`).
     pub up: Vec<bool>,
+    /// Each server's stable storage.
     pub disks: Vec<Disk>,
+    /// Each server's service.
     pub services: Vec<Service>,
+    /// The messages in flight, in no particular order (see [`InFlight::sent`]).
     pub network: Vec<InFlight>,
     /// Partition group of each server: messages between groups are lost on delivery.
     pub group: Vec<u8>,
@@ -144,6 +196,8 @@ pub struct Cluster {
     pub now: u64,
     /// Accepted proposals so far; the next command is `proposals + 1`.
     pub proposals: u32,
+    /// Messages sent so far (the next one's [`InFlight::sent`]).
+    pub sends: u64,
     incarnations: Vec<u64>,
     rng: ChaCha8Rng,
 }
@@ -165,6 +219,8 @@ enum Primary {
 }
 
 impl Cluster {
+    /// A fresh cluster: every core new (term 0, empty log), every disk empty, no message
+    /// in flight.
     pub fn new(config: ClusterConfig, seed: u64) -> Cluster {
         use rand::SeedableRng;
         let n = config.servers;
@@ -177,16 +233,35 @@ impl Cluster {
             group: vec![0; n],
             now: 0,
             proposals: 0,
+            sends: 0,
             incarnations: vec![0; n],
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b21),
             seed,
             config,
         };
         for i in 0..n {
-            let core = Core::new(cluster.core_config(i)).expect("valid configuration");
+            let core = cluster
+                .build_core(i, false)
+                .unwrap_or_else(|e| panic!("the harness's configuration is invalid: {e}"));
             cluster.cores.push(core);
         }
         cluster
+    }
+
+    /// The one place the harness builds a core: new, or (`from_disk`) restored from the
+    /// bytes of its disk — the encoded state and the snapshot — as after a crash.
+    fn build_core(&self, i: usize, from_disk: bool) -> Result<Core, String> {
+        let config = self.core_config(i);
+        if !from_disk {
+            return Core::new(config).map_err(|e| format!("S{i}: invalid configuration: {e}"));
+        }
+        let disk = &self.disks[i];
+        let state = disk
+            .raft_state
+            .encode()
+            .map_err(|e| format!("S{i} cannot encode its persisted state: {e}"))?;
+        Core::restore(config, &state, disk.snapshot.as_ref().clone())
+            .map_err(|e| format!("S{i} cannot restore its persisted state: {e}"))
     }
 
     /// Core `i`'s configuration in its current incarnation: each restart draws fresh
@@ -201,12 +276,13 @@ impl Cluster {
             election_timeout_ticks_min: c.election_timeout_min,
             election_timeout_ticks_max: c.election_timeout_max,
             heartbeat_interval_ticks: c.heartbeat_interval,
-            // Never cap a batch: the model sends every entry from next_index (protocol.md).
-            max_entries_per_message: usize::MAX,
+            // The model sends the same capped prefix (`raft_model::Config::max_entries_per_message`).
+            max_entries_per_message: c.max_entries_per_message,
             ..Config::new(i, c.servers, seed)
         }
     }
 
+    /// Whether `a` and `b` are in the same partition group.
     pub fn connected(&self, a: usize, b: usize) -> bool {
         self.group[a] == self.group[b]
     }
@@ -282,14 +358,8 @@ impl Cluster {
     /// crash-down-restart episode is that one action.
     fn crash(&mut self, i: usize, out: &mut Outcome) -> Result<(), String> {
         self.incarnations[i] += 1;
-        let disk = &self.disks[i];
-        let core = Core::restore(
-            self.core_config(i),
-            &disk.raft_state.encode().unwrap(),
-            disk.snapshot.as_ref().clone(),
-        )
-        .map_err(|e| format!("S{i} cannot restore its persisted state: {e}"))?;
-        self.services[i] = Service::restore(&disk.snapshot)?;
+        let core = self.build_core(i, true)?;
+        self.services[i] = Service::restore(&self.disks[i].snapshot)?;
         self.cores[i] = core;
         self.up[i] = false;
         out.server = Some(i);
@@ -311,7 +381,7 @@ impl Cluster {
             last_log_term: core.log().last_term(),
         };
         self.record(out, || Step::RequestVote(i, j));
-        self.send(i, j, message);
+        self.send(i, j, message, out);
     }
 
     fn step_core(
@@ -336,7 +406,31 @@ impl Cluster {
         if self.config.record {
             out.steps = self.compose(i, &before, &ready, primary);
         }
-        self.handle_ready(i, ready, out)
+        self.handle_ready(i, ready, out)?;
+        if self.config.check_disk {
+            check_disk(&self.cores[i], &self.disks[i])?;
+        }
+        Ok(())
+    }
+
+    /// A client proposes the next command at server `i`, padded with zero bytes to
+    /// `len` bytes (at least the 4 of the proposal number; [`crate::service`]): the
+    /// benchmarks' payloads. Recorded as [`Event::Propose`] would be.
+    pub fn propose_padded(&mut self, i: usize, len: usize) -> Result<Outcome, String> {
+        let mut out = Outcome::default();
+        if self.up[i] {
+            let value = self.proposals + 1;
+            let mut command = encode_command(value);
+            command.resize(len.max(command.len()), 0);
+            let input = Input::Propose(command.into());
+            self.step_core(i, input, Primary::Propose(value), &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Position in [`Cluster::network`] of the oldest message in flight, if any.
+    pub fn oldest(&self) -> Option<usize> {
+        (0..self.network.len()).min_by_key(|&k| self.network[k].sent)
     }
 
     /// Figure 2's order: persist, then send, then apply.
@@ -348,7 +442,7 @@ impl Cluster {
                 .map_err(|e| format!("S{i} persistence delta does not fit its disk: {e}"))?;
         }
         for outgoing in ready.messages {
-            self.send(i, outgoing.to, outgoing.message);
+            self.send(i, outgoing.to, outgoing.message, out);
         }
         for apply in &ready.applies {
             out.snapshot_applied |= matches!(apply, raft_impl::core::Apply::Snapshot { .. });
@@ -359,21 +453,32 @@ impl Cluster {
         Ok(())
     }
 
-    fn send(&mut self, from: usize, to: usize, message: Message) {
-        if self.config.dedup
+    fn send(&mut self, from: usize, to: usize, message: Message, out: &mut Outcome) {
+        let in_flight = (self.config.dedup || self.config.record)
             && self
                 .network
                 .iter()
-                .any(|m| m.from == from && m.to == to && m.message == message)
-        {
+                .any(|m| m.from == from && m.to == to && m.message == message);
+        if in_flight && self.config.dedup {
             return;
         }
+        if in_flight {
+            // Recorded after the step's own actions: by then the model has sent its copy.
+            let w = Wire {
+                from,
+                to,
+                message: message.clone(),
+            };
+            self.record(out, || Step::Resend(w));
+        }
         let deliver_at = self.now + self.delay();
+        self.sends += 1;
         self.network.push(InFlight {
             from,
             to,
             message,
             deliver_at,
+            sent: self.sends,
         });
     }
 
@@ -450,6 +555,28 @@ impl Cluster {
         }
         steps
     }
+}
+
+/// The disk — every persistence delta applied in order — is exactly the core's persistent
+/// state and snapshot (compared field by field, without building the state): a step that
+/// changed it without handing the change out in `Ready::persist` would lose it in a crash
+/// (Figure 2: persistent state is "updated on stable storage before responding").
+fn check_disk(core: &Core, disk: &Disk) -> Result<(), String> {
+    let d = &disk.raft_state;
+    let same = d.current_term == core.current_term()
+        && d.voted_for == core.voted_for()
+        && d.snapshot_index == core.snapshot_index()
+        && d.snapshot_term == core.snapshot_term()
+        && d.entries.as_slice() == core.log().entries()
+        && (Arc::ptr_eq(&disk.snapshot, core.snapshot_data())
+            || disk.snapshot == *core.snapshot_data());
+    if !same {
+        return Err(format!(
+            "S{}: the disk (persistence deltas applied in order) differs from the core's persistent state",
+            core.id()
+        ));
+    }
+    Ok(())
 }
 
 fn wire(m: &InFlight) -> Wire {

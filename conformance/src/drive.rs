@@ -27,9 +27,13 @@ pub fn drive_cluster_config(servers: usize) -> ClusterConfig {
         election_timeout_min: 1,
         election_timeout_max: 1,
         heartbeat_interval: 1,
+        // The shipped cap (512) is above any log the model can hold (indices are `u8`), so
+        // the model's uncapped `max_entries_per_message: None` sends the same requests.
+        max_entries_per_message: crate::cluster::shipped_max_entries(),
         delays: Delays::NONE,
         dedup: true,
         record: true,
+        check_disk: true,
     }
 }
 
@@ -69,7 +73,9 @@ pub fn snapshot_bound() -> Config {
 /// A replay that went wrong.
 #[derive(Clone, Debug)]
 pub struct Mismatch {
+    /// The model path replayed, up to and including the action that went wrong.
     pub path: Vec<Action>,
+    /// What went wrong (a diff, a refused action, a broken invariant).
     pub why: String,
 }
 
@@ -82,6 +88,7 @@ pub struct DriveStats {
     pub model_actions: u64,
     /// Model states expanded (exhaustive) or walks completed (random).
     pub states: u64,
+    /// Paths replayed (random walks) or leaves reached (exhaustive).
     pub paths: u64,
     /// Enabled actions with no core counterpart (BecomeLeader, AdvanceCommitIndex: the
     /// core takes them eagerly, so they should never be enabled after a replayed step).
@@ -96,11 +103,14 @@ pub struct DriveStats {
 /// the same bounds except messages in flight, since the cores' eager sends may exceed the
 /// chosen bound (the exploration then continues only with actions that shrink the network).
 pub struct Driver {
+    /// The model whose enabled actions are chosen (the bound explored).
     pub choose: RaftModel,
+    /// The model the cores' composed steps are folded through (no in-flight bound).
     pub fold: RaftModel,
 }
 
 impl Driver {
+    /// A driver for the bound `config`.
     pub fn new(config: Config) -> Driver {
         let fold = RaftModel::new(Config {
             max_inflight: Some(u8::MAX),

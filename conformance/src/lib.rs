@@ -7,6 +7,8 @@
 //!   mapped next state;
 //! - [`drive`]: model-driven tests, model -> impl: paths of the model replayed on cores.
 
+#![warn(missing_docs)]
+
 pub mod cluster;
 pub mod drive;
 pub mod invariants;

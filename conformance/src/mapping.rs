@@ -213,6 +213,7 @@ pub fn map_message(m: &core::Message) -> Result<Message, Beyond> {
     })
 }
 
+/// One message with its endpoints, as the model's packet.
 pub fn map_wire(w: &Wire) -> Result<Packet, Beyond> {
     Ok(Packet {
         src: id(w.from),
@@ -287,7 +288,7 @@ pub fn map_step(step: &Step) -> Result<Action, Beyond> {
         Step::Restart(i) => Action::Restart(id(*i)),
         Step::Receive(w) => Action::Receive(map_wire(w)?),
         Step::Drop(w) => Action::Drop(map_wire(w)?),
-        Step::Duplicate(w) => Action::Duplicate(map_wire(w)?),
+        Step::Duplicate(w) | Step::Resend(w) => Action::Duplicate(map_wire(w)?),
     })
 }
 

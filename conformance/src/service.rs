@@ -11,9 +11,14 @@ pub fn encode_command(value: u32) -> Vec<u8> {
     value.to_le_bytes().to_vec()
 }
 
-/// Decodes a command; `None` for bytes the simulator never proposed.
+/// Decodes a command; `None` for bytes the simulator never proposed. A command may carry
+/// zero padding after its 4 bytes (`Cluster::propose_padded`, the benchmarks' payloads).
 pub fn decode_command(bytes: &[u8]) -> Option<u32> {
-    Some(u32::from_le_bytes(bytes.try_into().ok()?))
+    let (value, padding) = bytes.split_at_checked(4)?;
+    if padding.iter().any(|&b| b != 0) {
+        return None;
+    }
+    Some(u32::from_le_bytes(value.try_into().ok()?))
 }
 
 /// Encodes a service snapshot: the applied commands, in order.

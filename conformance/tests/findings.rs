@@ -2,17 +2,17 @@
 //! validation (`docs/conformance.md`, "Findings"). Each builds the smallest cluster state
 //! that shows the difference and validates one step.
 
-use raft_conformance::cluster::{Cluster, Event, InFlight};
+use raft_conformance::cluster::{Cluster, Disk, Event, InFlight};
 use raft_conformance::mapping::map_cluster;
 use raft_conformance::service::{encode_snapshot, Service};
 use raft_conformance::sim::SimConfig;
 use raft_conformance::validate::{check_event, unbounded_model, Stats};
 use raft_impl::core::{Config, Core, Message, PersistentState};
-use raft_model::History;
+use raft_model::{Committed, History};
 
 /// Validates `event` on `cluster` from the cluster's own mapped state.
 fn validate(cluster: &mut Cluster, history: &mut History, event: Event) -> Result<(), String> {
-    let model = unbounded_model(cluster.config.servers);
+    let model = unbounded_model(&cluster.config);
     let before = map_cluster(cluster, history.clone()).map_err(|b| b.0)?;
     let outcome = cluster.execute(&event)?;
     let mut stats = Stats::default();
@@ -49,13 +49,27 @@ fn conflict_term_in_the_leaders_snapshot_entry() {
         election_timeout_ticks_max: 1,
         ..cluster.cores[0].config().clone()
     };
-    cluster.cores[0] = Core::restore(core_config, &state.encode().unwrap(), snapshot).unwrap();
+    cluster.cores[0] =
+        Core::restore(core_config, &state.encode().unwrap(), snapshot.clone()).unwrap();
+    // The disk the harness checks each step against: what this core was restored from.
+    cluster.disks[0] = Disk {
+        raft_state: state,
+        snapshot: std::sync::Arc::new(snapshot),
+    };
     cluster.services[0] = Service {
         applied: vec![1, 2],
     };
     cluster.proposals = 2;
+    // The snapshot's two entries were committed in term 1 (the model's properties, checked
+    // on every validated state, need the history that made them committed).
+    let committed = |value| Committed {
+        term: 1,
+        value,
+        commit_term: 1,
+    };
     let mut history = History {
         proposals: 2,
+        committed: vec![committed(1), committed(2)],
         ..History::default()
     };
     // S1 times out into term 2 and S2's vote makes it leader.
@@ -69,6 +83,7 @@ fn conflict_term_in_the_leaders_snapshot_entry() {
             vote_granted: true,
         },
         deliver_at: 0,
+        sent: 0,
     });
     validate(&mut cluster, &mut history, Event::Deliver(0)).unwrap();
     cluster.network.clear();
@@ -84,6 +99,7 @@ fn conflict_term_in_the_leaders_snapshot_entry() {
             conflict_term: Some(1),
         },
         deliver_at: 0,
+        sent: 0,
     });
     let result = validate(&mut cluster, &mut history, Event::Deliver(0));
     assert!(result.is_ok(), "{}", result.unwrap_err());

@@ -34,38 +34,81 @@ fn report(failure: &Failure, seed: u64) -> String {
     format!("{what}\n  replay: TRACE_SEED={seed} cargo test -p raft-conformance --test trace_validation (or raft-sim --validate --seed {seed}, with --stormy for the stormy profile)")
 }
 
+/// A validation profile: the simulator configuration, its seeds, and the least number of
+/// events it must validate (every event of every trace: none may be cut short).
+struct Profile {
+    name: &'static str,
+    config: SimConfig,
+    seeds: u64,
+}
+
+fn profiles() -> Vec<Profile> {
+    let stormy = |servers, events| SimConfig {
+        validate: true,
+        ..SimConfig::stormy(servers, events)
+    };
+    vec![
+        Profile {
+            name: "faulty",
+            config: SimConfig::for_validation(3, 1_000),
+            seeds: 600,
+        },
+        Profile {
+            name: "faulty",
+            config: SimConfig::for_validation(5, 1_000),
+            seeds: 600,
+        },
+        Profile {
+            name: "stormy",
+            config: stormy(3, 1_000),
+            seeds: 300,
+        },
+        // The shipped cap (512) never binds within the model's `u8` indices; a small one
+        // makes the leaders send capped prefixes, which the model must send too.
+        Profile {
+            name: "faulty, max 2 entries per message",
+            config: SimConfig {
+                max_entries_per_message: 2,
+                ..SimConfig::for_validation(3, 1_000)
+            },
+            seeds: 200,
+        },
+    ]
+}
+
 #[test]
 fn simulator_traces_are_model_traces() {
     let mut stats = Stats::default();
     let start = Instant::now();
     let mut failures = Vec::new();
-    let stormy = |servers, events| SimConfig {
-        validate: true,
-        ..SimConfig::stormy(servers, events)
-    };
-    let profiles = [
-        ("faulty", SimConfig::for_validation(3, 1_000), 600),
-        ("faulty", SimConfig::for_validation(5, 1_000), 600),
-        ("stormy", stormy(3, 1_000), 300),
-    ];
-    for (name, config, count) in profiles {
-        let (servers, events) = (config.servers, config.events);
-        for seed in seeds(count) {
-            if let Err(f) = validate_seed(seed, &config, &mut stats) {
-                failures.push(format!(
-                    "{name}, {servers} servers, {events} events: {}",
-                    report(&f, seed)
-                ));
-            }
-        }
+    let mut short = Vec::new();
+    let full_run = std::env::var("TRACE_SEED").is_err() && std::env::var("TRACE_SEEDS").is_err();
+    // The profiles run on threads of their own (the machine's cores), each with its own
+    // totals; they are merged, in profile order, once all are done.
+    let results: Vec<(Stats, Vec<String>, Vec<String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = profiles()
+            .into_iter()
+            .map(|profile| scope.spawn(move || validate_profile(profile, full_run)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a validation thread panicked"))
+            .collect()
+    });
+    for (profile, failed, too_short) in results {
+        failures.extend(failed);
+        short.extend(too_short);
+        add(&mut stats, profile);
     }
     let wall = start.elapsed().as_secs_f64();
     println!(
-        "trace validation: {} traces, {} events validated ({} model actions) in {wall:.2} s = {:.0} events/s; {} truncated at the model's bounds",
+        "trace validation: {} traces, {} events validated ({} model actions, {} states checked against the model's always properties) in {wall:.2} s = {:.0} events/s; {} re-sends; {} truncated at the model's bounds",
         stats.traces,
         stats.events,
         stats.actions,
+        stats.states_checked,
         stats.events as f64 / wall,
+        stats.resends,
         stats.truncated
     );
     println!("coverage: {:#?}", stats.coverage);
@@ -81,8 +124,21 @@ fn simulator_traces_are_model_traces() {
         failures.len(),
         failures[0]
     );
-    if std::env::var("TRACE_SEED").is_err() && std::env::var("TRACE_SEEDS").is_err() {
+    assert_eq!(
+        stats.truncated, 0,
+        "traces cut short at the model's bounds (the rest of them went unchecked): {:?}",
+        stats.truncated_by
+    );
+    assert!(
+        short.is_empty(),
+        "profiles validated too few events: {short:#?}"
+    );
+    if full_run {
         assert!(stats.traces >= 1_000);
+        assert!(
+            stats.resends > 0,
+            "no re-send was validated: dedup is not off"
+        );
         let missing: Vec<_> = ACTION_NAMES
             .iter()
             .filter(|n| !stats.coverage.contains_key(*n))
@@ -91,6 +147,76 @@ fn simulator_traces_are_model_traces() {
             missing.is_empty(),
             "model actions never seen in traces: {missing:?}"
         );
+    }
+}
+
+/// Validates every seed of one profile: its totals, its failing traces, and a complaint if
+/// it validated fewer events than its traces hold.
+fn validate_profile(profile: Profile, full_run: bool) -> (Stats, Vec<String>, Vec<String>) {
+    let Profile {
+        name,
+        config,
+        seeds: count,
+    } = profile;
+    // The shipped configuration, as `raft_impl::core::Config::new` builds it.
+    assert!(
+        !config.dedup,
+        "validation runs the cores' network without dedup"
+    );
+    let (servers, events) = (config.servers, config.events);
+    let mut stats = Stats::default();
+    let mut failures = Vec::new();
+    let mut short = Vec::new();
+    let seeds = seeds(count);
+    let traces = seeds.end - seeds.start;
+    for seed in seeds {
+        if let Err(f) = validate_seed(seed, &config, &mut stats) {
+            failures.push(format!(
+                "{name}, {servers} servers, {events} events: {}",
+                report(&f, seed)
+            ));
+        }
+    }
+    let cap = config.max_entries_per_message;
+    println!(
+        "{name}, {servers} servers, cap {cap}: {} traces, {} events, {} model states checked against the model's properties, {} re-sends, {} capped requests, {} truncated",
+        stats.traces, stats.events, stats.states_checked, stats.resends, stats.capped, stats.truncated
+    );
+    // Every event of every trace validated: none left the model's bounds, none stopped
+    // early. (A failing trace stops early; it is reported as a failure.)
+    let least = traces * events as u64;
+    if failures.is_empty() && stats.events < least {
+        short.push(format!(
+            "{name}, {servers} servers: {} of {least} events validated; truncated by {:?}",
+            stats.events, stats.truncated_by
+        ));
+    }
+    if full_run && cap < 255 {
+        assert!(
+            stats.capped > 0,
+            "{name}: no request was cut by the cap of {cap}: the profile is vacuous"
+        );
+    }
+    (stats, failures, short)
+}
+
+/// Adds one profile's totals to the run's.
+fn add(total: &mut Stats, p: Stats) {
+    total.traces += p.traces;
+    total.events += p.events;
+    total.actions += p.actions;
+    total.states_checked += p.states_checked;
+    total.resends += p.resends;
+    total.capped += p.capped;
+    total.truncated += p.truncated;
+    for (k, v) in p.truncated_by {
+        *total.truncated_by.entry(k).or_default() += v;
+    }
+    for (k, v) in p.coverage {
+        *total.coverage.entry(k).or_default() += v;
+    }
+    for (k, v) in p.compositions {
+        *total.compositions.entry(k).or_default() += v;
     }
 }
 
@@ -105,7 +231,7 @@ fn a_step_the_model_was_not_told_about_is_a_divergence() {
 
     let config = SimConfig::for_validation(3, 0);
     let mut cluster = Cluster::new(config.cluster_config(), 7);
-    let model = unbounded_model(3);
+    let model = unbounded_model(&config.cluster_config());
     let init = model.init_states().remove(0);
     // Tick S1 until it times out; every tick before that is a stutter the model accepts.
     loop {
@@ -132,4 +258,51 @@ fn a_step_the_model_was_not_told_about_is_a_divergence() {
         }
         break;
     }
+}
+
+/// Validation is a safety check of its own, not only a comparison: with the simulator's
+/// invariant checker switched off, cores with the `NoElectionRestriction` mutation are
+/// validated against the model with the same bug. The model then follows the cores step by
+/// step, and only its own `always` properties, evaluated on every validated state, can
+/// report the unsafe trace — they must.
+#[test]
+fn the_models_properties_catch_an_unsafe_trace_the_model_follows() {
+    use raft_conformance::validate::{unbounded_model, validate_seed_against};
+    use raft_impl::core::mutation::{with_mutation, Mutation};
+    use raft_model::{Bug, RaftModel};
+
+    let config = SimConfig {
+        check_invariants: false,
+        ..SimConfig::for_validation(3, 1_000)
+    };
+    let model = unbounded_model(&config.cluster_config());
+    let buggy = RaftModel::new(raft_model::Config {
+        bug: Some(Bug::NoElectionRestriction),
+        ..model.config.clone()
+    });
+    let mut stats = Stats::default();
+    let mut other = Vec::new();
+    let caught = with_mutation(Some(Mutation::NoElectionRestriction), || {
+        (0..200).find_map(
+            |seed| match validate_seed_against(seed, &config, &buggy, &mut stats) {
+                Ok(()) => None,
+                Err(Failure::Divergence(d)) if d.property.is_some() => Some(d),
+                Err(f) => {
+                    other.push(report(&f, seed));
+                    None
+                }
+            },
+        )
+    });
+    let d = caught.unwrap_or_else(|| {
+        panic!("no unsafe trace reported in 200 seeds; other failures: {other:#?}")
+    });
+    println!("caught after {} validated events:\n{d}", stats.events);
+    assert!(
+        matches!(
+            d.property,
+            Some("LeaderCompleteness" | "StateMachineSafety" | "LogMatching")
+        ),
+        "{d}"
+    );
 }

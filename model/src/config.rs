@@ -33,6 +33,11 @@ pub struct Config {
     /// `network::is_dead`). Sound for safety; `raft-conformance` may turn it off to keep the
     /// model's network equal to a real one.
     pub prune_dead_messages: bool,
+    /// At most this many entries in one AppendEntries; `None` = every entry from
+    /// `next_index` (protocol.md). A cap models an implementation that sends a bounded
+    /// prefix (`raft-impl`'s `max_entries_per_message`); the follower's rules are unchanged,
+    /// the leader sends the rest after the reply.
+    pub max_entries_per_message: Option<u8>,
 }
 
 impl Default for Config {
@@ -50,6 +55,7 @@ impl Default for Config {
             drops: true,
             bug: None,
             prune_dead_messages: true,
+            max_entries_per_message: None,
         }
     }
 }
@@ -68,6 +74,9 @@ impl Config {
         }
         if self.max_inflight == Some(0) {
             return Err("--max-inflight must be at least 1 (or `unlimited`)".into());
+        }
+        if self.max_entries_per_message == Some(0) {
+            return Err("max_entries_per_message must be at least 1 (or none)".into());
         }
         if self.max_inflight.is_none() && self.duplicates {
             return Err(
@@ -98,6 +107,8 @@ impl Config {
             if self.duplicates { "on" } else { "off" },
             if self.drops { "on" } else { "off" },
             self.bug.map_or("none", Bug::name),
-        )
+        ) + &self
+            .max_entries_per_message
+            .map_or_else(String::new, |cap| format!(" max-entries-per-message={cap}"))
     }
 }

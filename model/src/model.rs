@@ -186,7 +186,7 @@ impl RaftModel {
             }
             if self.room(in_flight, 1) {
                 for j in self.ids().filter(|&j| j != i) {
-                    if !replication_in_flight(state, s, i, j) {
+                    if !replication_in_flight(state, s, i, j, self.config.max_entries_per_message) {
                         actions.push(Action::AppendEntries(i, j));
                     }
                 }
@@ -316,7 +316,8 @@ impl RaftModel {
                 if s.role != Role::Leader || i == j {
                     return None;
                 }
-                let msg = replication::append_entries_for(s, *i, *j);
+                let msg =
+                    replication::append_entries_for(s, *i, *j, self.config.max_entries_per_message);
                 send(&mut next, *i, *j, msg)
             }
             Action::Snapshot(i, index) => {
@@ -367,7 +368,12 @@ impl RaftModel {
             Action::AppendEntries(i, j) => {
                 let s = &state.servers[i.index()];
                 s.role == Role::Leader && i != j && {
-                    let msg = replication::append_entries_for(s, *i, *j);
+                    let msg = replication::append_entries_for(
+                        s,
+                        *i,
+                        *j,
+                        self.config.max_entries_per_message,
+                    );
                     let packet = Packet {
                         src: *i,
                         dst: *j,
@@ -403,7 +409,12 @@ impl RaftModel {
         }
         election::become_leader(s, i, self.n());
         for j in self.ids().filter(|&j| j != i) {
-            let msg = replication::append_entries_for(&next.servers[i.index()], i, j);
+            let msg = replication::append_entries_for(
+                &next.servers[i.index()],
+                i,
+                j,
+                self.config.max_entries_per_message,
+            );
             send(next, i, j, msg);
         }
         true
@@ -427,7 +438,13 @@ impl RaftModel {
 
 /// Whether leader `s` (server `i`) has its current AppendEntries (or InstallSnapshot) for
 /// `j` in flight already, so that sending it again would change nothing.
-fn replication_in_flight(state: &ClusterState, s: &ServerState, i: ServerId, j: ServerId) -> bool {
+fn replication_in_flight(
+    state: &ClusterState,
+    s: &ServerState,
+    i: ServerId,
+    j: ServerId,
+    max_entries: Option<u8>,
+) -> bool {
     let any = state.network.packets().any(|p| {
         p.src == i
             && p.dst == j
@@ -440,7 +457,7 @@ fn replication_in_flight(state: &ClusterState, s: &ServerState, i: ServerId, j: 
         let packet = Packet {
             src: i,
             dst: j,
-            msg: replication::append_entries_for(s, i, j),
+            msg: replication::append_entries_for(s, i, j, max_entries),
         };
         state.network.copies_of(&packet) > 0
     }

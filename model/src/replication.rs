@@ -18,8 +18,15 @@ pub fn client_request(s: &mut ServerState, value: Value) {
 }
 
 /// What leader `s` sends to `peer` now: AppendEntries with every entry from
-/// `next_index[peer]`, or InstallSnapshot if that index is already compacted (§7).
-pub fn append_entries_for(s: &ServerState, me: ServerId, peer: ServerId) -> Message {
+/// `next_index[peer]` (at most `cap` of them, if capped: a prefix is as good a request,
+/// the follower's rules hold for any suffix of the leader's log it is sent), or
+/// InstallSnapshot if that index is already compacted (§7).
+pub fn append_entries_for(
+    s: &ServerState,
+    me: ServerId,
+    peer: ServerId,
+    cap: Option<u8>,
+) -> Message {
     debug_assert_eq!(s.role, Role::Leader);
     let next = s.next_index[peer.index()];
     if next <= s.snapshot.last_included_index {
@@ -37,7 +44,14 @@ pub fn append_entries_for(s: &ServerState, me: ServerId, peer: ServerId) -> Mess
         leader: me,
         prev_log_index,
         prev_log_term: s.term_at(prev_log_index).unwrap_or(0),
-        entries: s.entries_from(next),
+        entries: match cap {
+            Some(cap) => s
+                .entries_from(next)
+                .into_iter()
+                .take(usize::from(cap))
+                .collect(),
+            None => s.entries_from(next),
+        },
         leader_commit: s.commit_index,
     }
 }
@@ -210,6 +224,26 @@ mod tests {
             0,
         );
         assert_eq!(buggy.log, vec![e(1, 1)]);
+    }
+
+    #[test]
+    fn a_capped_request_carries_the_first_entries_from_next_index() {
+        let mut s = follower(&[e(1, 1), e(1, 2), e(2, 3), e(2, 4)]);
+        s.role = Role::Leader;
+        s.next_index = vec![0, 2];
+        let entries = |m: Message| match m {
+            Message::AppendEntries {
+                prev_log_index,
+                entries,
+                ..
+            } => (prev_log_index, entries),
+            other => panic!("{other:?}"),
+        };
+        let (me, peer) = (ServerId(0), ServerId(1));
+        let all = entries(append_entries_for(&s, me, peer, None));
+        assert_eq!(all, (1, vec![e(1, 2), e(2, 3), e(2, 4)]));
+        let capped = entries(append_entries_for(&s, me, peer, Some(2)));
+        assert_eq!(capped, (1, vec![e(1, 2), e(2, 3)]));
     }
 
     #[test]

@@ -33,8 +33,6 @@ pub mod message;
 pub mod persist;
 mod replication;
 pub mod role;
-#[cfg(test)]
-mod sim_tests;
 mod snapshot;
 #[cfg(test)]
 mod tests;

@@ -428,7 +428,7 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn core_state_over_the_limit_is_an_encode_error() {
         use crate::core::{Config, Core, Input, Message};
-        let mut core = Core::new(Config::new(1, 3, 7));
+        let mut core = Core::new(Config::new(1, 3, 7)).expect("valid configuration");
         let entry = Entry {
             term: 1,
             command: vec![0u8; MAX_STATE_BYTES as usize].into(),

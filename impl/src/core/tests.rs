@@ -1102,7 +1102,7 @@ fn restored_vote_outside_the_cluster_is_an_error() {
         ..PersistentState::default()
     };
     assert_eq!(
-        Core::restore(config(0, SERVERS), &state.encode(), Vec::new()).err(),
+        Core::restore(config(0, SERVERS), &state.encode().unwrap(), Vec::new()).err(),
         Some(RestoreError::VoteOutsideCluster {
             voted_for: 5,
             servers: SERVERS
