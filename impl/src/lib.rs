@@ -20,8 +20,6 @@
 
 pub mod apply;
 pub mod core;
-// See `core::message`: allowed only while the storage formats move (issue 13 part 1).
-#[allow(missing_docs)]
 pub mod persister;
 pub mod transport;
 

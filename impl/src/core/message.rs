@@ -23,45 +23,70 @@ pub const MAX_MESSAGE_BYTES: u64 = 256 * 1024 * 1024;
 pub enum Message {
     /// §5.2: a candidate asks for a vote.
     RequestVote {
+        /// Candidate's term.
         term: u64,
+        /// Candidate requesting the vote.
         candidate: usize,
+        /// Index of the candidate's last log entry (§5.4.1).
         last_log_index: u64,
+        /// Term of the candidate's last log entry (§5.4.1).
         last_log_term: u64,
     },
+    /// §5.2: the answer to a RequestVote.
     RequestVoteReply {
+        /// The voter's current term, for the candidate to update itself.
         term: u64,
+        /// True means the candidate received the vote.
         vote_granted: bool,
     },
     /// §5.3: replication and heartbeats.
     AppendEntries {
+        /// Leader's term.
         term: u64,
+        /// The leader, so followers can redirect clients.
         leader: usize,
+        /// Index of the log entry immediately preceding the new ones.
         prev_log_index: u64,
+        /// Term of the entry at `prev_log_index`.
         prev_log_term: u64,
+        /// Entries to store (empty for a heartbeat).
         entries: Vec<Entry>,
+        /// Leader's commit index.
         leader_commit: u64,
     },
     /// `match_index` is meaningful on success; the conflict hints on rejection (fast backup).
     AppendEntriesReply {
+        /// The follower's current term, for the leader to update itself.
         term: u64,
+        /// True if the follower held an entry matching `prev_log_index`/`prev_log_term`.
         success: bool,
+        /// On success, the last index the follower now knows matches the leader's log.
         match_index: u64,
+        /// On rejection, where the leader should back `next_index` up to.
         conflict_index: u64,
+        /// On rejection, the term of the follower's conflicting entry (`None`: log too short).
         conflict_term: Option<u64>,
     },
     /// §7: the whole snapshot in one message.
     InstallSnapshot {
+        /// Leader's term.
         term: u64,
+        /// The leader, so followers can redirect clients.
         leader: usize,
+        /// The snapshot replaces all entries up through and including this index.
         last_included_index: u64,
+        /// Term of `last_included_index`.
         last_included_term: u64,
+        /// The service's snapshot bytes.
         // Length prefix plus one copy, not one serde call per byte; same bytes on the wire.
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
     /// Echoes the request's `last_included_index`.
     InstallSnapshotReply {
+        /// The follower's current term, for the leader to update itself.
         term: u64,
+        /// The request's `last_included_index`, echoed so the leader can update `match_index`.
         last_included_index: u64,
     },
 }

@@ -25,11 +25,7 @@ mod election;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod log;
-// `missing_docs` is allowed on the two encoding modules only while their formats move
-// (issue 13 part 1, another branch): the rest of the crate is held to it.
-#[allow(missing_docs)]
 pub mod message;
-#[allow(missing_docs)]
 pub mod persist;
 mod replication;
 pub mod role;
