@@ -20,6 +20,7 @@
 
 pub mod bugs;
 pub mod check;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod commit;
 pub mod config;
