@@ -49,6 +49,17 @@ fn a_bug_over_the_portfolio_names_the_bound_and_the_violation_and_exits_one() {
     assert!(text.contains("   1. "), "{text}");
     assert!(text.contains("VIOLATES ElectionSafety: "), "{text}");
     assert!(text.contains("RESULT: FAIL (ElectionSafety"), "{text}");
+    // The explorer link names the portfolio bound, which reproduces it exactly.
+    let at = text
+        .find("open in the explorer: `raft-model explore --bound ")
+        .expect("an explorer link");
+    let command = &text[at + "open in the explorer: `raft-model explore ".len()..];
+    let flags: Vec<&str> = command[..command.find('`').unwrap()].split(' ').collect();
+    assert_eq!(flags[2..], ["--bug", "vote-twice"], "{command}");
+    // `check --bound NAME` runs that one bound: the same counterexample's bound.
+    let out = raft_model(&["check", "--bound", flags[1], "--bug", "vote-twice"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("Counterexample to ElectionSafety"));
 }
 
 #[test]

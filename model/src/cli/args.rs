@@ -1,6 +1,7 @@
 //! Command-line arguments. `check` with no bound flag runs the default portfolio; any bound
 //! flag runs that single bound instead, every unset bound taking its `Config::default()`
-//! value (or, with `--quick`, the bug's own small bound).
+//! value (or that of the portfolio bound named by `--bound`, or with `--quick` the bug's own
+//! small bound).
 
 use crate::bugs::Bug;
 use crate::check::{CheckOptions, StopWhen, Strategy};
@@ -62,7 +63,7 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 2, value_parser = parse_threads, allow_negative_numbers = true)]
     pub threads: usize,
     /// Breadth-first search: shortest counterexamples, no symmetry reduction (the default
-    /// for a bug on a single bound: --quick or a bound flag).
+    /// with --quick).
     #[arg(long, conflicts_with = "dfs")]
     pub bfs: bool,
     /// Depth-first search with symmetry reduction (the default otherwise).
@@ -131,6 +132,10 @@ pub struct BoundArgs {
     /// the bug's small bound with --quick.
     #[arg(long, value_name = "NAME")]
     pub bug: Option<String>,
+    /// Start from this bound of the default portfolio instead of the default bound (one
+    /// bound; the other bound flags override it). `raft-model check` lists the names.
+    #[arg(long, value_name = "NAME")]
+    pub bound: Option<String>,
 }
 
 /// A bound that may be `unlimited`.
@@ -190,9 +195,30 @@ impl BoundArgs {
         }
     }
 
-    /// Whether any bound flag was given (`--bug` is not a bound).
+    /// The portfolio bound named by `--bound`, carrying `bug`, if any.
+    pub fn portfolio_bound(&self, bug: Option<Bug>) -> Result<Option<Bound>, String> {
+        let Some(name) = &self.bound else {
+            return Ok(None);
+        };
+        let portfolio = default_portfolio(bug);
+        let names: Vec<&str> = portfolio.iter().map(|b| b.name).collect();
+        portfolio
+            .iter()
+            .find(|b| b.name == name)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| {
+                format!(
+                    "unknown portfolio bound `{name}`; the bounds are: {}",
+                    names.join(", ")
+                )
+            })
+    }
+
+    /// Whether any bound flag was given (`--bug` is not a bound; `--bound` is).
     pub fn any_bound_flag(&self) -> bool {
-        self.servers.is_some()
+        self.bound.is_some()
+            || self.servers.is_some()
             || self.max_term.is_some()
             || self.max_requests.is_some()
             || self.max_crashes.is_some()
@@ -226,11 +252,13 @@ impl BoundArgs {
     }
 
     /// The one bound `explore` serves: with `--bug` and no bound flag, the bug's quick
-    /// bound; otherwise the flags over `Config::default()` (as for `check`).
+    /// bound; otherwise the flags over `--bound NAME` or `Config::default()` (as for
+    /// `check`).
     pub fn explore_config(&self) -> Result<Config, String> {
         let bug = self.bug()?;
-        let base = match bug {
-            Some(bug) if !self.any_bound_flag() => bug.bound(),
+        let base = match (bug, self.portfolio_bound(bug)?) {
+            (_, Some(bound)) => bound.config,
+            (Some(bug), None) if !self.any_bound_flag() => bug.bound(),
             _ => Config {
                 bug,
                 ..Config::default()
@@ -246,12 +274,18 @@ impl CheckArgs {
         let bug = self.bounds.bug()?;
         if self.quick {
             let bug = bug.ok_or("--quick needs --bug NAME")?;
+            if self.bounds.bound.is_some() {
+                return Err("--quick and --bound choose different bounds: give one".into());
+            }
             return self.bounds.config_over(bug.bound()).map(Plan::Single);
         }
         if self.bounds.any_bound_flag() {
-            let base = Config {
-                bug,
-                ..Config::default()
+            let base = match self.bounds.portfolio_bound(bug)? {
+                Some(bound) => bound.config,
+                None => Config {
+                    bug,
+                    ..Config::default()
+                },
             };
             return self.bounds.config_over(base).map(Plan::Single);
         }
@@ -265,18 +299,16 @@ impl CheckArgs {
         Ok(Plan::Portfolio(bounds))
     }
 
-    /// The search options for `plan`.
-    pub fn options(&self, plan: &Plan) -> Result<CheckOptions, String> {
+    /// The search options.
+    pub fn options(&self) -> Result<CheckOptions, String> {
         if self.threads == 0 {
             return Err("--threads must be at least 1".into());
         }
-        // A bug on one small bound is run to be read: breadth first finds a shortest
-        // counterexample. Everything else is run to be exhausted or to catch a bug fast:
-        // depth first with symmetry visits fewer states, and over the portfolio BFS costs
-        // far more time and memory than the shorter counterexample is worth
-        // (docs/model.md, "Which search order for --bug").
-        let bug_on_one_bound = self.bounds.bug.is_some() && matches!(plan, Plan::Single(_));
-        let bfs = self.bfs || (bug_on_one_bound && !self.dfs);
+        // A bug's quick bound is run to be read: breadth first finds a shortest
+        // counterexample, and the bound is small. Everything else is run to be exhausted or
+        // to catch a bug at a large bound: depth first with symmetry visits fewer states and
+        // keeps far less in memory (docs/model.md, "Which search order for --bug").
+        let bfs = self.bfs || (self.quick && !self.dfs);
         Ok(CheckOptions {
             threads: self.threads,
             strategy: if bfs { Strategy::Bfs } else { Strategy::Dfs },
@@ -323,6 +355,15 @@ mod tests {
                 ..Config::default()
             })
         );
+        for bound in default_portfolio(Some(Bug::VoteTwice)) {
+            let plan = check_args(&["check", "--bug", "vote-twice", "--bound", bound.name])
+                .plan()
+                .unwrap();
+            assert_eq!(plan, Plan::Single(bound.config));
+        }
+        assert!(check_args(&["check", "--bound", "no-such-bound"])
+            .plan()
+            .is_err());
         let quick = check_args(&["check", "--bug", "vote-twice", "--quick"])
             .plan()
             .unwrap();

@@ -40,7 +40,7 @@ pub fn main() -> ExitCode {
 
 fn run_check(args: &CheckArgs) -> Result<ExitCode, String> {
     let plan = args.plan()?;
-    let options = args.options(&plan)?;
+    let options = args.options()?;
     let code = match plan {
         Plan::Single(config) => check_one(args, config, &options)?,
         Plan::Portfolio(bounds) => {
@@ -114,8 +114,19 @@ fn search_line(options: &CheckOptions) -> String {
 
 /// How to open a counterexample of `config` in the explorer, or `None` if the explore flags
 /// cannot reproduce `config` exactly (the explorer's paths are action indices of one model).
+/// A bound of the default portfolio is named (`--bound NAME`), so that settings without a
+/// flag of their own (dead-message pruning, …) are reproduced too.
 fn explorer_hint(config: &Config) -> Option<String> {
-    let flags = explore_flags(config);
+    let portfolio_bound = default_portfolio(config.bug)
+        .into_iter()
+        .find(|b| b.config == *config);
+    let flags = match portfolio_bound {
+        Some(bound) => match config.bug {
+            Some(bug) => format!("--bound {} --bug {}", bound.name, bug.name()),
+            None => format!("--bound {}", bound.name),
+        },
+        None => explore_flags(config),
+    };
     let argv = ["raft-model", "explore"]
         .into_iter()
         .map(String::from)
