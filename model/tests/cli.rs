@@ -49,6 +49,10 @@ fn a_bug_over_the_portfolio_names_the_bound_and_the_violation_and_exits_one() {
     assert!(text.contains("   1. "), "{text}");
     assert!(text.contains("VIOLATES ElectionSafety: "), "{text}");
     assert!(text.contains("RESULT: FAIL (ElectionSafety"), "{text}");
+    assert!(
+        text.contains("`raft-model check --bug vote-twice --quick`"),
+        "{text}"
+    );
     // The explorer link names the portfolio bound, which reproduces it exactly.
     let at = text
         .find("open in the explorer: `raft-model explore --bound ")

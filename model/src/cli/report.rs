@@ -62,6 +62,14 @@ pub fn print_portfolio_text(
         );
         let hint = explorer_hint(&caught.bound.config);
         print_counterexamples(&caught.bound.config, &caught.report, hint.as_deref());
+        if let Some(bug) = caught.bound.config.bug {
+            // The portfolio is searched depth first (fast, but long paths): point to the
+            // breadth-first run of the bug's small bound for one to read.
+            println!(
+                "  for a shortest counterexample: `raft-model check --bug {} --quick`",
+                bug.name()
+            );
+        }
     }
     println!();
     let failed: Vec<&str> = portfolio
