@@ -61,7 +61,9 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Checks that the bounds describe a finite, meaningful model; the message says why not.
+    /// Checks that the bounds describe a finite, meaningful model; the message says why not
+    /// and names the flag to change. (`check::refuse_vacuous` then refuses a bound under
+    /// which the protocol cannot move, which needs the model.)
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=8).contains(&self.servers) {
             return Err(format!("--servers must be 1..=8, got {}", self.servers));
@@ -77,6 +79,18 @@ impl Config {
         }
         if self.max_entries_per_message == Some(0) {
             return Err("max_entries_per_message must be at least 1 (or none)".into());
+        }
+        // A timeout sends RequestVote to every other server in one step (protocol.md), so
+        // with less room than that no election can ever start and every property would
+        // hold vacuously.
+        if let Some(max) = self.max_inflight {
+            if self.servers > 1 && max < self.servers - 1 {
+                return Err(format!(
+                    "--max-inflight must be at least servers-1 = {} for a timeout to send its \
+                     RequestVotes (got {max}); raise --max-inflight or lower --servers",
+                    self.servers - 1
+                ));
+            }
         }
         if self.max_inflight.is_none() && self.duplicates {
             return Err(

@@ -8,6 +8,12 @@
 //! steps and the network's faults; `next_state` is pure and usable outside the checker
 //! (`raft-conformance` replays implementation traces through it).
 //!
+//! [`check`] runs the checker and reports honestly (EXHAUSTIVE or INCOMPLETE, with exit
+//! codes 0 PASS, 1 FAIL, 3 INCOMPLETE); `check::run_portfolio` runs the default portfolio of
+//! bounds ([`portfolio`]) that the plain `raft-model check` runs. The command line is the
+//! `cli` module, behind the `cli` feature (on by default; `default-features = false` leaves
+//! out clap and serde_json).
+//!
 //! ```
 //! use raft_model::{Config, RaftModel, Action, ServerId};
 //! use stateright::Model;
@@ -18,8 +24,11 @@
 //! assert_eq!(s.network.len(), 2); // RequestVote to S2 and S3
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod bugs;
 pub mod check;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod commit;
 pub mod config;

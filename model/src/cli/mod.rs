@@ -1,14 +1,20 @@
-//! The `raft-model` command line: `check` (default), `explore`, `bugs`. Exit codes: 0 when
-//! every property holds exhaustively and every `sometimes` is reached, 1 on a violation (or
-//! an incomplete run), 2 on bad arguments.
+//! The `raft-model` command line: `check` (default), `explore`, `bugs`.
+//!
+//! `check` with no bound flag runs the default portfolio of bounds
+//! ([`crate::portfolio::default_portfolio`]), with `--bug NAME` too; any bound flag, or
+//! `--quick` with `--bug`, runs one bound. Exit codes: 0 PASS, 1 FAIL, 2 usage error (bad
+//! flags or a vacuous bound), 3 INCOMPLETE (timeout, a panicking checker thread, a bound
+//! not run).
 
 pub mod args;
 pub mod report;
 
 use crate::bugs::Bug;
-use crate::check;
+use crate::check::{self, CheckOptions, PortfolioEvent};
+use crate::config::Config;
 use crate::model::RaftModel;
-use args::{CheckArgs, Cli, Command, ExploreArgs};
+use crate::portfolio::default_portfolio;
+use args::{CheckArgs, Cli, Command, ExploreArgs, Plan};
 use clap::Parser;
 use stateright::{Checker, Model};
 use std::net::TcpListener;
@@ -33,10 +39,69 @@ pub fn main() -> ExitCode {
 }
 
 fn run_check(args: &CheckArgs) -> Result<ExitCode, String> {
-    let config = args.bounds.config()?;
+    let plan = args.plan()?;
     let options = args.options()?;
+    let code = match plan {
+        Plan::Single(config) => check_one(args, config, &options)?,
+        Plan::Portfolio(bounds) => {
+            eprintln!(
+                "checking the default portfolio: {} bound(s), one after the other (any bound \
+                 flag checks a single bound instead)",
+                bounds.len()
+            );
+            eprintln!("{}", search_line(&options));
+            let json = args.json;
+            if !json {
+                println!("{}", report::bound_header());
+            }
+            let portfolio = check::run_portfolio(&bounds, &options, |event| match event {
+                PortfolioEvent::Starting {
+                    index,
+                    total,
+                    bound,
+                } => eprintln!(
+                    "[{}/{total}] {}: {} — {}",
+                    index + 1,
+                    bound.name,
+                    bound.why,
+                    bound.config.describe()
+                ),
+                PortfolioEvent::Finished(run) => {
+                    if !json {
+                        println!("{}", report::bound_line(run));
+                    }
+                }
+            })
+            .map_err(|refused| refused.to_string())?;
+            if json {
+                report::print_portfolio_json(&portfolio);
+            } else {
+                report::print_portfolio_text(&portfolio, explorer_hint);
+            }
+            portfolio.outcome().exit_code()
+        }
+    };
+    // Worker threads of a timed-out or panicked run may still be busy (or blocked for
+    // good): exit without waiting for them.
+    std::process::exit(i32::from(code))
+}
+
+fn check_one(args: &CheckArgs, config: Config, options: &CheckOptions) -> Result<u8, String> {
+    let model = RaftModel::new(config.clone());
+    check::refuse_vacuous(&model)?;
     eprintln!("checking: {}", config.describe());
-    eprintln!(
+    eprintln!("{}", search_line(options));
+    let report = check::run(model, options);
+    if args.json {
+        report::print_json(&config, &report);
+    } else {
+        report::print_text(&config, &report, explorer_hint(&config).as_deref());
+    }
+    Ok(report.outcome().exit_code())
+}
+
+fn search_line(options: &CheckOptions) -> String {
+    format!(
         "search: {:?}, {} thread(s), symmetry {}{}",
         options.strategy,
         options.threads,
@@ -44,24 +109,38 @@ fn run_check(args: &CheckArgs) -> Result<ExitCode, String> {
         options
             .timeout
             .map_or(String::new(), |t| format!(", timeout {}s", t.as_secs()))
-    );
-    let report = check::run(RaftModel::new(config.clone()), &options);
-    if args.json {
-        report::print_json(&config, &report);
-    } else {
-        let hint = format!(
-            "`raft-model explore {}` then http://127.0.0.1:3000/",
-            explore_flags(&config)
-        );
-        report::print_text(&config, &report, &hint);
-    }
-    let code = if report.all_hold() { 0 } else { 1 };
-    // Worker threads of a timed-out run may still be busy: exit without waiting for them.
-    std::process::exit(code)
+    )
+}
+
+/// How to open a counterexample of `config` in the explorer, or `None` if the explore flags
+/// cannot reproduce `config` exactly (the explorer's paths are action indices of one model).
+/// A bound of the default portfolio is named (`--bound NAME`), so that settings without a
+/// flag of their own (dead-message pruning, …) are reproduced too.
+fn explorer_hint(config: &Config) -> Option<String> {
+    let portfolio_bound = default_portfolio(config.bug)
+        .into_iter()
+        .find(|b| b.config == *config);
+    let flags = match portfolio_bound {
+        Some(bound) => match config.bug {
+            Some(bug) => format!("--bound {} --bug {}", bound.name, bug.name()),
+            None => format!("--bound {}", bound.name),
+        },
+        None => explore_flags(config),
+    };
+    let argv = ["raft-model", "explore"]
+        .into_iter()
+        .map(String::from)
+        .chain(flags.split(' ').map(String::from));
+    let reproduced = match Cli::try_parse_from(argv).ok()?.command? {
+        Command::Explore(explore) => explore.bounds.explore_config().ok()?,
+        _ => return None,
+    };
+    (reproduced == *config)
+        .then(|| format!("`raft-model explore {flags}` then http://127.0.0.1:3000/"))
 }
 
 /// The flags that reproduce this model for `explore` (the explorer paths depend on them).
-fn explore_flags(config: &crate::config::Config) -> String {
+fn explore_flags(config: &Config) -> String {
     let limit = |l: Option<u8>| l.map_or("unlimited".to_string(), |n| n.to_string());
     let mut flags = format!(
         "--servers {} --max-term {} --max-requests {} --max-crashes {} --max-snapshots {} --max-inflight {}",
@@ -88,7 +167,8 @@ fn explore_flags(config: &crate::config::Config) -> String {
 }
 
 fn run_explore(args: &ExploreArgs) -> Result<ExitCode, String> {
-    let config = args.bounds.config()?;
+    let config = args.bounds.explore_config()?;
+    check::refuse_vacuous(&RaftModel::new(config.clone()))?;
     // stateright panics on a busy port; find out first and say so plainly.
     TcpListener::bind(&args.addr)
         .map_err(|e| format!("cannot serve the explorer on {}: {e}", args.addr))?;
@@ -102,13 +182,33 @@ fn run_explore(args: &ExploreArgs) -> Result<ExitCode, String> {
 }
 
 fn list_bugs() {
-    println!("{:<26} {:<28} description", "bug", "violates");
+    let portfolio = default_portfolio(None);
+    let names: Vec<&str> = portfolio.iter().map(|b| b.name).collect();
+    println!(
+        "`raft-model check --bug NAME` runs the default portfolio ({} bound{}: {}) with the \
+         bug and stops at the first violation;",
+        portfolio.len(),
+        if portfolio.len() == 1 { "" } else { "s" },
+        names.join(", ")
+    );
+    println!(
+        "add --quick to check only the bug's small quick bound below (breadth first: a \
+         shortest counterexample)."
+    );
     for bug in Bug::ALL {
-        println!(
-            "{:<26} {:<28} {}",
-            bug.name(),
-            bug.expected_violation(),
-            bug.description()
-        );
+        println!();
+        println!("{}", bug.name());
+        println!("  violates     {}", bug.expected_violation());
+        println!("  rule broken  {}", bug.description());
+        println!("  quick bound  {}", bounds_only(&bug.bound()));
+    }
+}
+
+/// `Config::describe` without the trailing `bug=…` (the bug is the heading).
+fn bounds_only(config: &Config) -> String {
+    let text = config.describe();
+    match text.rfind(" bug=") {
+        Some(at) => text[..at].to_string(),
+        None => text,
     }
 }
