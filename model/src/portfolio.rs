@@ -74,15 +74,28 @@ pub fn default_portfolio(bug: Option<Bug>) -> Vec<Bound> {
             },
         },
         Bound {
+            name: "stale-leader",
+            why: "two requests, loss",
+            config: Config {
+                max_term: 3,
+                max_requests: 2,
+                max_crashes: 0,
+                snapshots: false,
+                duplicates: false,
+                ..base.clone()
+            },
+        },
+        Bound {
             name: "snapshots",
             why: "two requests and snapshots",
             config: Config {
                 max_term: 2,
                 max_requests: 2,
                 max_crashes: 0,
-                max_snapshots: Some(2),
-                max_inflight: Some(3),
+                max_snapshots: Some(1),
+                max_inflight: Some(2),
                 duplicates: false,
+                drops: false,
                 ..base
             },
         },

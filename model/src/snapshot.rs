@@ -64,7 +64,6 @@ pub fn handle_install_snapshot(
     let agrees = s.term_at(last_included_index) == Some(last_included_term);
     let keep = match bug {
         Some(Bug::DiscardLogOnInstall) => false,
-        Some(Bug::KeepLogOnSnapshotMismatch) => true,
         _ => agrees,
     };
     s.log = if keep {
