@@ -34,7 +34,10 @@ pub const ALWAYS: [(&str, fn(&ClusterState) -> Check); 8] = [
     (APPLIED_NEVER_REGRESSES, check_applied_never_regresses),
     (APPLIED_WITHIN_COMMIT, check_applied_within_commit),
     (COMMITTED_AT_ONE_INDEX, check_committed_at_one_index),
-    (SNAPSHOT_IS_COMMITTED_PREFIX, check_snapshot_is_committed_prefix),
+    (
+        SNAPSHOT_IS_COMMITTED_PREFIX,
+        check_snapshot_is_committed_prefix,
+    ),
 ];
 
 fn id(k: usize) -> ServerId {
@@ -72,9 +75,11 @@ pub fn check_election_safety(state: &ClusterState) -> Check {
         }
     }
     if state.history.violations & violation::ELECTION_SAFETY != 0 {
-        return Err("a second leader was elected in a term that already had one \
+        return Err(
+            "a second leader was elected in a term that already had one \
                     (the history remembers the second BecomeLeader)"
-            .to_string());
+                .to_string(),
+        );
     }
     Ok(())
 }
@@ -198,9 +203,11 @@ pub fn check_state_machine_safety(state: &ClusterState) -> Check {
         }
     }
     if state.history.violations & violation::STATE_MACHINE_SAFETY != 0 {
-        return Err("a step applied a value different from the one already committed at \
+        return Err(
+            "a step applied a value different from the one already committed at \
                     its index (the history remembers it)"
-            .to_string());
+                .to_string(),
+        );
     }
     Ok(())
 }
@@ -240,9 +247,11 @@ pub fn check_applied_never_regresses(state: &ClusterState) -> Check {
         }
     }
     if state.history.violations & violation::APPLIED_NEVER_REGRESSES != 0 {
-        return Err("a step shortened or changed a service's applied values other than a \
+        return Err(
+            "a step shortened or changed a service's applied values other than a \
                     restart restoring its snapshot (the history remembers it)"
-            .to_string());
+                .to_string(),
+        );
     }
     Ok(())
 }
@@ -337,7 +346,12 @@ pub fn check_snapshot_is_committed_prefix(state: &ClusterState) -> Check {
                 snap.data.len()
             ));
         }
-        if let Some(i) = snap.data.iter().zip(committed).position(|(v, c)| *v != c.value) {
+        if let Some(i) = snap
+            .data
+            .iter()
+            .zip(committed)
+            .position(|(v, c)| *v != c.value)
+        {
             return Err(format!(
                 "{who}'s snapshot has v{} at index {} where v{} is committed",
                 snap.data[i],

@@ -76,7 +76,10 @@ fn summary(
         &s.applied,
         s.commit_index,
         s.last_applied,
-        (s.voted_for.is_some(), s.voted_for == Some(ServerId::from(me))),
+        (
+            s.voted_for.is_some(),
+            s.voted_for == Some(ServerId::from(me)),
+        ),
         s.votes_granted.len(),
         slots,
     )
