@@ -25,8 +25,11 @@ pub const COMMIT_AFTER_RESTART: &str = "CommitAfterRestart";
 /// entries involved. The checker's condition is `.is_ok()` of the same function.
 pub type Check = Result<(), String>;
 
+/// A property's check function.
+pub type CheckFn = fn(&ClusterState) -> Check;
+
 /// Every `always` property with the function that decides it, in report order.
-pub const ALWAYS: [(&str, fn(&ClusterState) -> Check); 8] = [
+pub const ALWAYS: [(&str, CheckFn); 8] = [
     (ELECTION_SAFETY, check_election_safety),
     (LOG_MATCHING, check_log_matching),
     (LEADER_COMPLETENESS, check_leader_completeness),

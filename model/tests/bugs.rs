@@ -165,10 +165,10 @@ fn the_correct_model_passes_the_default_portfolio_with_pinned_counts() {
 }
 
 const PINNED: [(&str, usize); 6] = [
-    ("elections", 0),
-    ("snapshots", 0),
-    ("one-entry", 0),
-    ("figure-8", 0),
-    ("three-entries", 0),
-    ("stale-leader", 0),
+    ("elections", 256965),
+    ("snapshots", 77898),
+    ("one-entry", 533602),
+    ("figure-8", 193191),
+    ("three-entries", 500831),
+    ("stale-leader", 2654621),
 ];
