@@ -38,8 +38,8 @@ fn the_default_check_holds_exhaustively() {
     assert_eq!(report.completion, Completion::Exhaustive);
     assert!(report.all_hold());
     assert!(
-        report.properties.len() == 10,
-        "all ten properties are checked"
+        report.properties.len() == 12,
+        "all twelve properties are checked"
     );
 }
 
