@@ -292,13 +292,13 @@ impl Bug {
                 max_term: 1,
                 ..elections
             },
-            Bug::CandidateForgetsSelfVote
-            | Bug::CountRefusedVotes
-            | Bug::ElectWithoutMajority
-            | Bug::LeaderKeepsLeading => elections,
-            // A granted vote of term 1 arrives after its candidate moved to term 2: three
-            // messages must be in flight at once.
-            Bug::AcceptStaleReply => Config {
+            Bug::CandidateForgetsSelfVote | Bug::ElectWithoutMajority | Bug::LeaderKeepsLeading => {
+                elections
+            }
+            // A granted vote of term 1 arrives after its candidate moved to term 2, or a
+            // refusal (which needs a second candidate) is counted: three messages must be
+            // in flight at once.
+            Bug::AcceptStaleReply | Bug::CountRefusedVotes => Config {
                 max_inflight: Some(3),
                 ..elections
             },
