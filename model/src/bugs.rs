@@ -262,8 +262,11 @@ impl Bug {
     /// --quick`, for a short counterexample). The default portfolio catches every variant
     /// too; this is only the fastest place to see it (see `docs/model.md`, "Bug variants").
     pub fn bound(self) -> Config {
+        // No pruning: `network::is_dead` assumes correct handlers, and a handler bug can
+        // make a "dead" message (a refusal, a stale reply) matter.
         let quiet = Config {
             bug: Some(self),
+            prune_dead_messages: false,
             max_crashes: 0,
             snapshots: false,
             max_term: 2,
