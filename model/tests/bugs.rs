@@ -48,8 +48,15 @@ fn caught_by_portfolio(bug: Bug) -> &'static str {
     );
 }
 
-/// The bug's `--quick` bound finds the same property.
+/// The bug's `--quick` bound finds the same property. Skipped (already shown) when the
+/// quick bound is one of the portfolio's bounds, which `caught_by_portfolio` ran.
 fn caught_at_quick_bound(bug: Bug) {
+    if default_portfolio(Some(bug))
+        .iter()
+        .any(|b| b.config == bug.bound())
+    {
+        return;
+    }
     let expected = bug.expected_violation();
     let options = CheckOptions {
         stop_when: StopWhen::Found(expected),
