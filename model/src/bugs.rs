@@ -1,51 +1,110 @@
-//! Bug variants: each switches off exactly one rule of Figure 2 / §5 / §7, and names the
-//! property the checker should then find violated and a bound at which it does. They show
-//! that the properties and bounds have teeth: a check that passes the correct model but
-//! catches each of these is checking something.
+//! Bug variants: each switches off exactly one numbered rule of `docs/protocol.md` (Figure 2,
+//! Figure 13, §5, §7) and names the property the checker then finds violated. They show that
+//! the properties and the default portfolio have teeth: a check that passes the correct
+//! model but catches each of these is checking something. Rules whose breaking is safe in
+//! this model (it costs only liveness) have no variant; `docs/model.md` ("Bug variants")
+//! says why for each.
 
 use crate::config::Config;
 use crate::properties;
 
-/// One rule switched off.
+/// One rule switched off. The rule labels (`AE3b`, `IS6`, …) are those of `docs/protocol.md`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Bug {
-    /// §5.4.1: a voter grants its vote without checking the candidate's log is up to date.
+    /// Rule E2c: votes ignore the whole up-to-date check.
     NoElectionRestriction,
-    /// §5.4.2 / Figure 8: a leader commits an entry of an earlier term by counting replicas.
+    /// Rule E2c-i: the up-to-date check compares only log lengths, not last terms.
+    UpToDateIgnoresTerm,
+    /// Rule E2c-ii: the up-to-date check compares only last terms: a shorter log of the same last term wins.
+    UpToDateIgnoresIndex,
+    /// Rule L3b: leader commits an older-term entry by counting replicas.
     CommitPreviousTerm,
-    /// Figure 2: `voted_for` is not persisted, so a restart forgets the vote.
+    /// Rule L3a: leader commits with half the servers instead of a majority.
+    CommitWithoutMajority,
+    /// Rule P2: voted_for is not persisted across a restart.
     ForgetVoteOnRestart,
-    /// Figure 2 RequestVote rule 2: a voter grants a second vote in the same term.
+    /// Rule P1: current_term is not persisted across a restart.
+    ForgetTermOnRestart,
+    /// Rule P3: log entries after the snapshot are not persisted across a restart.
+    ForgetLogOnRestart,
+    /// Rule E2b: a server votes for two candidates in one term.
     VoteTwice,
-    /// Figure 2 AppendEntries rule 3: the follower truncates after `prev_log_index` on every
-    /// request, even when the entries match (a stale or duplicated request removes entries).
+    /// Rule E1: a candidate counts its own vote but does not record it in voted_for.
+    CandidateForgetsSelfVote,
+    /// Rule E3: a candidate counts a refused vote as granted.
+    CountRefusedVotes,
+    /// Rule E4: a candidate becomes leader with half the votes instead of a majority.
+    ElectWithoutMajority,
+    /// Rule AE3a: follower truncates on every AppendEntries, even matching ones.
     TruncateOnEveryAppend,
-    /// Figure 2 "All Servers": replies from an older term are used instead of dropped.
+    /// Rule AE4: follower appends every entry of the request after its log, even those it already has.
+    AppendFromWrongOffset,
+    /// Rule T3: replies from an older term are used.
     AcceptStaleReply,
-    /// §7: a follower installs a snapshot that is not newer than what it has committed.
+    /// Rule AE1: follower handles an AppendEntries from an older term.
+    AcceptStaleAppend,
+    /// Rule IS5: follower installs a snapshot not newer than its commit index.
     InstallOlderSnapshot,
-    /// §7: a restarted server does not restore its service from the snapshot.
+    /// Rule IS6: follower discards its whole log on InstallSnapshot, even entries after a matching snapshot entry.
+    DiscardLogOnInstall,
+    /// Rule IS8a: an installed snapshot is not handed to the service.
+    InstallWithoutService,
+    /// Rule IS8b: an installed snapshot does not raise commit_index.
+    InstallKeepsCommitIndex,
+    /// Rule P4: restart does not restore the service from the snapshot.
     RestartWithoutSnapshot,
-    /// Figure 2 "All Servers": a leader adopts a higher term but keeps leading.
+    /// Rule T1: leader adopts a higher term but keeps leading.
     LeaderKeepsLeading,
-    /// Figure 2 AppendEntries rule 2: the follower skips the `prev_log_index/term` check.
+    /// Rule AE2b: follower skips the prev_log_term comparison.
     NoPrevLogCheck,
-    /// §7: the service snapshots entries it has not applied (past the commit index).
+    /// Rule AE2a: follower accepts a prev_log_index past the end of its log.
+    NoLogLengthCheck,
+    /// Rule AE2s: follower does not skip entries at or below its snapshot.
+    NoSnapshotSkip,
+    /// Rule AE5a: follower sets commit_index from leader_commit even when that lowers it.
+    CommitIndexDecreases,
+    /// Rule AE6: follower reports its whole log as matching instead of prev_log_index + entries.
+    ReplyMatchLastLog,
+    /// Rule L1: leader sets match_index from its own last index instead of the reply's.
+    MatchIndexFromOwnLog,
+    /// Rule L4: entries are applied up to the last log index, not the commit index.
+    ApplyUncommitted,
+    /// Rule S1: service snapshots entries past the commit index.
     SnapshotUncommitted,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 11] = [
+    /// Every variant, in the order of `docs/model.md`'s table.
+    pub const ALL: [Bug; 30] = [
         Bug::NoElectionRestriction,
+        Bug::UpToDateIgnoresTerm,
+        Bug::UpToDateIgnoresIndex,
         Bug::CommitPreviousTerm,
+        Bug::CommitWithoutMajority,
         Bug::ForgetVoteOnRestart,
+        Bug::ForgetTermOnRestart,
+        Bug::ForgetLogOnRestart,
         Bug::VoteTwice,
+        Bug::CandidateForgetsSelfVote,
+        Bug::CountRefusedVotes,
+        Bug::ElectWithoutMajority,
         Bug::TruncateOnEveryAppend,
+        Bug::AppendFromWrongOffset,
         Bug::AcceptStaleReply,
+        Bug::AcceptStaleAppend,
         Bug::InstallOlderSnapshot,
+        Bug::DiscardLogOnInstall,
+        Bug::InstallWithoutService,
+        Bug::InstallKeepsCommitIndex,
         Bug::RestartWithoutSnapshot,
         Bug::LeaderKeepsLeading,
         Bug::NoPrevLogCheck,
+        Bug::NoLogLengthCheck,
+        Bug::NoSnapshotSkip,
+        Bug::CommitIndexDecreases,
+        Bug::ReplyMatchLastLog,
+        Bug::MatchIndexFromOwnLog,
+        Bug::ApplyUncommitted,
         Bug::SnapshotUncommitted,
     ];
 
@@ -53,108 +112,229 @@ impl Bug {
     pub fn name(self) -> &'static str {
         match self {
             Bug::NoElectionRestriction => "no-election-restriction",
+            Bug::UpToDateIgnoresTerm => "up-to-date-ignores-term",
+            Bug::UpToDateIgnoresIndex => "up-to-date-ignores-index",
             Bug::CommitPreviousTerm => "commit-previous-term",
+            Bug::CommitWithoutMajority => "commit-without-majority",
             Bug::ForgetVoteOnRestart => "forget-vote-on-restart",
+            Bug::ForgetTermOnRestart => "forget-term-on-restart",
+            Bug::ForgetLogOnRestart => "forget-log-on-restart",
             Bug::VoteTwice => "vote-twice",
+            Bug::CandidateForgetsSelfVote => "candidate-forgets-self-vote",
+            Bug::CountRefusedVotes => "count-refused-votes",
+            Bug::ElectWithoutMajority => "elect-without-majority",
             Bug::TruncateOnEveryAppend => "truncate-on-every-append",
+            Bug::AppendFromWrongOffset => "append-from-wrong-offset",
             Bug::AcceptStaleReply => "accept-stale-reply",
+            Bug::AcceptStaleAppend => "accept-stale-append",
             Bug::InstallOlderSnapshot => "install-older-snapshot",
+            Bug::DiscardLogOnInstall => "discard-log-on-install",
+            Bug::InstallWithoutService => "install-without-service",
+            Bug::InstallKeepsCommitIndex => "install-keeps-commit-index",
             Bug::RestartWithoutSnapshot => "restart-without-snapshot",
             Bug::LeaderKeepsLeading => "leader-keeps-leading",
             Bug::NoPrevLogCheck => "no-prev-log-check",
+            Bug::NoLogLengthCheck => "no-log-length-check",
+            Bug::NoSnapshotSkip => "no-snapshot-skip",
+            Bug::CommitIndexDecreases => "commit-index-decreases",
+            Bug::ReplyMatchLastLog => "reply-match-last-log",
+            Bug::MatchIndexFromOwnLog => "match-index-from-own-log",
+            Bug::ApplyUncommitted => "apply-uncommitted",
             Bug::SnapshotUncommitted => "snapshot-uncommitted",
         }
     }
 
+    /// The variant named `name` on the command line.
     pub fn from_name(name: &str) -> Option<Bug> {
         Bug::ALL.into_iter().find(|b| b.name() == name)
     }
 
-    /// The rule switched off, with its place in the paper.
-    pub fn description(self) -> &'static str {
+    /// The rule of `docs/protocol.md` this variant switches off (`AE3b`, `IS6`, …).
+    pub fn rule(self) -> &'static str {
         match self {
-            Bug::NoElectionRestriction => "votes ignore the up-to-date check (§5.4.1)",
-            Bug::CommitPreviousTerm => {
-                "leader commits an older-term entry by counting replicas (Figure 8, §5.4.2)"
-            }
-            Bug::ForgetVoteOnRestart => "voted_for is not persisted across a restart (Figure 2)",
-            Bug::VoteTwice => "a server votes for two candidates in one term (Figure 2)",
-            Bug::TruncateOnEveryAppend => {
-                "follower truncates on every AppendEntries, even matching ones (Figure 2 rule 3)"
-            }
-            Bug::AcceptStaleReply => "replies from an older term are used (Figure 2, All Servers)",
-            Bug::InstallOlderSnapshot => "follower installs a snapshot older than its commit (§7)",
-            Bug::RestartWithoutSnapshot => {
-                "restart does not restore the service from the snapshot (§7)"
-            }
-            Bug::LeaderKeepsLeading => "leader adopts a higher term but keeps leading (Figure 2)",
-            Bug::NoPrevLogCheck => "follower skips the prev_log_index/term check (Figure 2 rule 2)",
-            Bug::SnapshotUncommitted => "service snapshots entries past the commit index (§7)",
+            Bug::NoElectionRestriction => "E2c",
+            Bug::UpToDateIgnoresTerm => "E2c-i",
+            Bug::UpToDateIgnoresIndex => "E2c-ii",
+            Bug::CommitPreviousTerm => "L3b",
+            Bug::CommitWithoutMajority => "L3a",
+            Bug::ForgetVoteOnRestart => "P2",
+            Bug::ForgetTermOnRestart => "P1",
+            Bug::ForgetLogOnRestart => "P3",
+            Bug::VoteTwice => "E2b",
+            Bug::CandidateForgetsSelfVote => "E1",
+            Bug::CountRefusedVotes => "E3",
+            Bug::ElectWithoutMajority => "E4",
+            Bug::TruncateOnEveryAppend => "AE3a",
+            Bug::AppendFromWrongOffset => "AE4",
+            Bug::AcceptStaleReply => "T3",
+            Bug::AcceptStaleAppend => "AE1",
+            Bug::InstallOlderSnapshot => "IS5",
+            Bug::DiscardLogOnInstall => "IS6",
+            Bug::InstallWithoutService => "IS8a",
+            Bug::InstallKeepsCommitIndex => "IS8b",
+            Bug::RestartWithoutSnapshot => "P4",
+            Bug::LeaderKeepsLeading => "T1",
+            Bug::NoPrevLogCheck => "AE2b",
+            Bug::NoLogLengthCheck => "AE2a",
+            Bug::NoSnapshotSkip => "AE2s",
+            Bug::CommitIndexDecreases => "AE5a",
+            Bug::ReplyMatchLastLog => "AE6",
+            Bug::MatchIndexFromOwnLog => "L1",
+            Bug::ApplyUncommitted => "L4",
+            Bug::SnapshotUncommitted => "S1",
         }
     }
 
-    /// The property the checker reports violated for this bug.
+    /// The rule switched off, with its label in `docs/protocol.md` and its place in the paper.
+    pub fn description(self) -> &'static str {
+        match self {
+            Bug::NoElectionRestriction => "votes ignore the whole up-to-date check (rule E2c, §5.4.1)",
+            Bug::UpToDateIgnoresTerm => "the up-to-date check compares only log lengths, not last terms (rule E2c-i, §5.4.1)",
+            Bug::UpToDateIgnoresIndex => "the up-to-date check compares only last terms: a shorter log of the same last term wins (rule E2c-ii, §5.4.1)",
+            Bug::CommitPreviousTerm => "leader commits an older-term entry by counting replicas (rule L3b, Figure 8, §5.4.2)",
+            Bug::CommitWithoutMajority => "leader commits with half the servers instead of a majority (rule L3a, §5.3)",
+            Bug::ForgetVoteOnRestart => "voted_for is not persisted across a restart (rule P2, Figure 2)",
+            Bug::ForgetTermOnRestart => "current_term is not persisted across a restart (rule P1, Figure 2)",
+            Bug::ForgetLogOnRestart => "log entries after the snapshot are not persisted across a restart (rule P3, Figure 2)",
+            Bug::VoteTwice => "a server votes for two candidates in one term (rule E2b, Figure 2)",
+            Bug::CandidateForgetsSelfVote => "a candidate counts its own vote but does not record it in voted_for (rule E1, §5.2)",
+            Bug::CountRefusedVotes => "a candidate counts a refused vote as granted (rule E3, Figure 2)",
+            Bug::ElectWithoutMajority => "a candidate becomes leader with half the votes instead of a majority (rule E4, §5.2)",
+            Bug::TruncateOnEveryAppend => "follower truncates on every AppendEntries, even matching ones (rule AE3a, Figure 2 AppendEntries rule 3)",
+            Bug::AppendFromWrongOffset => "follower appends every entry of the request after its log, even those it already has (rule AE4, Figure 2 AppendEntries rule 4)",
+            Bug::AcceptStaleReply => "replies from an older term are used (rule T3, Figure 2 All Servers)",
+            Bug::AcceptStaleAppend => "follower handles an AppendEntries from an older term (rule AE1, Figure 2 AppendEntries rule 1)",
+            Bug::InstallOlderSnapshot => "follower installs a snapshot not newer than its commit index (rule IS5, Figure 13 rule 5, §7)",
+            Bug::DiscardLogOnInstall => "follower discards its whole log on InstallSnapshot, even entries after a matching snapshot entry (rule IS6, Figure 13 rule 6)",
+            Bug::InstallWithoutService => "an installed snapshot is not handed to the service (rule IS8a, Figure 13 rule 8)",
+            Bug::InstallKeepsCommitIndex => "an installed snapshot does not raise commit_index (rule IS8b, §7)",
+            Bug::RestartWithoutSnapshot => "restart does not restore the service from the snapshot (rule P4, §7)",
+            Bug::LeaderKeepsLeading => "leader adopts a higher term but keeps leading (rule T1, Figure 2 All Servers)",
+            Bug::NoPrevLogCheck => "follower skips the prev_log_term comparison (rule AE2b, Figure 2 AppendEntries rule 2)",
+            Bug::NoLogLengthCheck => "follower accepts a prev_log_index past the end of its log (rule AE2a, Figure 2 AppendEntries rule 2)",
+            Bug::NoSnapshotSkip => "follower does not skip entries at or below its snapshot (rule AE2s, §7)",
+            Bug::CommitIndexDecreases => "follower sets commit_index from leader_commit even when that lowers it (rule AE5a, Figure 2 AppendEntries rule 5)",
+            Bug::ReplyMatchLastLog => "follower reports its whole log as matching instead of prev_log_index + entries (rule AE6)",
+            Bug::MatchIndexFromOwnLog => "leader sets match_index from its own last index instead of the reply's (rule L1, Figure 2 Leaders)",
+            Bug::ApplyUncommitted => "entries are applied up to the last log index, not the commit index (rule L4, Figure 2 All Servers)",
+            Bug::SnapshotUncommitted => "service snapshots entries past the commit index (rule S1, §7)",
+        }
+    }
+
+    /// The property the checker reports violated for this bug (the default portfolio finds
+    /// a counterexample to exactly this property; `tests/bugs.rs` asserts it).
     pub fn expected_violation(self) -> &'static str {
         match self {
-            Bug::NoElectionRestriction | Bug::CommitPreviousTerm | Bug::TruncateOnEveryAppend => {
-                properties::LEADER_COMPLETENESS
-            }
-            Bug::ForgetVoteOnRestart
-            | Bug::VoteTwice
-            | Bug::AcceptStaleReply
-            | Bug::LeaderKeepsLeading => properties::ELECTION_SAFETY,
-            Bug::InstallOlderSnapshot | Bug::RestartWithoutSnapshot => {
-                properties::APPLIED_NEVER_REGRESSES
-            }
+            Bug::NoElectionRestriction => properties::LEADER_COMPLETENESS,
+            Bug::UpToDateIgnoresTerm => properties::LEADER_COMPLETENESS,
+            Bug::UpToDateIgnoresIndex => properties::LEADER_COMPLETENESS,
+            Bug::CommitPreviousTerm => properties::LEADER_COMPLETENESS,
+            Bug::CommitWithoutMajority => properties::LEADER_COMPLETENESS,
+            Bug::ForgetVoteOnRestart => properties::ELECTION_SAFETY,
+            Bug::ForgetTermOnRestart => properties::ELECTION_SAFETY,
+            Bug::ForgetLogOnRestart => properties::LEADER_COMPLETENESS,
+            Bug::VoteTwice => properties::ELECTION_SAFETY,
+            Bug::CandidateForgetsSelfVote => properties::ELECTION_SAFETY,
+            Bug::CountRefusedVotes => properties::ELECTION_SAFETY,
+            Bug::ElectWithoutMajority => properties::ELECTION_SAFETY,
+            Bug::TruncateOnEveryAppend => properties::LEADER_COMPLETENESS,
+            Bug::AppendFromWrongOffset => properties::LOG_MATCHING,
+            Bug::AcceptStaleReply => properties::ELECTION_SAFETY,
+            Bug::AcceptStaleAppend => properties::STATE_MACHINE_SAFETY,
+            Bug::InstallOlderSnapshot => properties::APPLIED_NEVER_REGRESSES,
+            Bug::DiscardLogOnInstall => properties::LEADER_COMPLETENESS,
+            Bug::InstallWithoutService => properties::APPLIED_NEVER_REGRESSES,
+            Bug::InstallKeepsCommitIndex => properties::APPLIED_WITHIN_COMMIT,
+            Bug::RestartWithoutSnapshot => properties::APPLIED_NEVER_REGRESSES,
+            Bug::LeaderKeepsLeading => properties::ELECTION_SAFETY,
             Bug::NoPrevLogCheck => properties::LOG_MATCHING,
+            Bug::NoLogLengthCheck => properties::STATE_MACHINE_SAFETY,
+            Bug::NoSnapshotSkip => properties::COMMITTED_AT_ONE_INDEX,
+            Bug::CommitIndexDecreases => properties::APPLIED_WITHIN_COMMIT,
+            Bug::ReplyMatchLastLog => properties::LEADER_COMPLETENESS,
+            Bug::MatchIndexFromOwnLog => properties::LEADER_COMPLETENESS,
+            Bug::ApplyUncommitted => properties::APPLIED_WITHIN_COMMIT,
             Bug::SnapshotUncommitted => properties::SNAPSHOT_IS_COMMITTED_PREFIX,
         }
     }
 
-    /// A bound at which `check --bug NAME` finds the violation: small enough to be found in
-    /// seconds, large enough to contain the scenario (see `docs/model.md`, "Bug variants").
+    /// A small bound at which the violation is found in seconds (`check --bug NAME
+    /// --quick`, for a short counterexample). The default portfolio catches every variant
+    /// too; this is only the fastest place to see it (see `docs/model.md`, "Bug variants").
     pub fn bound(self) -> Config {
+        // No pruning: `network::is_dead` assumes correct handlers, and a handler bug can
+        // make a "dead" message (a refusal, a stale reply) matter.
         let quiet = Config {
             bug: Some(self),
+            prune_dead_messages: false,
             max_crashes: 0,
             snapshots: false,
             max_term: 2,
             max_requests: 1,
             ..Config::default()
         };
+        // Elections only: no entries are needed to elect two leaders in one term.
+        let elections = Config {
+            max_requests: 0,
+            ..quiet.clone()
+        };
+        // Two entries in reliable networks: enough for conflicting or misplaced entries.
+        let two_entries = Config {
+            max_requests: 2,
+            duplicates: false,
+            drops: false,
+            ..quiet.clone()
+        };
+        let snapshots = Config {
+            snapshots: true,
+            ..quiet.clone()
+        };
         match self {
             // Two candidates of term 1 and one voter that grants both.
             Bug::VoteTwice => Config {
                 max_term: 1,
-                max_requests: 0,
-                ..quiet
+                ..elections
             },
-            // A leader of term 2 never learns of term 2's real leader.
-            Bug::LeaderKeepsLeading => Config {
-                max_requests: 0,
-                ..quiet
+            Bug::CandidateForgetsSelfVote | Bug::ElectWithoutMajority | Bug::LeaderKeepsLeading => {
+                elections
+            }
+            // A granted vote of term 1 arrives after its candidate moved to term 2, or a
+            // refusal (which needs a second candidate) is counted: three messages must be
+            // in flight at once.
+            Bug::AcceptStaleReply | Bug::CountRefusedVotes => Config {
+                max_inflight: Some(3),
+                ..elections
             },
-            // A voter forgets its term-1 vote in a restart and votes again in term 1.
-            Bug::ForgetVoteOnRestart => Config {
-                max_requests: 0,
+            // A voter forgets its term-1 vote (or its term) in a restart and votes again.
+            Bug::ForgetVoteOnRestart | Bug::ForgetTermOnRestart => Config {
+                max_crashes: 1,
+                ..elections
+            },
+            Bug::ForgetLogOnRestart => Config {
                 max_crashes: 1,
                 ..quiet
             },
-            // A granted vote of term 1 arrives after its candidate moved to term 2: three
-            // messages must be in flight at once.
-            Bug::AcceptStaleReply => Config {
-                max_requests: 0,
-                max_inflight: Some(3),
-                ..quiet
-            },
-            // An entry commits in term 1; a voter without the check elects an empty log.
-            Bug::NoElectionRestriction => quiet,
+            // One entry commits; a voter or a leader without the rule loses it.
+            Bug::NoElectionRestriction
+            | Bug::CommitWithoutMajority
+            | Bug::CommitIndexDecreases
+            | Bug::ApplyUncommitted => quiet,
             // Figure 8 needs four terms: the old entry commits in term 3 and is lost in term 4.
             Bug::CommitPreviousTerm => Config {
                 max_term: 4,
+                ..two_entries
+            },
+            // Two single-entry logs of terms 1 and 2: the older one is elected in term 3.
+            Bug::UpToDateIgnoresTerm => Config {
+                max_term: 3,
+                ..two_entries
+            },
+            // An AppendEntries of a deposed leader, overtaken by a lost message, rewrites a
+            // follower of the next term.
+            Bug::AcceptStaleAppend => Config {
+                max_term: 3,
                 max_requests: 2,
                 duplicates: false,
-                drops: false,
                 ..quiet
             },
             // A stale shorter AppendEntries removes a committed entry from a follower.
@@ -162,30 +342,34 @@ impl Bug {
                 max_requests: 2,
                 ..quiet
             },
-            // A follower keeps a conflicting entry under a new leader's entry: three terms and
-            // three proposals (one per leader) make two logs that agree at index 2 only.
-            Bug::NoPrevLogCheck => Config {
+            Bug::UpToDateIgnoresIndex
+            | Bug::AppendFromWrongOffset
+            | Bug::NoLogLengthCheck
+            | Bug::MatchIndexFromOwnLog => two_entries,
+            // Conflicting suffixes need three entries from three leaders.
+            Bug::NoPrevLogCheck | Bug::ReplyMatchLastLog => Config {
                 max_term: 3,
                 max_requests: 3,
-                duplicates: false,
-                drops: false,
-                ..quiet
+                ..two_entries
             },
             // §7 bugs need snapshots; restart bugs need a crash.
-            // A follower that committed 2 entries receives a snapshot of 1.
-            Bug::InstallOlderSnapshot => Config {
-                snapshots: true,
+            Bug::InstallOlderSnapshot | Bug::NoSnapshotSkip => Config {
                 max_requests: 2,
-                ..quiet
+                ..snapshots
             },
-            Bug::SnapshotUncommitted => Config {
-                snapshots: true,
-                ..quiet
+            // A snapshot of index 1 reaches a follower after it acknowledged index 2.
+            Bug::DiscardLogOnInstall => Config {
+                max_requests: 2,
+                duplicates: false,
+                drops: false,
+                ..snapshots
             },
+            Bug::InstallWithoutService
+            | Bug::InstallKeepsCommitIndex
+            | Bug::SnapshotUncommitted => snapshots,
             Bug::RestartWithoutSnapshot => Config {
-                snapshots: true,
                 max_crashes: 1,
-                ..quiet
+                ..snapshots
             },
         }
     }

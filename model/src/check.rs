@@ -563,10 +563,12 @@ impl PortfolioReport {
         }
     }
 
-    /// The first bound that failed (the one that caught a bug).
+    /// The bound that caught a bug: the last bound that failed (the run stops at the bound
+    /// that decides; earlier failing bounds, if any, showed only other properties).
     pub fn caught_by(&self) -> Option<&BoundReport> {
         self.runs
             .iter()
+            .rev()
             .find(|r| r.report.outcome() == Outcome::Fail)
     }
 
@@ -592,8 +594,21 @@ pub enum PortfolioEvent<'a> {
     Finished(&'a BoundReport),
 }
 
+/// Whether a bound's report ends a portfolio run: with [`StopWhen::AnyViolation`] any
+/// failure; with [`StopWhen::Found`] (looking for one bug's consequence) a counterexample to
+/// that property, so a bound that shows only another property's failure hands on to the next.
+fn decided(report: &CheckReport, stop_when: &StopWhen) -> bool {
+    match stop_when {
+        StopWhen::AnyViolation => report.outcome() == Outcome::Fail,
+        StopWhen::Found(name) => report
+            .property(name)
+            .is_some_and(|p| p.verdict == Verdict::Fail),
+    }
+}
+
 /// Runs `bounds` one after the other with `options`, stopping after the first bound that
-/// fails (the verdict is then FAIL whatever the rest would say). `options.timeout` is the
+/// decides (see `decided`: a failure, or with [`StopWhen::Found`] that property's
+/// counterexample; the verdict is then FAIL whatever the rest would say). `options.timeout` is the
 /// budget of the whole portfolio. Every bound is first checked with [`refuse_vacuous`]; a
 /// vacuous bound refuses the whole run before anything is checked.
 pub fn run_portfolio(
@@ -613,7 +628,7 @@ pub fn run_portfolio(
     for (index, bound) in bounds.iter().enumerate() {
         let failed = runs
             .last()
-            .is_some_and(|r| r.report.outcome() == Outcome::Fail);
+            .is_some_and(|r| decided(&r.report, &options.stop_when));
         let remaining = options.timeout.map(|t| t.saturating_sub(start.elapsed()));
         if failed || remaining == Some(Duration::ZERO) {
             not_run.push(bound.clone());

@@ -18,13 +18,20 @@ pub fn advance_commit_index(
     if s.role != Role::Leader {
         return false;
     }
+    // Rule L3b: only entries of the current term commit by counting (Figure 8).
     let current_term_only = bug != Some(Bug::CommitPreviousTerm);
+    // Rule L3a: a majority, counting the leader itself.
+    let quorum = if bug == Some(Bug::CommitWithoutMajority) {
+        servers / 2
+    } else {
+        majority(servers)
+    };
     let mut n = s.last_log_index();
     while n > s.commit_index {
         let own_term = s.term_at(n) == Some(s.current_term);
-        if (own_term || !current_term_only) && replicas(s, me, n) >= majority(servers) {
+        if (own_term || !current_term_only) && replicas(s, me, n) >= quorum {
             s.commit_index = n;
-            apply_committed(s);
+            apply_committed(s, bug);
             return true;
         }
         n -= 1;
@@ -43,10 +50,15 @@ fn replicas(s: &ServerState, me: ServerId, index: Index) -> usize {
     1 + others
 }
 
-/// Hands the newly committed entries to the service, in index order, each once (Figure 2,
-/// All Servers, first rule).
-pub fn apply_committed(s: &mut ServerState) {
-    while s.last_applied < s.commit_index {
+/// Hands the newly committed entries to the service, in index order, each once (rule L4,
+/// Figure 2, All Servers, first rule). The `apply-uncommitted` variant applies the whole log.
+pub fn apply_committed(s: &mut ServerState, bug: Option<Bug>) {
+    let limit = if bug == Some(Bug::ApplyUncommitted) {
+        s.last_log_index()
+    } else {
+        s.commit_index
+    };
+    while s.last_applied < limit {
         match s.value_at(s.last_applied + 1) {
             Some(value) => {
                 s.applied.push(value);
@@ -67,9 +79,9 @@ mod tests {
     fn leader_with_log(terms: &[u8], current_term: u8) -> ServerState {
         let mut s = ServerState::new();
         s.current_term = current_term - 1;
-        election::timeout(&mut s, ServerId(0));
+        election::timeout(&mut s, ServerId(0), None);
         s.current_term = current_term;
-        election::handle_request_vote_reply(&mut s, ServerId(1), true);
+        election::handle_request_vote_reply(&mut s, ServerId(1), true, None);
         s.log = terms
             .iter()
             .enumerate()

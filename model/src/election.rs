@@ -8,10 +8,15 @@ use crate::types::{majority, Role, ServerId};
 
 /// `Timeout(i)` (§5.2): a follower or candidate starts an election in the next term,
 /// voting for itself. Returns the RequestVote it then sends to every other server.
-pub fn timeout(s: &mut ServerState, me: ServerId) -> Message {
+pub fn timeout(s: &mut ServerState, me: ServerId, bug: Option<Bug>) -> Message {
     debug_assert!(s.role != Role::Leader, "leaders do not time out");
     s.current_term += 1;
-    s.voted_for = Some(me);
+    // Rule E1: the self-vote is recorded (and persisted), so no other candidate gets it.
+    s.voted_for = if bug == Some(Bug::CandidateForgetsSelfVote) {
+        None
+    } else {
+        Some(me)
+    };
     s.become_follower();
     s.role = Role::Candidate;
     s.votes_granted.insert(me);
@@ -43,8 +48,13 @@ pub fn handle_request_vote(
         None => true,
         Some(v) => v == candidate || bug == Some(Bug::VoteTwice),
     };
-    let up_to_date =
-        bug == Some(Bug::NoElectionRestriction) || s.is_up_to_date(last_log_index, last_log_term);
+    // Rule E2c (§5.4.1): last terms first (E2c-i), then lengths for equal terms (E2c-ii).
+    let up_to_date = match bug {
+        Some(Bug::NoElectionRestriction) => true,
+        Some(Bug::UpToDateIgnoresTerm) => last_log_index >= s.last_log_index(),
+        Some(Bug::UpToDateIgnoresIndex) => last_log_term >= s.last_log_term(),
+        _ => s.is_up_to_date(last_log_index, last_log_term),
+    };
     let vote_granted = vote_free && up_to_date;
     if vote_granted {
         s.voted_for = Some(candidate);
@@ -55,25 +65,33 @@ pub fn handle_request_vote(
     }
 }
 
-/// Figure 2, candidate: count a granted vote from the current term.
-pub fn handle_request_vote_reply(s: &mut ServerState, from: ServerId, vote_granted: bool) {
-    if s.role == Role::Candidate && vote_granted {
+/// Figure 2, candidate (rule E3): count a granted vote from the current term.
+pub fn handle_request_vote_reply(
+    s: &mut ServerState,
+    from: ServerId,
+    vote_granted: bool,
+    bug: Option<Bug>,
+) {
+    if s.role == Role::Candidate && (vote_granted || bug == Some(Bug::CountRefusedVotes)) {
         s.votes_granted.insert(from);
     }
 }
 
-/// Whether a candidate holds votes from a majority of `servers`.
-pub fn has_majority(s: &ServerState, servers: usize) -> bool {
-    s.role == Role::Candidate && s.votes_granted.len() >= majority(servers)
+/// Whether a candidate holds votes from a majority of `servers` (rule E4; the
+/// `elect-without-majority` variant settles for half).
+pub fn has_majority(s: &ServerState, servers: usize, bug: Option<Bug>) -> bool {
+    let needed = if bug == Some(Bug::ElectWithoutMajority) {
+        servers / 2
+    } else {
+        majority(servers)
+    };
+    s.role == Role::Candidate && s.votes_granted.len() >= needed
 }
 
 /// `BecomeLeader(i)` (§5.2): reinitialise `next_index`/`match_index` (Figure 2, "volatile
 /// state on leaders"). The caller then sends heartbeats to every other server.
 pub fn become_leader(s: &mut ServerState, me: ServerId, servers: usize) {
-    debug_assert!(
-        has_majority(s, servers),
-        "only a candidate with a majority leads"
-    );
+    debug_assert_eq!(s.role, Role::Candidate, "only a candidate becomes leader");
     s.become_follower();
     s.role = Role::Leader;
     s.next_index = vec![s.last_log_index() + 1; servers];
@@ -138,14 +156,14 @@ mod tests {
     #[test]
     fn timeout_then_majority_makes_a_leader() {
         let mut s = ServerState::new();
-        timeout(&mut s, ServerId(0));
+        timeout(&mut s, ServerId(0), None);
         assert_eq!(
             (s.role, s.current_term, s.voted_for),
             (Role::Candidate, 1, Some(ServerId(0)))
         );
-        assert!(!has_majority(&s, 3));
-        handle_request_vote_reply(&mut s, ServerId(2), true);
-        assert!(has_majority(&s, 3));
+        assert!(!has_majority(&s, 3, None));
+        handle_request_vote_reply(&mut s, ServerId(2), true, None);
+        assert!(has_majority(&s, 3, None));
         become_leader(&mut s, ServerId(0), 3);
         assert_eq!(s.role, Role::Leader);
         assert_eq!(s.next_index, vec![0, 1, 1]);

@@ -61,10 +61,13 @@ impl ServerState {
     }
 
     /// Deletes the entry at `index` and all that follow (Figure 2, AppendEntries rule 3).
+    /// The correct model never truncates into the snapshot; a bug variant that tries to
+    /// (`no-snapshot-skip`) empties the log rather than panic, so the checker reports the
+    /// property it breaks.
     pub fn truncate_from(&mut self, index: Index) {
         let base = self.snapshot.last_included_index;
-        debug_assert!(index > base, "never truncate into the snapshot");
-        self.log.truncate(usize::from(index - base - 1));
+        self.log
+            .truncate(usize::from(index.saturating_sub(base + 1)));
     }
 
     /// §5.4.1: a candidate's log is at least as up-to-date as ours.

@@ -108,7 +108,7 @@ impl RaftModel {
             {
                 actions.push(Action::RequestVote(i, j));
             }
-            if election::has_majority(s, self.n()) {
+            if election::has_majority(s, self.n(), self.config.bug) {
                 actions.push(Action::BecomeLeader(i));
             }
         }
@@ -173,7 +173,8 @@ impl RaftModel {
                 }
             }
             // The new leader's first heartbeats are all new copies (it never led this term).
-            if election::has_majority(s, self.n()) && self.room(in_flight, others) {
+            if election::has_majority(s, self.n(), self.config.bug) && self.room(in_flight, others)
+            {
                 actions.push(Action::BecomeLeader(i));
             }
         }
@@ -395,7 +396,7 @@ impl RaftModel {
         if s.role == Role::Leader || s.current_term >= self.config.max_term {
             return false;
         }
-        let msg = election::timeout(s, i);
+        let msg = election::timeout(s, i, self.config.bug);
         for j in self.ids().filter(|&j| j != i) {
             send(next, i, j, msg.clone());
         }
@@ -404,7 +405,7 @@ impl RaftModel {
 
     fn do_become_leader(&self, next: &mut ClusterState, i: ServerId) -> bool {
         let s = &mut next.servers[i.index()];
-        if !election::has_majority(s, self.n()) {
+        if !election::has_majority(s, self.n(), self.config.bug) {
             return false;
         }
         election::become_leader(s, i, self.n());
@@ -526,16 +527,30 @@ impl Model for RaftModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
+        // Each condition is `.is_ok()` of the check function `properties::violations`
+        // explains failures with, so the checker and the explanation cannot disagree.
         let mut props = vec![
-            Property::always(p::ELECTION_SAFETY, |_, s| p::election_safety(s)),
-            Property::always(p::LOG_MATCHING, |_, s| p::log_matching(s)),
-            Property::always(p::LEADER_COMPLETENESS, |_, s| p::leader_completeness(s)),
-            Property::always(p::STATE_MACHINE_SAFETY, |_, s| p::state_machine_safety(s)),
+            Property::always(p::ELECTION_SAFETY, |_, s| {
+                p::check_election_safety(s).is_ok()
+            }),
+            Property::always(p::LOG_MATCHING, |_, s| p::check_log_matching(s).is_ok()),
+            Property::always(p::LEADER_COMPLETENESS, |_, s| {
+                p::check_leader_completeness(s).is_ok()
+            }),
+            Property::always(p::STATE_MACHINE_SAFETY, |_, s| {
+                p::check_state_machine_safety(s).is_ok()
+            }),
             Property::always(p::APPLIED_NEVER_REGRESSES, |_, s| {
-                p::applied_never_regresses(s)
+                p::check_applied_never_regresses(s).is_ok()
+            }),
+            Property::always(p::APPLIED_WITHIN_COMMIT, |_, s| {
+                p::check_applied_within_commit(s).is_ok()
+            }),
+            Property::always(p::COMMITTED_AT_ONE_INDEX, |_, s| {
+                p::check_committed_at_one_index(s).is_ok()
             }),
             Property::always(p::SNAPSHOT_IS_COMMITTED_PREFIX, |_, s| {
-                p::snapshot_is_committed_prefix(s)
+                p::check_snapshot_is_committed_prefix(s).is_ok()
             }),
             Property::sometimes(p::LEADER_ELECTED, |_, s| p::leader_elected(s)),
         ];

@@ -6,69 +6,165 @@
 
 use crate::server::ServerState;
 use crate::state::{reached, violation, ClusterState, Committed};
-use crate::types::{Index, Role};
+use crate::types::{Index, Role, ServerId};
 
 pub const ELECTION_SAFETY: &str = "ElectionSafety";
 pub const LOG_MATCHING: &str = "LogMatching";
 pub const LEADER_COMPLETENESS: &str = "LeaderCompleteness";
 pub const STATE_MACHINE_SAFETY: &str = "StateMachineSafety";
 pub const APPLIED_NEVER_REGRESSES: &str = "AppliedNeverRegresses";
+pub const APPLIED_WITHIN_COMMIT: &str = "AppliedWithinCommit";
+pub const COMMITTED_AT_ONE_INDEX: &str = "CommittedAtOneIndex";
 pub const SNAPSHOT_IS_COMMITTED_PREFIX: &str = "SnapshotIsCommittedPrefix";
 pub const LEADER_ELECTED: &str = "LeaderElected";
 pub const ENTRY_COMMITTED: &str = "EntryCommitted";
 pub const SNAPSHOT_INSTALLED_ON_FOLLOWER: &str = "SnapshotInstalledOnFollower";
 pub const COMMIT_AFTER_RESTART: &str = "CommitAfterRestart";
 
+/// What a property check returns: `Err` carries a sentence naming the servers, terms and
+/// entries involved. The checker's condition is `.is_ok()` of the same function.
+pub type Check = Result<(), String>;
+
+/// A property's check function.
+pub type CheckFn = fn(&ClusterState) -> Check;
+
+/// Every `always` property with the function that decides it, in report order.
+pub const ALWAYS: [(&str, CheckFn); 8] = [
+    (ELECTION_SAFETY, check_election_safety),
+    (LOG_MATCHING, check_log_matching),
+    (LEADER_COMPLETENESS, check_leader_completeness),
+    (STATE_MACHINE_SAFETY, check_state_machine_safety),
+    (APPLIED_NEVER_REGRESSES, check_applied_never_regresses),
+    (APPLIED_WITHIN_COMMIT, check_applied_within_commit),
+    (COMMITTED_AT_ONE_INDEX, check_committed_at_one_index),
+    (
+        SNAPSHOT_IS_COMMITTED_PREFIX,
+        check_snapshot_is_committed_prefix,
+    ),
+];
+
+fn id(k: usize) -> ServerId {
+    ServerId::from(k)
+}
+
+fn show(s: &ServerState, index: Index) -> String {
+    match (s.term_at(index), s.value_at(index)) {
+        (Some(t), Some(v)) => format!("(t{t}, v{v})"),
+        (None, Some(v)) => format!("v{v} (in its snapshot)"),
+        (Some(t), None) => format!("term {t} (no value)"),
+        (None, None) => "nothing".to_string(),
+    }
+}
+
 /// Figure 3, Election Safety: at most one leader can be elected in a given term. Checked
 /// on the state (no two current leaders share a term) and on the history (no term saw two
 /// `BecomeLeader` steps).
 pub fn election_safety(state: &ClusterState) -> bool {
-    if state.history.violations & violation::ELECTION_SAFETY != 0 {
-        return false;
+    check_election_safety(state).is_ok()
+}
+
+pub fn check_election_safety(state: &ClusterState) -> Check {
+    for (a, x) in state.servers.iter().enumerate() {
+        for (b, y) in state.servers.iter().enumerate().skip(a + 1) {
+            if x.role == Role::Leader && y.role == Role::Leader && x.current_term == y.current_term
+            {
+                return Err(format!(
+                    "{} and {} both lead term {}",
+                    id(a),
+                    id(b),
+                    x.current_term
+                ));
+            }
+        }
     }
-    let leaders = state.servers.iter().filter(|s| s.role == Role::Leader);
-    let mut terms: Vec<u8> = leaders.map(|s| s.current_term).collect();
-    terms.sort_unstable();
-    terms.windows(2).all(|w| w[0] != w[1])
+    if state.history.violations & violation::ELECTION_SAFETY != 0 {
+        return Err(
+            "a second leader was elected in a term that already had one \
+                    (the history remembers the second BecomeLeader)"
+                .to_string(),
+        );
+    }
+    Ok(())
 }
 
 /// Figure 3, Log Matching: if two logs contain an entry with the same index and term, the
 /// logs are identical in all entries up through that index. The snapshot's last included
 /// entry counts as an entry; below it, a server knows only values (its snapshot data).
 pub fn log_matching(state: &ClusterState) -> bool {
-    let servers = &state.servers;
-    (0..servers.len()).all(|a| (a + 1..servers.len()).all(|b| logs_match(&servers[a], &servers[b])))
+    check_log_matching(state).is_ok()
 }
 
-fn logs_match(a: &ServerState, b: &ServerState) -> bool {
+pub fn check_log_matching(state: &ClusterState) -> Check {
+    let servers = &state.servers;
+    for a in 0..servers.len() {
+        for b in a + 1..servers.len() {
+            logs_match(servers, a, b)?;
+        }
+    }
+    Ok(())
+}
+
+fn logs_match(servers: &[ServerState], ia: usize, ib: usize) -> Check {
+    let (a, b) = (&servers[ia], &servers[ib]);
     let last = a.last_log_index().min(b.last_log_index());
     let Some(anchor) = (1..=last)
         .rev()
         .find(|&i| a.term_at(i).is_some() && a.term_at(i) == b.term_at(i))
     else {
-        return true;
+        return Ok(());
     };
-    (1..=anchor).all(|i| {
+    for i in 1..=anchor {
         let terms_agree = match (a.term_at(i), b.term_at(i)) {
             (Some(x), Some(y)) => x == y,
             _ => true,
         };
-        terms_agree && a.value_at(i) == b.value_at(i)
-    })
+        if !terms_agree || a.value_at(i) != b.value_at(i) {
+            return Err(format!(
+                "{} and {} agree on term {} at index {anchor} but differ at index {i}: \
+                 {} has {}, {} has {}",
+                id(ia),
+                id(ib),
+                a.term_at(anchor).unwrap_or(0),
+                id(ia),
+                show(a, i),
+                id(ib),
+                show(b, i)
+            ));
+        }
+    }
+    Ok(())
 }
 
-/// Figure 3, Leader Completeness: an entry committed in term `T` is present in the logs of
-/// the leaders of every term after `T`.
+/// Figure 3, Leader Completeness, across snapshots: an entry first committed in term `T`
+/// at index `i` is held by every leader of a term after `T`, either in its log (same term
+/// and value at `i`) or inside its snapshot (the snapshot's value at `i`, and at the
+/// snapshot's last index its term too, equal the committed entry's).
 pub fn leader_completeness(state: &ClusterState) -> bool {
-    state
-        .servers
-        .iter()
-        .filter(|s| s.role == Role::Leader)
-        .all(|leader| {
-            state.history.committed.iter().enumerate().all(|(k, c)| {
-                c.commit_term >= leader.current_term || holds(leader, (k + 1) as Index, c)
-            })
-        })
+    check_leader_completeness(state).is_ok()
+}
+
+pub fn check_leader_completeness(state: &ClusterState) -> Check {
+    for (l, leader) in state.servers.iter().enumerate() {
+        if leader.role != Role::Leader {
+            continue;
+        }
+        for (k, c) in state.history.committed.iter().enumerate() {
+            let index = (k + 1) as Index;
+            if c.commit_term < leader.current_term && !holds(leader, index, c) {
+                return Err(format!(
+                    "{} leads term {} without (t{}, v{}) committed at index {index} in term {}; \
+                     it has {} there",
+                    id(l),
+                    leader.current_term,
+                    c.term,
+                    c.value,
+                    c.commit_term,
+                    show(leader, index)
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether `s` holds the committed entry `c` at `index` (in its log or its snapshot).
@@ -84,44 +180,203 @@ fn holds(s: &ServerState, index: Index, c: &Committed) -> bool {
 /// must be a prefix of the committed history, and no step committed a second value at an
 /// index.
 pub fn state_machine_safety(state: &ClusterState) -> bool {
-    if state.history.violations & violation::STATE_MACHINE_SAFETY != 0 {
-        return false;
-    }
+    check_state_machine_safety(state).is_ok()
+}
+
+pub fn check_state_machine_safety(state: &ClusterState) -> Check {
     let committed = &state.history.committed;
-    state.servers.iter().all(|s| {
-        s.applied.len() <= committed.len()
-            && s.applied.iter().zip(committed).all(|(v, c)| *v == c.value)
-    })
+    for (k, s) in state.servers.iter().enumerate() {
+        for (i, (v, c)) in s.applied.iter().zip(committed).enumerate() {
+            if *v != c.value {
+                return Err(format!(
+                    "{} applied v{v} at index {} where v{} is committed",
+                    id(k),
+                    i + 1,
+                    c.value
+                ));
+            }
+        }
+        if s.applied.len() > committed.len() {
+            return Err(format!(
+                "{} applied {} values but only {} entries are committed",
+                id(k),
+                s.applied.len(),
+                committed.len()
+            ));
+        }
+    }
+    if state.history.violations & violation::STATE_MACHINE_SAFETY != 0 {
+        return Err(
+            "a step applied a value different from the one already committed at \
+                    its index (the history remembers it)"
+                .to_string(),
+        );
+    }
+    Ok(())
 }
 
 /// §7 / Figure 2: a service's applied state never moves backwards (only a restart restores
 /// it, to the snapshot), and Raft's `last_applied` matches what the service holds and is
 /// never below the snapshot.
 pub fn applied_never_regresses(state: &ClusterState) -> bool {
-    if state.history.violations & violation::APPLIED_NEVER_REGRESSES != 0 {
-        return false;
+    check_applied_never_regresses(state).is_ok()
+}
+
+pub fn check_applied_never_regresses(state: &ClusterState) -> Check {
+    for (k, s) in state.servers.iter().enumerate() {
+        if usize::from(s.last_applied) != s.applied.len() {
+            return Err(format!(
+                "{} has last_applied {} but its service holds {} values",
+                id(k),
+                s.last_applied,
+                s.applied.len()
+            ));
+        }
+        if s.last_applied < s.snapshot.last_included_index {
+            return Err(format!(
+                "{} has last_applied {} below its snapshot index {}",
+                id(k),
+                s.last_applied,
+                s.snapshot.last_included_index
+            ));
+        }
+        if !s.applied.starts_with(&s.snapshot.data) {
+            return Err(format!(
+                "{}'s service {:?} does not start with its snapshot's data {:?}",
+                id(k),
+                s.applied,
+                s.snapshot.data
+            ));
+        }
     }
-    state.servers.iter().all(|s| {
-        usize::from(s.last_applied) == s.applied.len()
-            && s.last_applied >= s.snapshot.last_included_index
-            && s.applied.starts_with(&s.snapshot.data)
-    })
+    if state.history.violations & violation::APPLIED_NEVER_REGRESSES != 0 {
+        return Err(
+            "a step shortened or changed a service's applied values other than a \
+                    restart restoring its snapshot (the history remembers it)"
+                .to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// Figure 2 ("if commitIndex > lastApplied: apply"): no server has applied past what it
+/// knows is committed, `last_applied <= commit_index`.
+pub fn applied_within_commit(state: &ClusterState) -> bool {
+    check_applied_within_commit(state).is_ok()
+}
+
+pub fn check_applied_within_commit(state: &ClusterState) -> Check {
+    for (k, s) in state.servers.iter().enumerate() {
+        if s.last_applied > s.commit_index {
+            return Err(format!(
+                "{} applied up to index {} but its commit index is {}",
+                id(k),
+                s.last_applied,
+                s.commit_index
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A committed value occupies exactly one index: it is committed at one index only, and
+/// no server holds it (in its log, its snapshot or its service) at any other index. Every
+/// proposal carries a fresh value and entries are only ever copied to the same index, so
+/// a value found elsewhere is a misplaced entry (an offset error).
+pub fn committed_at_one_index(state: &ClusterState) -> bool {
+    check_committed_at_one_index(state).is_ok()
+}
+
+pub fn check_committed_at_one_index(state: &ClusterState) -> Check {
+    let committed = &state.history.committed;
+    let index_of = |value| committed.iter().position(|c| c.value == value);
+    for (k, c) in committed.iter().enumerate() {
+        if let Some(first) = index_of(c.value).filter(|&first| first != k) {
+            return Err(format!(
+                "v{} is committed at index {} and at index {}",
+                c.value,
+                first + 1,
+                k + 1
+            ));
+        }
+    }
+    for (k, s) in state.servers.iter().enumerate() {
+        let held = (1..=s.last_log_index())
+            .filter_map(|i| s.value_at(i).map(|v| (i, v, "log or snapshot")))
+            .chain(
+                s.applied
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| ((i + 1) as Index, v, "service")),
+            );
+        for (i, v, place) in held {
+            if let Some(at) = index_of(v) {
+                if at + 1 != usize::from(i) {
+                    return Err(format!(
+                        "v{v}, committed at index {}, sits at index {i} in {}'s {place}",
+                        at + 1,
+                        id(k)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// §7: a snapshot only ever covers committed entries: its data is a prefix of the
 /// committed history, its last term is the committed entry's, and it is within the
 /// server's commit index.
 pub fn snapshot_is_committed_prefix(state: &ClusterState) -> bool {
+    check_snapshot_is_committed_prefix(state).is_ok()
+}
+
+pub fn check_snapshot_is_committed_prefix(state: &ClusterState) -> Check {
     let committed = &state.history.committed;
-    state.servers.iter().all(|s| {
+    for (k, s) in state.servers.iter().enumerate() {
         let snap = &s.snapshot;
         let n = usize::from(snap.last_included_index);
-        n <= committed.len()
-            && snap.data.len() == n
-            && snap.data.iter().zip(committed).all(|(v, c)| *v == c.value)
-            && (n == 0 || committed[n - 1].term == snap.last_included_term)
-            && snap.last_included_index <= s.commit_index
-    })
+        let who = id(k);
+        if n > committed.len() {
+            return Err(format!(
+                "{who}'s snapshot reaches index {n} but only {} entries are committed",
+                committed.len()
+            ));
+        }
+        if snap.data.len() != n {
+            return Err(format!(
+                "{who}'s snapshot at index {n} holds {} values",
+                snap.data.len()
+            ));
+        }
+        if let Some(i) = snap
+            .data
+            .iter()
+            .zip(committed)
+            .position(|(v, c)| *v != c.value)
+        {
+            return Err(format!(
+                "{who}'s snapshot has v{} at index {} where v{} is committed",
+                snap.data[i],
+                i + 1,
+                committed[i].value
+            ));
+        }
+        if n > 0 && committed[n - 1].term != snap.last_included_term {
+            return Err(format!(
+                "{who}'s snapshot ends in term {} but the entry committed at index {n} has term {}",
+                snap.last_included_term,
+                committed[n - 1].term
+            ));
+        }
+        if snap.last_included_index > s.commit_index {
+            return Err(format!(
+                "{who}'s snapshot reaches index {n} past its commit index {}",
+                s.commit_index
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// An `always` property that fails in one state, and why.
@@ -134,8 +389,8 @@ pub struct Violation {
 }
 
 /// CONTRACT (used by the state's text, the explorer picture and the CLI): every `always`
-/// property of `model` that fails in `state`, evaluated by the same code the checker runs.
-/// The reason is generic for now; each property will explain itself.
+/// property of `model` that fails in `state`, evaluated by the same code the checker runs
+/// (the model's property conditions), each with the sentence its check function gives.
 pub fn violations(model: &crate::RaftModel, state: &ClusterState) -> Vec<Violation> {
     use stateright::{Expectation, Model};
     model
@@ -144,9 +399,19 @@ pub fn violations(model: &crate::RaftModel, state: &ClusterState) -> Vec<Violati
         .filter(|p| p.expectation == Expectation::Always && !(p.condition)(model, state))
         .map(|p| Violation {
             property: p.name,
-            reason: format!("{} does not hold in this state", p.name),
+            reason: explain(p.name, state)
+                .unwrap_or_else(|| format!("{} does not hold in this state", p.name)),
         })
         .collect()
+}
+
+/// The reason `name` fails in `state`, from the same check function the checker's
+/// condition calls; `None` if it holds or is not an `always` property.
+pub fn explain(name: &str, state: &ClusterState) -> Option<String> {
+    ALWAYS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, check)| check(state).err())
 }
 
 pub fn leader_elected(state: &ClusterState) -> bool {

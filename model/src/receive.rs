@@ -23,11 +23,14 @@ pub fn receive(s: &mut ServerState, from: ServerId, msg: &Message, bug: Option<B
     if msg.is_reply() {
         let stale = msg.term() < s.current_term;
         if !stale || bug == Some(Bug::AcceptStaleReply) {
-            receive_reply(s, from, msg);
+            receive_reply(s, from, msg, bug);
         }
         return Received::default();
     }
-    if msg.term() < s.current_term {
+    // Rule T2 (AE1 for AppendEntries): a stale request is rejected with our term.
+    let accept_stale =
+        bug == Some(Bug::AcceptStaleAppend) && matches!(msg, Message::AppendEntries { .. });
+    if msg.term() < s.current_term && !accept_stale {
         return Received {
             reply: Some(reject_stale_request(s, msg)),
             installed_snapshot: false,
@@ -96,10 +99,10 @@ fn receive_request(s: &mut ServerState, msg: &Message, bug: Option<Bug>) -> Rece
     }
 }
 
-fn receive_reply(s: &mut ServerState, from: ServerId, msg: &Message) {
+fn receive_reply(s: &mut ServerState, from: ServerId, msg: &Message, bug: Option<Bug>) {
     match msg {
         Message::RequestVoteReply { vote_granted, .. } => {
-            election::handle_request_vote_reply(s, from, *vote_granted)
+            election::handle_request_vote_reply(s, from, *vote_granted, bug)
         }
         Message::AppendEntriesReply {
             success,
@@ -114,6 +117,7 @@ fn receive_reply(s: &mut ServerState, from: ServerId, msg: &Message) {
             *match_index,
             *conflict_index,
             *conflict_term,
+            bug,
         ),
         Message::InstallSnapshotReply {
             last_included_index,

@@ -70,7 +70,7 @@ pub fn handle_append_entries(
     // 1. Entries at or below our snapshot are committed: skip them, check from the snapshot.
     let base = s.snapshot.last_included_index;
     let (mut prev, mut prev_term, mut entries) = (prev_log_index, prev_log_term, entries);
-    if prev < base {
+    if prev < base && bug != Some(Bug::NoSnapshotSkip) {
         let covered = usize::from(base - prev);
         if entries.len() >= covered {
             prev_term = entries[covered - 1].term;
@@ -87,15 +87,26 @@ pub fn handle_append_entries(
     }
     // 3. Keep matching entries; truncate only from the first conflict (never on a match).
     append_new_entries(s, bug, prev, entries);
-    // 4. Learn the leader's commit, bounded by what this request proved we hold.
+    // AE5. Learn the leader's commit, bounded by what this request proved we hold, and
+    // never lower what we already know committed.
     let last_new = prev + entries.len() as Index;
-    s.commit_index = s.commit_index.max(leader_commit.min(last_new));
-    apply_committed(s);
-    // 5. Success, telling the leader how far we match.
+    let learned = leader_commit.min(last_new);
+    s.commit_index = if bug == Some(Bug::CommitIndexDecreases) {
+        learned
+    } else {
+        s.commit_index.max(learned)
+    };
+    apply_committed(s, bug);
+    // AE6. Success, telling the leader how far this request proved we match.
+    let match_index = if bug == Some(Bug::ReplyMatchLastLog) {
+        s.last_log_index()
+    } else {
+        last_new
+    };
     Message::AppendEntriesReply {
         term: s.current_term,
         success: true,
-        match_index: last_new,
+        match_index,
         conflict_index: 0,
         conflict_term: None,
     }
@@ -117,10 +128,12 @@ fn reject_if_mismatch(
             conflict_term,
         })
     };
-    if prev > s.last_log_index() {
+    // AE2a: the log must reach `prev`.
+    if prev > s.last_log_index() && bug != Some(Bug::NoLogLengthCheck) {
         return reject(s.last_log_index() + 1, None);
     }
     match s.term_at(prev) {
+        // AE2b: the entry at `prev` must carry the leader's term there.
         Some(t) if t != prev_term && bug != Some(Bug::NoPrevLogCheck) => {
             let mut first = prev;
             while first > s.snapshot.last_included_index + 1 && s.term_at(first - 1) == Some(t) {
@@ -132,8 +145,8 @@ fn reject_if_mismatch(
     }
 }
 
-/// Step 3: an existing entry with the same index and term is kept; at the first conflict
-/// that entry and all after it go, and the rest of the request is appended.
+/// Steps AE3/AE4: an existing entry with the same index and term is kept; at the first
+/// conflict that entry and all after it go, and the rest of the request is appended.
 fn append_new_entries(s: &mut ServerState, bug: Option<Bug>, prev: Index, entries: &[Entry]) {
     if bug == Some(Bug::TruncateOnEveryAppend) {
         if prev < s.last_log_index() {
@@ -149,6 +162,10 @@ fn append_new_entries(s: &mut ServerState, bug: Option<Bug>, prev: Index, entrie
             Some(_) => {
                 s.truncate_from(index);
                 s.log.extend_from_slice(&entries[k..]);
+                return;
+            }
+            None if bug == Some(Bug::AppendFromWrongOffset) => {
+                s.log.extend_from_slice(entries);
                 return;
             }
             None => {
@@ -168,12 +185,19 @@ pub fn handle_append_entries_reply(
     match_index: Index,
     conflict_index: Index,
     conflict_term: Option<Term>,
+    bug: Option<Bug>,
 ) {
     if s.role != Role::Leader {
         return;
     }
     let j = from.index();
     if success {
+        // Rule L1: the reply's index, which the follower proved; never the leader's own.
+        let match_index = if bug == Some(Bug::MatchIndexFromOwnLog) {
+            s.last_log_index()
+        } else {
+            match_index
+        };
         s.match_index[j] = s.match_index[j].max(match_index);
         s.next_index[j] = s.next_index[j].max(match_index + 1);
         return;

@@ -10,8 +10,12 @@ use crate::server::ServerState;
 /// is restored from the snapshot, and commit/applied fall back to it.
 pub fn restart(s: &mut ServerState, bug: Option<Bug>) {
     s.become_follower();
-    if bug == Some(Bug::ForgetVoteOnRestart) {
-        s.voted_for = None;
+    // Rules P1-P3: term, vote and log are persistent; each variant loses one of them.
+    match bug {
+        Some(Bug::ForgetTermOnRestart) => s.current_term = 0,
+        Some(Bug::ForgetVoteOnRestart) => s.voted_for = None,
+        Some(Bug::ForgetLogOnRestart) => s.log.clear(),
+        _ => {}
     }
     s.commit_index = s.snapshot.last_included_index;
     s.last_applied = s.snapshot.last_included_index;

@@ -59,8 +59,14 @@ pub fn handle_install_snapshot(
         // An older or equal snapshot never moves the server or its service backwards.
         return (reply, false);
     }
-    // Keep the log after the snapshot only if it agrees at the snapshot's last entry.
-    s.log = if s.term_at(last_included_index) == Some(last_included_term) {
+    // Rules IS6/IS7: keep the log after the snapshot only if it agrees at the snapshot's
+    // last entry; otherwise discard all of it.
+    let agrees = s.term_at(last_included_index) == Some(last_included_term);
+    let keep = match bug {
+        Some(Bug::DiscardLogOnInstall) => false,
+        _ => agrees,
+    };
+    s.log = if keep {
         s.entries_from(last_included_index + 1)
     } else {
         Vec::new()
@@ -70,9 +76,14 @@ pub fn handle_install_snapshot(
         last_included_term,
         data: data.to_vec(),
     };
-    s.commit_index = last_included_index;
+    // Rule IS8: the snapshot is committed; the service is reset to it.
+    if bug != Some(Bug::InstallKeepsCommitIndex) {
+        s.commit_index = last_included_index;
+    }
     s.last_applied = last_included_index;
-    s.applied = data.to_vec();
+    if bug != Some(Bug::InstallWithoutService) {
+        s.applied = data.to_vec();
+    }
     (reply, true)
 }
 

@@ -1,10 +1,78 @@
-//! Every bug variant is caught: at its stated bound the checker finds a counterexample to
-//! the property that bug is expected to break (not just any property).
+//! Every bug variant is caught by the plain default portfolio (the bounds `raft-model
+//! check` runs with no bound flags) with the property named for it, and at its small
+//! `--quick` bound too. The correct model passes the whole portfolio exhaustively, with
+//! pinned state counts (the symmetry representative is canonical, so counts are exact).
 
-use raft_model::check::{run, CheckOptions, StopWhen, Verdict};
+use raft_model::check::{run, run_portfolio, CheckOptions, Completion, Outcome, StopWhen, Verdict};
+use raft_model::portfolio::default_portfolio;
 use raft_model::{Bug, RaftModel};
 
-fn assert_caught(bug: Bug) {
+/// Runs the default portfolio with `bug` through the checker's own portfolio runner (what
+/// `raft-model check --bug NAME` runs), each bound stopping at the first counterexample to
+/// the bug's expected property; returns the bound that found it.
+fn caught_by_portfolio(bug: Bug) -> &'static str {
+    let expected = bug.expected_violation();
+    let options = CheckOptions {
+        stop_when: StopWhen::Found(expected),
+        ..CheckOptions::default()
+    };
+    let bounds = default_portfolio(Some(bug));
+    assert!(
+        bounds.iter().all(|b| b.config.bug == Some(bug)),
+        "every bound carries the bug"
+    );
+    let report = run_portfolio(&bounds, &options, |_| {}).expect("no portfolio bound is vacuous");
+    assert_eq!(report.outcome(), Outcome::Fail, "{}", bug.name());
+    let caught = report.caught_by().unwrap_or_else(|| {
+        panic!(
+            "bug {} is not caught by the default portfolio ({expected})",
+            bug.name()
+        )
+    });
+    let result = caught
+        .report
+        .property(expected)
+        .expect("expected property is checked");
+    assert_eq!(
+        result.verdict,
+        Verdict::Fail,
+        "bug {}: bound {} fails, but not {expected}",
+        bug.name(),
+        caught.bound.name
+    );
+    let path = result.path.as_ref().expect("a counterexample path");
+    assert!(path.len() > 1);
+    // Every bound before the catching one was explored fully: a bound that misses the bug
+    // must say so honestly, not stop early.
+    for run in &report.runs[..report.runs.len() - 1] {
+        assert_eq!(
+            run.report.completion,
+            Completion::Exhaustive,
+            "{} at {}: a bound that misses the bug must be explored fully",
+            bug.name(),
+            run.bound.name
+        );
+    }
+    println!(
+        "{}: {expected} violated at bound {} in {} steps ({} states, {:.1}s)",
+        bug.name(),
+        caught.bound.name,
+        path.len() - 1,
+        caught.report.unique_states,
+        report.elapsed.as_secs_f64()
+    );
+    caught.bound.name
+}
+
+/// The bug's `--quick` bound finds the same property. Skipped (already shown) when the
+/// quick bound is one of the portfolio's bounds, which `caught_by_portfolio` ran.
+fn caught_at_quick_bound(bug: Bug) {
+    if default_portfolio(Some(bug))
+        .iter()
+        .any(|b| b.config == bug.bound())
+    {
+        return;
+    }
     let expected = bug.expected_violation();
     let options = CheckOptions {
         stop_when: StopWhen::Found(expected),
@@ -17,106 +85,113 @@ fn assert_caught(bug: Bug) {
     assert_eq!(
         result.verdict,
         Verdict::Fail,
-        "bug {} should violate {expected} at its bound ({} states explored)",
+        "bug {} should violate {expected} at its quick bound ({} states explored)",
         bug.name(),
         report.unique_states
     );
-    let path = result.path.as_ref().expect("a counterexample path");
-    assert!(path.len() > 1);
-    println!(
-        "{}: {expected} violated in {} steps",
-        bug.name(),
-        path.len() - 1
-    );
+}
+
+macro_rules! bug_tests {
+    ($($test:ident => $bug:ident,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                caught_by_portfolio(Bug::$bug);
+                caught_at_quick_bound(Bug::$bug);
+            }
+        )*
+
+        #[test]
+        fn every_variant_has_a_test_here() {
+            let tested = [$(Bug::$bug),*];
+            for bug in Bug::ALL {
+                assert!(tested.contains(&bug), "{} has no test", bug.name());
+            }
+        }
+    };
+}
+
+bug_tests! {
+    no_election_restriction => NoElectionRestriction,
+    up_to_date_ignores_term => UpToDateIgnoresTerm,
+    up_to_date_ignores_index => UpToDateIgnoresIndex,
+    commit_previous_term => CommitPreviousTerm,
+    commit_without_majority => CommitWithoutMajority,
+    forget_vote_on_restart => ForgetVoteOnRestart,
+    forget_term_on_restart => ForgetTermOnRestart,
+    forget_log_on_restart => ForgetLogOnRestart,
+    vote_twice => VoteTwice,
+    candidate_forgets_self_vote => CandidateForgetsSelfVote,
+    count_refused_votes => CountRefusedVotes,
+    elect_without_majority => ElectWithoutMajority,
+    truncate_on_every_append => TruncateOnEveryAppend,
+    append_from_wrong_offset => AppendFromWrongOffset,
+    accept_stale_reply => AcceptStaleReply,
+    accept_stale_append => AcceptStaleAppend,
+    install_older_snapshot => InstallOlderSnapshot,
+    discard_log_on_install => DiscardLogOnInstall,
+    install_without_service => InstallWithoutService,
+    install_keeps_commit_index => InstallKeepsCommitIndex,
+    restart_without_snapshot => RestartWithoutSnapshot,
+    leader_keeps_leading => LeaderKeepsLeading,
+    no_prev_log_check => NoPrevLogCheck,
+    no_log_length_check => NoLogLengthCheck,
+    no_snapshot_skip => NoSnapshotSkip,
+    commit_index_decreases => CommitIndexDecreases,
+    reply_match_last_log => ReplyMatchLastLog,
+    match_index_from_own_log => MatchIndexFromOwnLog,
+    apply_uncommitted => ApplyUncommitted,
+    snapshot_uncommitted => SnapshotUncommitted,
 }
 
 #[test]
-fn no_election_restriction_breaks_leader_completeness() {
-    assert_caught(Bug::NoElectionRestriction);
-}
-
-#[test]
-fn commit_previous_term_breaks_leader_completeness() {
-    assert_caught(Bug::CommitPreviousTerm);
-}
-
-#[test]
-fn forget_vote_on_restart_breaks_election_safety() {
-    assert_caught(Bug::ForgetVoteOnRestart);
-}
-
-#[test]
-fn vote_twice_breaks_election_safety() {
-    assert_caught(Bug::VoteTwice);
-}
-
-#[test]
-fn truncate_on_every_append_breaks_leader_completeness() {
-    assert_caught(Bug::TruncateOnEveryAppend);
-}
-
-#[test]
-fn accept_stale_reply_breaks_election_safety() {
-    assert_caught(Bug::AcceptStaleReply);
-}
-
-#[test]
-fn install_older_snapshot_breaks_applied_never_regresses() {
-    assert_caught(Bug::InstallOlderSnapshot);
-}
-
-#[test]
-fn restart_without_snapshot_breaks_applied_never_regresses() {
-    assert_caught(Bug::RestartWithoutSnapshot);
-}
-
-#[test]
-fn leader_keeps_leading_breaks_election_safety() {
-    assert_caught(Bug::LeaderKeepsLeading);
-}
-
-#[test]
-fn no_prev_log_check_breaks_log_matching() {
-    assert_caught(Bug::NoPrevLogCheck);
-}
-
-#[test]
-fn snapshot_uncommitted_breaks_snapshot_is_committed_prefix() {
-    assert_caught(Bug::SnapshotUncommitted);
-}
-
-#[test]
-fn every_bug_has_a_test_and_a_distinct_name() {
+fn every_bug_has_a_distinct_name_and_a_rule() {
     let mut names: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), Bug::ALL.len());
-    assert!(Bug::ALL.len() >= 8);
+    assert!(Bug::ALL.len() >= 20);
     for bug in Bug::ALL {
         assert_eq!(Bug::from_name(bug.name()), Some(bug));
+        assert!(bug.description().contains(bug.rule()), "{}", bug.name());
     }
 }
 
 #[test]
-fn the_correct_model_passes_at_the_small_bug_bounds() {
-    // The counterexample is the bug's, not the bound's: without the bug the same bound
-    // holds exhaustively. (The larger bounds are checked by `examples/bug_bounds.rs`.)
-    use raft_model::check::Completion;
-    for bug in [
-        Bug::NoElectionRestriction,
-        Bug::CommitPreviousTerm,
-        Bug::ForgetVoteOnRestart,
-        Bug::VoteTwice,
-        Bug::AcceptStaleReply,
-        Bug::LeaderKeepsLeading,
-        Bug::SnapshotUncommitted,
-    ] {
-        let config = raft_model::Config {
-            bug: None,
-            ..bug.bound()
-        };
-        let report = run(RaftModel::new(config), &CheckOptions::default());
-        assert_eq!(report.completion, Completion::Exhaustive, "{}", bug.name());
-        assert!(report.all_hold(), "correct model at {}'s bound", bug.name());
+fn no_bound_of_the_default_portfolio_prunes_messages() {
+    // Dead-message pruning reasons about what the correct handlers do; a handler bug
+    // could make a "dead" message live, so the default check never prunes.
+    for bound in default_portfolio(None) {
+        assert!(!bound.config.prune_dead_messages, "{}", bound.name);
     }
 }
+
+#[test]
+fn the_correct_model_passes_the_default_portfolio_with_pinned_counts() {
+    // Exact counts: the symmetry representative is canonical, so a count depends only on
+    // the model and the bound, not on threads or scheduling.
+    let pinned = PINNED;
+    let bounds = default_portfolio(None);
+    assert_eq!(bounds.len(), pinned.len());
+    for (bound, (name, states)) in bounds.into_iter().zip(pinned) {
+        assert_eq!(bound.name, name);
+        let report = run(RaftModel::new(bound.config), &CheckOptions::default());
+        assert_eq!(report.completion, Completion::Exhaustive, "{name}");
+        assert!(report.all_hold(), "correct model at {name}");
+        assert_eq!(report.unique_states, states, "{name}");
+        println!(
+            "{name}: {} states in {:.1}s",
+            report.unique_states,
+            report.elapsed.as_secs_f64()
+        );
+    }
+}
+
+const PINNED: [(&str, usize); 6] = [
+    ("elections", 256965),
+    ("snapshots", 77898),
+    ("one-entry", 533602),
+    ("figure-8", 193191),
+    ("three-entries", 500831),
+    ("stale-leader", 2654621),
+];

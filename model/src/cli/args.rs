@@ -314,7 +314,12 @@ impl CheckArgs {
             strategy: if bfs { Strategy::Bfs } else { Strategy::Dfs },
             symmetry: !self.no_symmetry && !bfs,
             timeout: self.timeout.map(Duration::from_secs),
-            stop_when: StopWhen::AnyViolation,
+            // With a bug, look for the property named for it (another may break first:
+            // a misplaced entry can show as CommittedAtOneIndex before it is applied).
+            stop_when: match self.bounds.bug()? {
+                Some(bug) => StopWhen::Found(bug.expected_violation()),
+                None => StopWhen::AnyViolation,
+            },
             progress_every: Some(Duration::from_secs(3)),
         })
     }

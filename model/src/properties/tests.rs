@@ -201,3 +201,83 @@ fn a_second_become_leader_in_a_term_is_recorded_as_a_violation() {
         .unwrap();
     assert!(!election_safety(&two));
 }
+
+#[test]
+fn applied_within_commit_rejects_applying_past_the_commit_index() {
+    let mut state = cluster();
+    state.servers[0].log = vec![e(1, 1)];
+    state.servers[0].commit_index = 1;
+    state.servers[0].last_applied = 1;
+    state.servers[0].applied = vec![1];
+    assert!(applied_within_commit(&state));
+    state.servers[0].commit_index = 0;
+    assert!(!applied_within_commit(&state));
+    assert_eq!(
+        check_applied_within_commit(&state),
+        Err("S1 applied up to index 1 but its commit index is 0".to_string())
+    );
+}
+
+#[test]
+fn committed_at_one_index_rejects_a_committed_value_held_elsewhere() {
+    let mut state = cluster();
+    state.history.committed = committed(&[(1, 1, 1)]);
+    state.servers[0].log = vec![e(1, 1), e(1, 2)];
+    state.servers[1].log = vec![e(1, 1)];
+    assert!(committed_at_one_index(&state));
+    // An offset error: v1 copied to index 2.
+    state.servers[1].log = vec![e(1, 2), e(1, 1)];
+    assert_eq!(
+        check_committed_at_one_index(&state),
+        Err("v1, committed at index 1, sits at index 2 in S2's log or snapshot".to_string())
+    );
+    state.servers[1].log = vec![e(1, 1)];
+    state.history.committed = committed(&[(1, 1, 1), (1, 1, 1)]);
+    assert!(!committed_at_one_index(&state));
+}
+
+#[test]
+fn leader_completeness_counts_a_snapshot_entry_as_held_and_checks_its_value() {
+    let mut state = cluster();
+    state.history.committed = committed(&[(1, 1, 1), (1, 2, 1)]);
+    make_leader(&mut state.servers[0], 2);
+    state.servers[0].snapshot = Snapshot {
+        last_included_index: 2,
+        last_included_term: 1,
+        data: vec![1, 2],
+    };
+    assert!(leader_completeness(&state));
+    state.servers[0].snapshot.data = vec![1, 9];
+    assert!(
+        !leader_completeness(&state),
+        "wrong value inside the snapshot"
+    );
+    state.servers[0].snapshot.data = vec![1, 2];
+    state.servers[0].snapshot.last_included_term = 2;
+    assert!(
+        !leader_completeness(&state),
+        "wrong term at the snapshot's last index"
+    );
+    state.servers[0].snapshot = Snapshot::default();
+    assert_eq!(
+        check_leader_completeness(&state),
+        Err(
+            "S1 leads term 2 without (t1, v1) committed at index 1 in term 1; \
+             it has nothing there"
+                .to_string()
+        )
+    );
+}
+
+#[test]
+fn violations_name_each_failing_property_with_its_reason() {
+    let model = crate::RaftModel::new(Config::default());
+    let mut state = cluster();
+    assert!(violations(&model, &state).is_empty());
+    make_leader(&mut state.servers[0], 2);
+    make_leader(&mut state.servers[2], 2);
+    let found = violations(&model, &state);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].property, ELECTION_SAFETY);
+    assert_eq!(found[0].reason, "S1 and S3 both lead term 2");
+}
