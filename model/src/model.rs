@@ -42,10 +42,12 @@ pub enum Action {
 /// The model of a cluster under a [`Config`].
 #[derive(Clone, Debug)]
 pub struct RaftModel {
+    /// The bounds, options and bug variant the model is checked under.
     pub config: Config,
 }
 
 impl RaftModel {
+    /// The model of a cluster under `config`.
     pub fn new(config: Config) -> Self {
         RaftModel { config }
     }

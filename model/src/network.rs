@@ -10,40 +10,74 @@ use stateright::{Rewrite, RewritePlan};
 /// The RPCs of Figure 2 and §7, with the field names of `docs/protocol.md`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Message {
+    /// A vote request from a candidate (§5.2, Figure 2 "RequestVote RPC").
     RequestVote {
+        /// Candidate's term.
         term: Term,
+        /// Candidate requesting the vote.
         candidate: ServerId,
+        /// Index of the candidate's last log entry (§5.4).
         last_log_index: Index,
+        /// Term of the candidate's last log entry (§5.4).
         last_log_term: Term,
     },
+    /// The answer to a `RequestVote`.
     RequestVoteReply {
+        /// The voter's `current_term`, for the candidate to update itself.
         term: Term,
+        /// True means the candidate received the vote.
         vote_granted: bool,
     },
+    /// Log replication and heartbeat from a leader (§5.3, Figure 2 "AppendEntries RPC").
     AppendEntries {
+        /// Leader's term.
         term: Term,
+        /// The leader, so the follower knows who leads the term.
         leader: ServerId,
+        /// Index of the log entry immediately preceding new ones.
         prev_log_index: Index,
+        /// Term of the entry at `prev_log_index`.
         prev_log_term: Term,
+        /// Log entries to store (empty for a heartbeat): all entries from `next_index` on.
         entries: Vec<Entry>,
+        /// Leader's `commit_index`.
         leader_commit: Index,
     },
+    /// The answer to an `AppendEntries`, with the fast back-up hints of `docs/protocol.md`.
     AppendEntriesReply {
+        /// The follower's `current_term`, for the leader to update itself.
         term: Term,
+        /// True if the follower held an entry matching `prev_log_index` and `prev_log_term`.
         success: bool,
+        /// On success, the index the follower's log now matches the leader's up to
+        /// (`prev_log_index + len(entries)`); 0 on rejection.
         match_index: Index,
+        /// On rejection, where the leader should resume: the follower's `last_log_index + 1` if
+        /// its log is too short, else the first index of `conflict_term`; 0 on success.
         conflict_index: Index,
+        /// On rejection, the term of the follower's conflicting entry at `prev_log_index`
+        /// (`None` if its log is too short or on success).
         conflict_term: Option<Term>,
     },
+    /// A whole snapshot sent by a leader to a lagging follower (§7, Figure 13), in one message.
     InstallSnapshot {
+        /// Leader's term.
         term: Term,
+        /// The leader, so the follower knows who leads the term.
         leader: ServerId,
+        /// The snapshot replaces all entries up through and including this index.
         last_included_index: Index,
+        /// Term of the entry at `last_included_index`.
         last_included_term: Term,
+        /// The service state the snapshot stands for: the applied values
+        /// `1..=last_included_index`.
         data: Vec<Value>,
     },
+    /// The answer to an `InstallSnapshot`.
     InstallSnapshotReply {
+        /// The follower's `current_term`, for the leader to update itself.
         term: Term,
+        /// The request's `last_included_index`, echoed so the leader can advance `match_index`.
         last_included_index: Index,
     },
 }
@@ -89,8 +123,11 @@ impl Rewrite<ServerId> for Message {
 /// A message with its sender and receiver.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Packet {
+    /// The sending server.
     pub src: ServerId,
+    /// The receiving server.
     pub dst: ServerId,
+    /// The message carried.
     pub msg: Message,
 }
 
@@ -107,6 +144,7 @@ impl Rewrite<ServerId> for Packet {
 /// Messages in flight: sorted by packet, each with its number of copies (at least 1).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Network {
+    /// Each distinct packet with its number of copies (at least 1), sorted by packet.
     pub in_flight: Vec<(Packet, u8)>,
 }
 
@@ -116,6 +154,7 @@ impl Network {
         self.in_flight.iter().map(|(_, n)| usize::from(*n)).sum()
     }
 
+    /// Whether no message is in flight.
     pub fn is_empty(&self) -> bool {
         self.in_flight.is_empty()
     }
@@ -125,6 +164,7 @@ impl Network {
         self.in_flight.iter().map(|(p, _)| p)
     }
 
+    /// How many copies of `packet` are in flight (0 if none).
     pub fn copies_of(&self, packet: &Packet) -> u8 {
         match self.in_flight.binary_search_by(|(p, _)| p.cmp(packet)) {
             Ok(at) => self.in_flight[at].1,

@@ -8,17 +8,29 @@ use crate::server::ServerState;
 use crate::state::{reached, violation, ClusterState, Committed};
 use crate::types::{Index, Role, ServerId};
 
+/// Name of the Election Safety property (Figure 3).
 pub const ELECTION_SAFETY: &str = "ElectionSafety";
+/// Name of the Log Matching property (Figure 3).
 pub const LOG_MATCHING: &str = "LogMatching";
+/// Name of the Leader Completeness property (Figure 3).
 pub const LEADER_COMPLETENESS: &str = "LeaderCompleteness";
+/// Name of the State Machine Safety property (Figure 3).
 pub const STATE_MACHINE_SAFETY: &str = "StateMachineSafety";
+/// Name of the property that a service's applied state never moves backwards (§7).
 pub const APPLIED_NEVER_REGRESSES: &str = "AppliedNeverRegresses";
+/// Name of the property that no server applies past its commit index (Figure 2).
 pub const APPLIED_WITHIN_COMMIT: &str = "AppliedWithinCommit";
+/// Name of the property that a committed value occupies exactly one index.
 pub const COMMITTED_AT_ONE_INDEX: &str = "CommittedAtOneIndex";
+/// Name of the property that a snapshot only covers committed entries (§7).
 pub const SNAPSHOT_IS_COMMITTED_PREFIX: &str = "SnapshotIsCommittedPrefix";
+/// Name of the `sometimes` property: some server becomes leader.
 pub const LEADER_ELECTED: &str = "LeaderElected";
+/// Name of the `sometimes` property: some entry commits.
 pub const ENTRY_COMMITTED: &str = "EntryCommitted";
+/// Name of the `sometimes` property: a follower installs a snapshot sent by a leader (§7).
 pub const SNAPSHOT_INSTALLED_ON_FOLLOWER: &str = "SnapshotInstalledOnFollower";
+/// Name of the `sometimes` property: an entry commits after a crash and restart.
 pub const COMMIT_AFTER_RESTART: &str = "CommitAfterRestart";
 
 /// What a property check returns: `Err` carries a sentence naming the servers, terms and
@@ -63,6 +75,8 @@ pub fn election_safety(state: &ClusterState) -> bool {
     check_election_safety(state).is_ok()
 }
 
+/// Election Safety (see [`election_safety`]), with a sentence naming the offending servers on
+/// failure.
 pub fn check_election_safety(state: &ClusterState) -> Check {
     for (a, x) in state.servers.iter().enumerate() {
         for (b, y) in state.servers.iter().enumerate().skip(a + 1) {
@@ -94,6 +108,8 @@ pub fn log_matching(state: &ClusterState) -> bool {
     check_log_matching(state).is_ok()
 }
 
+/// Log Matching (see [`log_matching`]), with a sentence naming the first disagreement on
+/// failure.
 pub fn check_log_matching(state: &ClusterState) -> Check {
     let servers = &state.servers;
     for a in 0..servers.len() {
@@ -143,6 +159,8 @@ pub fn leader_completeness(state: &ClusterState) -> bool {
     check_leader_completeness(state).is_ok()
 }
 
+/// Leader Completeness (see [`leader_completeness`]), with a sentence naming the leader and the
+/// missing entry on failure.
 pub fn check_leader_completeness(state: &ClusterState) -> Check {
     for (l, leader) in state.servers.iter().enumerate() {
         if leader.role != Role::Leader {
@@ -183,6 +201,8 @@ pub fn state_machine_safety(state: &ClusterState) -> bool {
     check_state_machine_safety(state).is_ok()
 }
 
+/// State Machine Safety (see [`state_machine_safety`]), with a sentence naming the server and
+/// index on failure.
 pub fn check_state_machine_safety(state: &ClusterState) -> Check {
     let committed = &state.history.committed;
     for (k, s) in state.servers.iter().enumerate() {
@@ -222,6 +242,8 @@ pub fn applied_never_regresses(state: &ClusterState) -> bool {
     check_applied_never_regresses(state).is_ok()
 }
 
+/// Applied Never Regresses (see [`applied_never_regresses`]), with a sentence naming the server
+/// on failure.
 pub fn check_applied_never_regresses(state: &ClusterState) -> Check {
     for (k, s) in state.servers.iter().enumerate() {
         if usize::from(s.last_applied) != s.applied.len() {
@@ -265,6 +287,8 @@ pub fn applied_within_commit(state: &ClusterState) -> bool {
     check_applied_within_commit(state).is_ok()
 }
 
+/// Applied Within Commit (see [`applied_within_commit`]), with a sentence naming the server on
+/// failure.
 pub fn check_applied_within_commit(state: &ClusterState) -> Check {
     for (k, s) in state.servers.iter().enumerate() {
         if s.last_applied > s.commit_index {
@@ -287,6 +311,8 @@ pub fn committed_at_one_index(state: &ClusterState) -> bool {
     check_committed_at_one_index(state).is_ok()
 }
 
+/// Committed At One Index (see [`committed_at_one_index`]), with a sentence naming the value
+/// and its indices on failure.
 pub fn check_committed_at_one_index(state: &ClusterState) -> Check {
     let committed = &state.history.committed;
     let index_of = |value| committed.iter().position(|c| c.value == value);
@@ -331,6 +357,8 @@ pub fn snapshot_is_committed_prefix(state: &ClusterState) -> bool {
     check_snapshot_is_committed_prefix(state).is_ok()
 }
 
+/// Snapshot Is Committed Prefix (see [`snapshot_is_committed_prefix`]), with a sentence naming
+/// the server on failure.
 pub fn check_snapshot_is_committed_prefix(state: &ClusterState) -> Check {
     let committed = &state.history.committed;
     for (k, s) in state.servers.iter().enumerate() {
@@ -414,18 +442,22 @@ pub fn explain(name: &str, state: &ClusterState) -> Option<String> {
         .and_then(|(_, check)| check(state).err())
 }
 
+/// `sometimes`: some server is a leader.
 pub fn leader_elected(state: &ClusterState) -> bool {
     state.servers.iter().any(|s| s.role == Role::Leader)
 }
 
+/// `sometimes`: at least one entry has committed.
 pub fn entry_committed(state: &ClusterState) -> bool {
     !state.history.committed.is_empty()
 }
 
+/// `sometimes` (§7): a follower has installed a snapshot sent by a leader.
 pub fn snapshot_installed_on_follower(state: &ClusterState) -> bool {
     state.history.reached & reached::SNAPSHOT_INSTALLED_ON_FOLLOWER != 0
 }
 
+/// `sometimes`: an entry first committed after a crash and restart.
 pub fn commit_after_restart(state: &ClusterState) -> bool {
     state.history.reached & reached::COMMIT_AFTER_RESTART != 0
 }

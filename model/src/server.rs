@@ -11,8 +11,11 @@ use stateright::{Rewrite, RewritePlan};
 /// (the applied values `1..=last_included_index`, in order).
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Snapshot {
+    /// Index of the last entry the snapshot replaces (0: no snapshot).
     pub last_included_index: Index,
+    /// Term of the entry at `last_included_index` (0: no snapshot).
     pub last_included_term: Term,
+    /// The applied values `1..=last_included_index`, in index order.
     pub data: Vec<Value>,
 }
 
@@ -21,19 +24,27 @@ pub struct Snapshot {
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServerState {
     // Persistent (Figure 2), written before any message that depends on it leaves.
+    /// Latest term the server has seen (Figure 2; 0 initially, increases monotonically).
     pub current_term: Term,
+    /// Candidate that received this server's vote in `current_term`, if any (Figure 2).
     pub voted_for: Option<ServerId>,
     /// Entries after the snapshot: `log[k]` has index `snapshot.last_included_index + 1 + k`.
     pub log: Vec<Entry>,
+    /// The last snapshot taken or installed (§7).
     pub snapshot: Snapshot,
     // Volatile.
+    /// Follower, candidate or leader.
     pub role: Role,
+    /// Index of the highest log entry known to be committed (Figure 2).
     pub commit_index: Index,
+    /// Index of the highest log entry applied to the service (Figure 2).
     pub last_applied: Index,
     /// Candidates only: who granted a vote in `current_term` (including itself).
     pub votes_granted: ServerSet,
     /// Leaders only, indexed by server id (the leader's own slot stays 0).
     pub next_index: Vec<Index>,
+    /// Leaders only, indexed by server id: the highest index known replicated on each server
+    /// (Figure 2; the leader's own slot stays 0).
     pub match_index: Vec<Index>,
     // The service (the state machine above Raft).
     /// The values the service has applied, in index order: `applied[k]` is index `k + 1`.

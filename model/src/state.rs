@@ -12,7 +12,9 @@ use crate::types::{Index, Term, Value};
 /// Machine Safety).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Committed {
+    /// Term of the committed entry.
     pub term: Term,
+    /// Value (client command) of the committed entry.
     pub value: Value,
     /// The committing server's term when the entry first committed (Figure 3 quantifies
     /// Leader Completeness over leaders of later terms).
@@ -42,22 +44,31 @@ pub struct History {
 
 /// Bits of `History::reached`.
 pub mod reached {
+    /// Set by `Receive`: a follower installed a snapshot sent by a leader (§7).
     pub const SNAPSHOT_INSTALLED_ON_FOLLOWER: u8 = 1;
+    /// Set when an index first commits after some server has crashed and restarted.
     pub const COMMIT_AFTER_RESTART: u8 = 2;
 }
 
 /// Bits of `History::violations`.
 pub mod violation {
+    /// Two leaders were elected in one term.
     pub const ELECTION_SAFETY: u8 = 1;
+    /// A server applied a value different from the one already committed at its index.
     pub const STATE_MACHINE_SAFETY: u8 = 2;
+    /// A service's applied values moved backwards other than by a restart restoring its
+    /// snapshot.
     pub const APPLIED_NEVER_REGRESSES: u8 = 4;
 }
 
 /// The cluster: servers indexed by id, the network, and history.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClusterState {
+    /// Every server's state, indexed by server id.
     pub servers: Vec<ServerState>,
+    /// The messages in flight.
     pub network: Network,
+    /// History (ghost) variables, read only by properties and bounds.
     pub history: History,
 }
 

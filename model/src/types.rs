@@ -59,7 +59,9 @@ impl fmt::Display for ServerId {
 /// A log entry `(term, command)` (Figure 2, `log[]`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Entry {
+    /// The term in which a leader created the entry.
     pub term: Term,
+    /// The client command.
     pub value: Value,
 }
 
@@ -78,8 +80,11 @@ impl<R> Rewrite<R> for Entry {
 /// A server's role (Figure 2, "Rules for Servers").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
+    /// Waits for a leader and, on an election timeout, becomes a candidate (§5.2).
     Follower,
+    /// Runs an election: votes for itself and asks the others for votes (§5.2).
     Candidate,
+    /// Handles client requests and replicates its log (§5.3).
     Leader,
 }
 
@@ -94,22 +99,27 @@ impl<R> Rewrite<R> for Role {
 pub struct ServerSet(pub u8);
 
 impl ServerSet {
+    /// Whether `id` is in the set.
     pub fn contains(self, id: ServerId) -> bool {
         self.0 & (1 << id.0) != 0
     }
 
+    /// Adds `id` to the set.
     pub fn insert(&mut self, id: ServerId) {
         self.0 |= 1 << id.0;
     }
 
+    /// The number of servers in the set.
     pub fn len(self) -> usize {
         self.0.count_ones() as usize
     }
 
+    /// Whether the set is empty.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
 
+    /// The servers in the set, in id order.
     pub fn iter(self) -> impl Iterator<Item = ServerId> {
         (0..8u8)
             .filter(move |i| self.0 & (1 << i) != 0)
