@@ -15,8 +15,28 @@ pub fn advance_commit_index(
     servers: usize,
     bug: Option<Bug>,
 ) -> bool {
+    match commit_target(s, me, servers, bug) {
+        Some(n) => {
+            s.commit_index = n;
+            apply_committed(s, bug);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The commit rule itself, without changing anything: the index leader `s` may commit now
+/// (`None` if its commit index cannot move). `advance_commit_index` applies it, and the
+/// model's `actions()` asks it whether `AdvanceCommitIndex` is enabled, so the rule (and
+/// each bug variant of it) lives in this one place.
+pub fn commit_target(
+    s: &ServerState,
+    me: ServerId,
+    servers: usize,
+    bug: Option<Bug>,
+) -> Option<Index> {
     if s.role != Role::Leader {
-        return false;
+        return None;
     }
     // Rule L3b: only entries of the current term commit by counting (Figure 8).
     let current_term_only = bug != Some(Bug::CommitPreviousTerm);
@@ -26,17 +46,10 @@ pub fn advance_commit_index(
     } else {
         majority(servers)
     };
-    let mut n = s.last_log_index();
-    while n > s.commit_index {
+    (s.commit_index + 1..=s.last_log_index()).rev().find(|&n| {
         let own_term = s.term_at(n) == Some(s.current_term);
-        if (own_term || !current_term_only) && replicas(s, me, n) >= quorum {
-            s.commit_index = n;
-            apply_committed(s, bug);
-            return true;
-        }
-        n -= 1;
-    }
-    false
+        (own_term || !current_term_only) && replicas(s, me, n) >= quorum
+    })
 }
 
 /// How many servers (the leader included) are known to store the entry at `index`.

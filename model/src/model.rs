@@ -147,13 +147,16 @@ impl RaftModel {
     ) {
         let s = &state.servers[i.index()];
         let h = &state.history;
-        let others = self.n() - 1;
-        // A timeout sends a RequestVote of a new term to every other server: all new copies.
-        if s.role != Role::Leader
-            && s.current_term < self.config.max_term
-            && self.room(in_flight, others)
-        {
-            actions.push(Action::Timeout(i));
+        // A timeout sends a RequestVote of a new term to every other server. Count the copies
+        // it really adds (the network absorbs a send of a copy already in flight): under a
+        // bug variant that forgets the term, the same request may be in flight already.
+        if s.role != Role::Leader && s.current_term < self.config.max_term {
+            let mut candidate = s.clone();
+            let msg = election::timeout(&mut candidate, i, self.config.bug);
+            let new = self.new_copies(state, i, |_| msg.clone());
+            if self.room(in_flight, new) {
+                actions.push(Action::Timeout(i));
+            }
         }
         if s.role == Role::Candidate {
             // A resend only recovers a lost request; without loss it is a duplicate. A resend
@@ -174,17 +177,25 @@ impl RaftModel {
                     }
                 }
             }
-            // The new leader's first heartbeats are all new copies (it never led this term).
-            if election::has_majority(s, self.n(), self.config.bug) && self.room(in_flight, others)
-            {
-                actions.push(Action::BecomeLeader(i));
+            // The new leader's first heartbeats, counted as they would be sent (a bug variant
+            // can make a server lead the same term twice, with its heartbeats in flight).
+            if election::has_majority(s, self.n(), self.config.bug) {
+                let mut leader = s.clone();
+                election::become_leader(&mut leader, i, self.n());
+                let cap = self.config.max_entries_per_message;
+                let new = self.new_copies(state, i, |j| {
+                    replication::append_entries_for(&leader, i, j, cap)
+                });
+                if self.room(in_flight, new) {
+                    actions.push(Action::BecomeLeader(i));
+                }
             }
         }
         if s.role == Role::Leader {
             if h.proposals < self.config.max_requests {
                 actions.push(Action::ClientRequest(i, h.proposals + 1));
             }
-            if self.can_advance_commit_index(s, i) {
+            if commit::commit_target(s, i, self.n(), self.config.bug).is_some() {
                 actions.push(Action::AdvanceCommitIndex(i));
             }
             if self.room(in_flight, 1) {
@@ -206,6 +217,27 @@ impl RaftModel {
         }
     }
 
+    /// How many copies server `i` adds to the network by sending `message(j)` to every other
+    /// server `j` (`send` absorbs a copy of a packet already in flight).
+    fn new_copies(
+        &self,
+        state: &ClusterState,
+        i: ServerId,
+        message: impl Fn(ServerId) -> Message,
+    ) -> usize {
+        self.ids()
+            .filter(|&j| j != i)
+            .filter(|&j| {
+                let packet = Packet {
+                    src: i,
+                    dst: j,
+                    msg: message(j),
+                };
+                state.network.copies_of(&packet) == 0
+            })
+            .count()
+    }
+
     /// Whether `k` more message copies fit under `--max-inflight`.
     fn room(&self, in_flight: usize, k: usize) -> bool {
         self.config
@@ -213,43 +245,13 @@ impl RaftModel {
             .is_none_or(|max| in_flight + k <= usize::from(max))
     }
 
-    /// Whether `commit::advance_commit_index` would move leader `me`'s commit index: some
-    /// index above it is on a majority (counting the leader) and, unless the
-    /// `commit-previous-term` bug is on, carries the leader's current term (§5.3, §5.4.2).
-    fn can_advance_commit_index(&self, s: &ServerState, me: ServerId) -> bool {
-        let current_term_only = !self.config.has_bug(crate::bugs::Bug::CommitPreviousTerm);
-        let majority = crate::types::majority(self.n());
-        (s.commit_index + 1..=s.last_log_index()).any(|n| {
-            let own_term = s.term_at(n) == Some(s.current_term);
-            let replicas = 1 + s
-                .match_index
-                .iter()
-                .enumerate()
-                .filter(|&(j, &m)| j != me.index() && m >= n)
-                .count();
-            (own_term || !current_term_only) && replicas >= majority
-        })
-    }
-
-    /// Whether `restart::restart` would change server `s`: it loses its volatile state
-    /// (role, commit index, the service's progress beyond the snapshot), or under a bug
-    /// its vote or its snapshot's service state.
+    /// Whether `restart::restart` would change server `s` (it loses volatile state, or
+    /// under a bug something persistent): the real restart on a copy of the one server, so
+    /// the guard can never disagree with the step, bug variants included.
     fn restart_loses_something(&self, s: &ServerState) -> bool {
-        use crate::bugs::Bug;
-        let lii = s.snapshot.last_included_index;
-        let restored: &[Value] = if self.config.has_bug(Bug::RestartWithoutSnapshot) {
-            &[]
-        } else {
-            &s.snapshot.data
-        };
-        s.role != Role::Follower
-            || !s.votes_granted.is_empty()
-            || !s.next_index.is_empty()
-            || !s.match_index.is_empty()
-            || s.commit_index != lii
-            || s.last_applied != lii
-            || s.applied != restored
-            || (self.config.has_bug(Bug::ForgetVoteOnRestart) && s.voted_for.is_some())
+        let mut after = s.clone();
+        restart::restart(&mut after, self.config.bug);
+        after != *s
     }
 
     fn snapshot_allowed(&self, state: &ClusterState) -> bool {
@@ -386,8 +388,8 @@ impl RaftModel {
                 }
             }
             Action::AdvanceCommitIndex(i) => {
-                let mut s = state.servers[i.index()].clone();
-                !commit::advance_commit_index(&mut s, *i, self.n(), self.config.bug)
+                commit::commit_target(&state.servers[i.index()], *i, self.n(), self.config.bug)
+                    .is_none()
             }
             _ => false,
         }

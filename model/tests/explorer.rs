@@ -90,7 +90,7 @@ fn offered_actions_are_exactly_the_enabled_ones_on_random_paths() {
     let mut checked = 0usize;
     for config in configs() {
         let model = RaftModel::new(config.clone());
-        for walk in 0..40 {
+        for walk in 0..200 {
             let mut state = model.init_states().remove(0);
             for depth in 0..60 {
                 let mut offered = Vec::new();
