@@ -125,7 +125,11 @@ fn explorer_hint(config: &Config) -> Option<String> {
             Some(bug) => format!("--bound {} --bug {}", bound.name, bug.name()),
             None => format!("--bound {}", bound.name),
         },
-        None => explore_flags(config),
+        // A bug's quick bound is what `explore --bug NAME` serves with no bound flag.
+        None => match config.bug {
+            Some(bug) if bug.bound() == *config => format!("--bug {}", bug.name()),
+            _ => explore_flags(config),
+        },
     };
     let argv = ["raft-model", "explore"]
         .into_iter()
