@@ -114,8 +114,9 @@ fn search_line(options: &CheckOptions) -> String {
 
 /// How to open a counterexample of `config` in the explorer, or `None` if the explore flags
 /// cannot reproduce `config` exactly (the explorer's paths are action indices of one model).
-/// A bound of the default portfolio is named (`--bound NAME`), so that settings without a
-/// flag of their own (dead-message pruning, …) are reproduced too.
+/// A bound of the default portfolio is named (`--bound NAME`) and a bug's quick bound is
+/// `--bug NAME` alone, so that settings without a flag of their own (dead-message pruning,
+/// …) are reproduced too.
 fn explorer_hint(config: &Config) -> Option<String> {
     let portfolio_bound = default_portfolio(config.bug)
         .into_iter()
@@ -125,7 +126,12 @@ fn explorer_hint(config: &Config) -> Option<String> {
             Some(bug) => format!("--bound {} --bug {}", bound.name, bug.name()),
             None => format!("--bound {}", bound.name),
         },
-        None => explore_flags(config),
+        // `explore --bug NAME` with no bound flag explores the bug's `--quick` bound, so
+        // that bound (which no other flags express: it never prunes) is reproduced too.
+        None => match config.bug {
+            Some(bug) if *config == bug.bound() => format!("--bug {}", bug.name()),
+            _ => explore_flags(config),
+        },
     };
     let argv = ["raft-model", "explore"]
         .into_iter()
