@@ -20,12 +20,7 @@ pub fn advance_commit_index(
     }
     // Rule L3b: only entries of the current term commit by counting (Figure 8).
     let current_term_only = bug != Some(Bug::CommitPreviousTerm);
-    // Rule L3a: a majority, counting the leader itself.
-    let quorum = if bug == Some(Bug::CommitWithoutMajority) {
-        servers / 2
-    } else {
-        majority(servers)
-    };
+    let quorum = quorum(servers, bug);
     let mut n = s.last_log_index();
     while n > s.commit_index {
         let own_term = s.term_at(n) == Some(s.current_term);
@@ -37,6 +32,17 @@ pub fn advance_commit_index(
         n -= 1;
     }
     false
+}
+
+/// Rule L3a: how many servers (the leader counts itself) must store an entry for the
+/// leader to commit it by counting: a majority, or half under `commit-without-majority`.
+/// The model's enabling condition for `AdvanceCommitIndex` uses the same number.
+pub fn quorum(servers: usize, bug: Option<Bug>) -> usize {
+    if bug == Some(Bug::CommitWithoutMajority) {
+        servers / 2
+    } else {
+        majority(servers)
+    }
 }
 
 /// How many servers (the leader included) are known to store the entry at `index`.

@@ -212,11 +212,11 @@ impl RaftModel {
     }
 
     /// Whether `commit::advance_commit_index` would move leader `me`'s commit index: some
-    /// index above it is on a majority (counting the leader) and, unless the
+    /// index above it is on a quorum (`commit::quorum`, counting the leader) and, unless the
     /// `commit-previous-term` bug is on, carries the leader's current term (§5.3, §5.4.2).
     fn can_advance_commit_index(&self, s: &ServerState, me: ServerId) -> bool {
         let current_term_only = !self.config.has_bug(crate::bugs::Bug::CommitPreviousTerm);
-        let majority = crate::types::majority(self.n());
+        let quorum = crate::commit::quorum(self.n(), self.config.bug);
         (s.commit_index + 1..=s.last_log_index()).any(|n| {
             let own_term = s.term_at(n) == Some(s.current_term);
             let replicas = 1 + s
@@ -225,7 +225,7 @@ impl RaftModel {
                 .enumerate()
                 .filter(|&(j, &m)| j != me.index() && m >= n)
                 .count();
-            (own_term || !current_term_only) && replicas >= majority
+            (own_term || !current_term_only) && replicas >= quorum
         })
     }
 
