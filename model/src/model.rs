@@ -146,10 +146,13 @@ impl RaftModel {
         let s = &state.servers[i.index()];
         let h = &state.history;
         let others = self.n() - 1;
-        // A timeout sends a RequestVote of a new term to every other server: all new copies.
+        // A timeout sends a RequestVote of a new term to every other server: all new copies,
+        // unless a bug (`forget-term-on-restart`) lets a server campaign in a term again,
+        // when some may already be in flight; then the step itself decides.
         if s.role != Role::Leader
             && s.current_term < self.config.max_term
-            && self.room(in_flight, others)
+            && (self.room(in_flight, others)
+                || self.next_state(state, Action::Timeout(i)).is_some())
         {
             actions.push(Action::Timeout(i));
         }
@@ -248,6 +251,8 @@ impl RaftModel {
             || s.last_applied != lii
             || s.applied != restored
             || (self.config.has_bug(Bug::ForgetVoteOnRestart) && s.voted_for.is_some())
+            || (self.config.has_bug(Bug::ForgetTermOnRestart) && s.current_term != 0)
+            || (self.config.has_bug(Bug::ForgetLogOnRestart) && !s.log.is_empty())
     }
 
     fn snapshot_allowed(&self, state: &ClusterState) -> bool {
