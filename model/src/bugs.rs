@@ -37,6 +37,8 @@ pub enum Bug {
     ElectWithoutMajority,
     /// Rule AE3a: follower truncates on every AppendEntries, even matching ones.
     TruncateOnEveryAppend,
+    /// Rule AE3b: follower overwrites a conflicting entry but keeps the entries after it.
+    KeepConflictingSuffix,
     /// Rule AE4: follower appends every entry of the request after its log, even those it already has.
     AppendFromWrongOffset,
     /// Rule T3: replies from an older term are used.
@@ -47,6 +49,8 @@ pub enum Bug {
     InstallOlderSnapshot,
     /// Rule IS6: follower discards its whole log on InstallSnapshot, even entries after a matching snapshot entry.
     DiscardLogOnInstall,
+    /// Rule IS7: follower keeps its log after the snapshot index although it disagrees with the snapshot's last entry.
+    KeepLogOnSnapshotMismatch,
     /// Rule IS8a: an installed snapshot is not handed to the service.
     InstallWithoutService,
     /// Rule IS8b: an installed snapshot does not raise commit_index.
@@ -67,6 +71,8 @@ pub enum Bug {
     ReplyMatchLastLog,
     /// Rule L1: leader sets match_index from its own last index instead of the reply's.
     MatchIndexFromOwnLog,
+    /// Rule IS9: on an InstallSnapshotReply the leader sets match_index from its own last index instead of the snapshot's.
+    SnapshotReplyMatchOwnLog,
     /// Rule L4: entries are applied up to the last log index, not the commit index.
     ApplyUncommitted,
     /// Rule S1: service snapshots entries past the commit index.
@@ -75,7 +81,7 @@ pub enum Bug {
 
 impl Bug {
     /// Every variant, in the order of `docs/model.md`'s table.
-    pub const ALL: [Bug; 30] = [
+    pub const ALL: [Bug; 33] = [
         Bug::NoElectionRestriction,
         Bug::UpToDateIgnoresTerm,
         Bug::UpToDateIgnoresIndex,
@@ -89,11 +95,13 @@ impl Bug {
         Bug::CountRefusedVotes,
         Bug::ElectWithoutMajority,
         Bug::TruncateOnEveryAppend,
+        Bug::KeepConflictingSuffix,
         Bug::AppendFromWrongOffset,
         Bug::AcceptStaleReply,
         Bug::AcceptStaleAppend,
         Bug::InstallOlderSnapshot,
         Bug::DiscardLogOnInstall,
+        Bug::KeepLogOnSnapshotMismatch,
         Bug::InstallWithoutService,
         Bug::InstallKeepsCommitIndex,
         Bug::RestartWithoutSnapshot,
@@ -104,6 +112,7 @@ impl Bug {
         Bug::CommitIndexDecreases,
         Bug::ReplyMatchLastLog,
         Bug::MatchIndexFromOwnLog,
+        Bug::SnapshotReplyMatchOwnLog,
         Bug::ApplyUncommitted,
         Bug::SnapshotUncommitted,
     ];
@@ -124,11 +133,13 @@ impl Bug {
             Bug::CountRefusedVotes => "count-refused-votes",
             Bug::ElectWithoutMajority => "elect-without-majority",
             Bug::TruncateOnEveryAppend => "truncate-on-every-append",
+            Bug::KeepConflictingSuffix => "keep-conflicting-suffix",
             Bug::AppendFromWrongOffset => "append-from-wrong-offset",
             Bug::AcceptStaleReply => "accept-stale-reply",
             Bug::AcceptStaleAppend => "accept-stale-append",
             Bug::InstallOlderSnapshot => "install-older-snapshot",
             Bug::DiscardLogOnInstall => "discard-log-on-install",
+            Bug::KeepLogOnSnapshotMismatch => "keep-log-on-snapshot-mismatch",
             Bug::InstallWithoutService => "install-without-service",
             Bug::InstallKeepsCommitIndex => "install-keeps-commit-index",
             Bug::RestartWithoutSnapshot => "restart-without-snapshot",
@@ -139,6 +150,7 @@ impl Bug {
             Bug::CommitIndexDecreases => "commit-index-decreases",
             Bug::ReplyMatchLastLog => "reply-match-last-log",
             Bug::MatchIndexFromOwnLog => "match-index-from-own-log",
+            Bug::SnapshotReplyMatchOwnLog => "snapshot-reply-match-own-log",
             Bug::ApplyUncommitted => "apply-uncommitted",
             Bug::SnapshotUncommitted => "snapshot-uncommitted",
         }
@@ -165,11 +177,13 @@ impl Bug {
             Bug::CountRefusedVotes => "E3",
             Bug::ElectWithoutMajority => "E4",
             Bug::TruncateOnEveryAppend => "AE3a",
+            Bug::KeepConflictingSuffix => "AE3b",
             Bug::AppendFromWrongOffset => "AE4",
             Bug::AcceptStaleReply => "T3",
             Bug::AcceptStaleAppend => "AE1",
             Bug::InstallOlderSnapshot => "IS5",
             Bug::DiscardLogOnInstall => "IS6",
+            Bug::KeepLogOnSnapshotMismatch => "IS7",
             Bug::InstallWithoutService => "IS8a",
             Bug::InstallKeepsCommitIndex => "IS8b",
             Bug::RestartWithoutSnapshot => "P4",
@@ -180,6 +194,7 @@ impl Bug {
             Bug::CommitIndexDecreases => "AE5a",
             Bug::ReplyMatchLastLog => "AE6",
             Bug::MatchIndexFromOwnLog => "L1",
+            Bug::SnapshotReplyMatchOwnLog => "IS9",
             Bug::ApplyUncommitted => "L4",
             Bug::SnapshotUncommitted => "S1",
         }
@@ -201,11 +216,13 @@ impl Bug {
             Bug::CountRefusedVotes => "a candidate counts a refused vote as granted (rule E3, Figure 2)",
             Bug::ElectWithoutMajority => "a candidate becomes leader with half the votes instead of a majority (rule E4, §5.2)",
             Bug::TruncateOnEveryAppend => "follower truncates on every AppendEntries, even matching ones (rule AE3a, Figure 2 AppendEntries rule 3)",
+            Bug::KeepConflictingSuffix => "follower overwrites a conflicting entry but keeps the entries after it (rule AE3b, Figure 2 AppendEntries rule 3)",
             Bug::AppendFromWrongOffset => "follower appends every entry of the request after its log, even those it already has (rule AE4, Figure 2 AppendEntries rule 4)",
             Bug::AcceptStaleReply => "replies from an older term are used (rule T3, Figure 2 All Servers)",
             Bug::AcceptStaleAppend => "follower handles an AppendEntries from an older term (rule AE1, Figure 2 AppendEntries rule 1)",
             Bug::InstallOlderSnapshot => "follower installs a snapshot not newer than its commit index (rule IS5, Figure 13 rule 5, §7)",
             Bug::DiscardLogOnInstall => "follower discards its whole log on InstallSnapshot, even entries after a matching snapshot entry (rule IS6, Figure 13 rule 6)",
+            Bug::KeepLogOnSnapshotMismatch => "follower keeps its log after the snapshot index although it disagrees with the snapshot's last entry (rule IS7, Figure 13 rule 7)",
             Bug::InstallWithoutService => "an installed snapshot is not handed to the service (rule IS8a, Figure 13 rule 8)",
             Bug::InstallKeepsCommitIndex => "an installed snapshot does not raise commit_index (rule IS8b, §7)",
             Bug::RestartWithoutSnapshot => "restart does not restore the service from the snapshot (rule P4, §7)",
@@ -216,6 +233,7 @@ impl Bug {
             Bug::CommitIndexDecreases => "follower sets commit_index from leader_commit even when that lowers it (rule AE5a, Figure 2 AppendEntries rule 5)",
             Bug::ReplyMatchLastLog => "follower reports its whole log as matching instead of prev_log_index + entries (rule AE6)",
             Bug::MatchIndexFromOwnLog => "leader sets match_index from its own last index instead of the reply's (rule L1, Figure 2 Leaders)",
+            Bug::SnapshotReplyMatchOwnLog => "on an InstallSnapshotReply the leader sets match_index from its own last index instead of the snapshot's (rule IS9, §7)",
             Bug::ApplyUncommitted => "entries are applied up to the last log index, not the commit index (rule L4, Figure 2 All Servers)",
             Bug::SnapshotUncommitted => "service snapshots entries past the commit index (rule S1, §7)",
         }
@@ -238,11 +256,13 @@ impl Bug {
             Bug::CountRefusedVotes => properties::ELECTION_SAFETY,
             Bug::ElectWithoutMajority => properties::ELECTION_SAFETY,
             Bug::TruncateOnEveryAppend => properties::LEADER_COMPLETENESS,
+            Bug::KeepConflictingSuffix => properties::LOG_TERMS_NEVER_DECREASE,
             Bug::AppendFromWrongOffset => properties::LOG_MATCHING,
             Bug::AcceptStaleReply => properties::ELECTION_SAFETY,
             Bug::AcceptStaleAppend => properties::STATE_MACHINE_SAFETY,
             Bug::InstallOlderSnapshot => properties::APPLIED_NEVER_REGRESSES,
             Bug::DiscardLogOnInstall => properties::LEADER_COMPLETENESS,
+            Bug::KeepLogOnSnapshotMismatch => properties::LOG_TERMS_NEVER_DECREASE,
             Bug::InstallWithoutService => properties::APPLIED_NEVER_REGRESSES,
             Bug::InstallKeepsCommitIndex => properties::APPLIED_WITHIN_COMMIT,
             Bug::RestartWithoutSnapshot => properties::APPLIED_NEVER_REGRESSES,
@@ -253,6 +273,7 @@ impl Bug {
             Bug::CommitIndexDecreases => properties::APPLIED_WITHIN_COMMIT,
             Bug::ReplyMatchLastLog => properties::LEADER_COMPLETENESS,
             Bug::MatchIndexFromOwnLog => properties::LEADER_COMPLETENESS,
+            Bug::SnapshotReplyMatchOwnLog => properties::LEADER_COMPLETENESS,
             Bug::ApplyUncommitted => properties::APPLIED_WITHIN_COMMIT,
             Bug::SnapshotUncommitted => properties::SNAPSHOT_IS_COMMITTED_PREFIX,
         }
@@ -360,6 +381,32 @@ impl Bug {
             // A snapshot of index 1 reaches a follower after it acknowledged index 2.
             Bug::DiscardLogOnInstall => Config {
                 max_requests: 2,
+                duplicates: false,
+                drops: false,
+                ..snapshots
+            },
+            // Two entries of term 1 on the old leader; a leader of term 2 elected without them
+            // overwrites the first one and leaves the second behind its own.
+            Bug::KeepConflictingSuffix => Config {
+                max_term: 2,
+                max_requests: 3,
+                ..two_entries
+            },
+            // The same shape, but the newer leader's entry reaches the old leader as a
+            // snapshot.
+            Bug::KeepLogOnSnapshotMismatch => Config {
+                max_term: 2,
+                max_requests: 3,
+                duplicates: false,
+                drops: false,
+                ..snapshots
+            },
+            // A follower acknowledges a snapshot of index 1; the leader counts it for index 2
+            // and commits an entry only it holds, which the next leader lacks.
+            Bug::SnapshotReplyMatchOwnLog => Config {
+                max_term: 2,
+                max_requests: 2,
+                max_inflight: Some(2),
                 duplicates: false,
                 drops: false,
                 ..snapshots

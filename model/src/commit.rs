@@ -40,16 +40,23 @@ pub fn commit_target(
     }
     // Rule L3b: only entries of the current term commit by counting (Figure 8).
     let current_term_only = bug != Some(Bug::CommitPreviousTerm);
-    // Rule L3a: a majority, counting the leader itself.
-    let quorum = if bug == Some(Bug::CommitWithoutMajority) {
-        servers / 2
-    } else {
-        majority(servers)
-    };
+    // Rule L3a: a majority, counting the leader itself (`quorum`).
+    let quorum = quorum(servers, bug);
     (s.commit_index + 1..=s.last_log_index()).rev().find(|&n| {
         let own_term = s.term_at(n) == Some(s.current_term);
         (own_term || !current_term_only) && replicas(s, me, n) >= quorum
     })
+}
+
+/// Rule L3a: how many servers (the leader counts itself) must store an entry for the
+/// leader to commit it by counting: a majority, or half under `commit-without-majority`.
+/// The model's enabling condition for `AdvanceCommitIndex` uses the same number.
+pub fn quorum(servers: usize, bug: Option<Bug>) -> usize {
+    if bug == Some(Bug::CommitWithoutMajority) {
+        servers / 2
+    } else {
+        majority(servers)
+    }
 }
 
 /// How many servers (the leader included) are known to store the entry at `index`.

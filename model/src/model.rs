@@ -556,6 +556,9 @@ impl Model for RaftModel {
             Property::always(p::SNAPSHOT_IS_COMMITTED_PREFIX, |_, s| {
                 p::check_snapshot_is_committed_prefix(s).is_ok()
             }),
+            Property::always(p::LOG_TERMS_NEVER_DECREASE, |_, s| {
+                p::check_log_terms_never_decrease(s).is_ok()
+            }),
             Property::sometimes(p::LEADER_ELECTED, |_, s| p::leader_elected(s)),
         ];
         if self.config.max_requests > 0 {

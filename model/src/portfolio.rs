@@ -107,6 +107,21 @@ pub fn default_portfolio(bug: Option<Bug>) -> Vec<Bound> {
             },
         },
         Bound {
+            name: "snapshot-conflict",
+            why: "three requests and a snapshot: a snapshot reaching a follower whose log \
+                  disagrees with it at the snapshot's last index and runs past it",
+            config: Config {
+                max_term: 2,
+                max_requests: 3,
+                max_crashes: 0,
+                max_snapshots: Some(1),
+                max_inflight: Some(2),
+                duplicates: false,
+                drops: false,
+                ..base.clone()
+            },
+        },
+        Bound {
             name: "stale-leader",
             why: "two requests over three terms with loss: messages of a deposed leader \
                   arriving after a newer leader's",

@@ -24,6 +24,8 @@ pub const APPLIED_WITHIN_COMMIT: &str = "AppliedWithinCommit";
 pub const COMMITTED_AT_ONE_INDEX: &str = "CommittedAtOneIndex";
 /// Name of the property that a snapshot only covers committed entries (§7).
 pub const SNAPSHOT_IS_COMMITTED_PREFIX: &str = "SnapshotIsCommittedPrefix";
+/// The name of [`log_terms_never_decrease`].
+pub const LOG_TERMS_NEVER_DECREASE: &str = "LogTermsNeverDecrease";
 /// Name of the `sometimes` property: some server becomes leader.
 pub const LEADER_ELECTED: &str = "LeaderElected";
 /// Name of the `sometimes` property: some entry commits.
@@ -41,7 +43,7 @@ pub type Check = Result<(), String>;
 pub type CheckFn = fn(&ClusterState) -> Check;
 
 /// Every `always` property with the function that decides it, in report order.
-pub const ALWAYS: [(&str, CheckFn); 8] = [
+pub const ALWAYS: [(&str, CheckFn); 9] = [
     (ELECTION_SAFETY, check_election_safety),
     (LOG_MATCHING, check_log_matching),
     (LEADER_COMPLETENESS, check_leader_completeness),
@@ -53,6 +55,7 @@ pub const ALWAYS: [(&str, CheckFn); 8] = [
         SNAPSHOT_IS_COMMITTED_PREFIX,
         check_snapshot_is_committed_prefix,
     ),
+    (LOG_TERMS_NEVER_DECREASE, check_log_terms_never_decrease),
 ];
 
 fn id(k: usize) -> ServerId {
@@ -464,3 +467,36 @@ pub fn commit_after_restart(state: &ClusterState) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// A lemma behind Figure 3's Log Matching (§5.3): along every log the terms never
+/// decrease, starting from the snapshot's last included term. A leader appends only
+/// entries of its current term, which is at least every term it holds, and a follower
+/// keeps a prefix of its log and copies the leader's entries after it (AE3/AE4, IS6/IS7),
+/// so no log ever holds an entry after one of a later term. A log that does has kept
+/// entries of an abandoned leader behind a newer leader's entry: with three servers no
+/// other server can still hold them (the newer leader was elected by a majority without
+/// them), so Log Matching cannot see the damage yet; with five it can (`docs/model.md`).
+pub fn log_terms_never_decrease(state: &ClusterState) -> bool {
+    check_log_terms_never_decrease(state).is_ok()
+}
+
+/// [`log_terms_never_decrease`] with the first decrease found, named by server and index.
+pub fn check_log_terms_never_decrease(state: &ClusterState) -> Check {
+    for (k, s) in state.servers.iter().enumerate() {
+        let base = s.snapshot.last_included_index;
+        let mut previous = s.snapshot.last_included_term;
+        for (offset, entry) in s.log.iter().enumerate() {
+            if entry.term < previous {
+                let index = base + 1 + offset as Index;
+                return Err(format!(
+                    "{}'s log has term {} at index {index} after term {previous} at index {}",
+                    id(k),
+                    entry.term,
+                    index - 1
+                ));
+            }
+            previous = entry.term;
+        }
+    }
+    Ok(())
+}

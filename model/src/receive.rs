@@ -122,7 +122,7 @@ fn receive_reply(s: &mut ServerState, from: ServerId, msg: &Message, bug: Option
         Message::InstallSnapshotReply {
             last_included_index,
             ..
-        } => snapshot::handle_install_snapshot_reply(s, from, *last_included_index),
+        } => snapshot::handle_install_snapshot_reply(s, from, *last_included_index, bug),
         _ => unreachable!("requests are handled by receive_request"),
     }
 }

@@ -159,6 +159,10 @@ fn append_new_entries(s: &mut ServerState, bug: Option<Bug>, prev: Index, entrie
         let index = prev + 1 + k as Index;
         match s.term_at(index) {
             Some(term) if term == entry.term => continue,
+            Some(_) if bug == Some(Bug::KeepConflictingSuffix) => {
+                overwrite_from(s, index, &entries[k..]);
+                return;
+            }
             Some(_) => {
                 s.truncate_from(index);
                 s.log.extend_from_slice(&entries[k..]);
@@ -172,6 +176,20 @@ fn append_new_entries(s: &mut ServerState, bug: Option<Bug>, prev: Index, entrie
                 s.log.extend_from_slice(&entries[k..]);
                 return;
             }
+        }
+    }
+}
+
+/// The `keep-conflicting-suffix` variant of AE3b: entries from `index` on are overwritten
+/// one by one, and whatever the old log had after them stays.
+fn overwrite_from(s: &mut ServerState, index: Index, entries: &[Entry]) {
+    let base = s.snapshot.last_included_index;
+    for (k, entry) in entries.iter().enumerate() {
+        let at = usize::from(index.saturating_sub(base + 1)) + k;
+        if at < s.log.len() {
+            s.log[at] = *entry;
+        } else {
+            s.log.push(*entry);
         }
     }
 }

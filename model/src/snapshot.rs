@@ -64,6 +64,7 @@ pub fn handle_install_snapshot(
     let agrees = s.term_at(last_included_index) == Some(last_included_term);
     let keep = match bug {
         Some(Bug::DiscardLogOnInstall) => false,
+        Some(Bug::KeepLogOnSnapshotMismatch) => true,
         _ => agrees,
     };
     s.log = if keep {
@@ -92,13 +93,21 @@ pub fn handle_install_snapshot_reply(
     s: &mut ServerState,
     from: crate::types::ServerId,
     last_included_index: Index,
+    bug: Option<Bug>,
 ) {
     if s.role != crate::types::Role::Leader {
         return;
     }
     let j = from.index();
-    s.match_index[j] = s.match_index[j].max(last_included_index);
-    s.next_index[j] = s.next_index[j].max(last_included_index + 1);
+    // Rule IS9: the follower proved only the snapshot's index (echoed in the reply), never
+    // the leader's own last index, which may have grown since the snapshot was sent.
+    let proved = if bug == Some(Bug::SnapshotReplyMatchOwnLog) {
+        s.last_log_index()
+    } else {
+        last_included_index
+    };
+    s.match_index[j] = s.match_index[j].max(proved);
+    s.next_index[j] = s.next_index[j].max(proved + 1);
 }
 
 #[cfg(test)]

@@ -125,11 +125,13 @@ bug_tests! {
     count_refused_votes => CountRefusedVotes,
     elect_without_majority => ElectWithoutMajority,
     truncate_on_every_append => TruncateOnEveryAppend,
+    keep_conflicting_suffix => KeepConflictingSuffix,
     append_from_wrong_offset => AppendFromWrongOffset,
     accept_stale_reply => AcceptStaleReply,
     accept_stale_append => AcceptStaleAppend,
     install_older_snapshot => InstallOlderSnapshot,
     discard_log_on_install => DiscardLogOnInstall,
+    keep_log_on_snapshot_mismatch => KeepLogOnSnapshotMismatch,
     install_without_service => InstallWithoutService,
     install_keeps_commit_index => InstallKeepsCommitIndex,
     restart_without_snapshot => RestartWithoutSnapshot,
@@ -140,6 +142,7 @@ bug_tests! {
     commit_index_decreases => CommitIndexDecreases,
     reply_match_last_log => ReplyMatchLastLog,
     match_index_from_own_log => MatchIndexFromOwnLog,
+    snapshot_reply_match_own_log => SnapshotReplyMatchOwnLog,
     apply_uncommitted => ApplyUncommitted,
     snapshot_uncommitted => SnapshotUncommitted,
 }
@@ -187,11 +190,12 @@ fn the_correct_model_passes_the_default_portfolio_with_pinned_counts() {
     }
 }
 
-const PINNED: [(&str, usize); 6] = [
+const PINNED: [(&str, usize); 7] = [
     ("elections", 256965),
     ("snapshots", 77898),
     ("one-entry", 533602),
     ("figure-8", 193191),
     ("three-entries", 500831),
+    ("snapshot-conflict", 738621),
     ("stale-leader", 2654621),
 ];

@@ -270,10 +270,13 @@ impl Explorer {
         stream
             .read_to_end(&mut response)
             .expect("read the response");
-        let response = String::from_utf8(response).expect("a UTF-8 response");
-        let (head, body) = response
-            .split_once("\r\n\r\n")
+        // Split and de-chunk as bytes: a chunk boundary may fall inside a UTF-8 character.
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
             .expect("headers, then a body");
+        let head = String::from_utf8_lossy(&response[..split]).to_string();
+        let body = &response[split + 4..];
         assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
         let body = if head
             .to_ascii_lowercase()
@@ -281,22 +284,28 @@ impl Explorer {
         {
             dechunk(body)
         } else {
-            body.to_string()
+            body.to_vec()
         };
+        let body = String::from_utf8(body).expect("a UTF-8 body");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e})"))
     }
 }
 
 /// Decodes a chunked HTTP body.
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
     loop {
-        let (size, rest) = body.split_once("\r\n").expect("a chunk size line");
+        let line = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk size line");
+        let size = std::str::from_utf8(&body[..line]).expect("an ASCII chunk size");
         let size = usize::from_str_radix(size.trim(), 16).expect("a hex chunk size");
+        let rest = &body[line + 2..];
         if size == 0 {
             return out;
         }
-        out.push_str(&rest[..size]);
+        out.extend_from_slice(&rest[..size]);
         body = &rest[size + 2..];
     }
 }

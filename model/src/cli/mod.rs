@@ -114,8 +114,9 @@ fn search_line(options: &CheckOptions) -> String {
 
 /// How to open a counterexample of `config` in the explorer, or `None` if the explore flags
 /// cannot reproduce `config` exactly (the explorer's paths are action indices of one model).
-/// A bound of the default portfolio is named (`--bound NAME`), so that settings without a
-/// flag of their own (dead-message pruning, …) are reproduced too.
+/// A bound of the default portfolio is named (`--bound NAME`) and a bug's quick bound is
+/// `--bug NAME` alone, so that settings without a flag of their own (dead-message pruning,
+/// …) are reproduced too.
 fn explorer_hint(config: &Config) -> Option<String> {
     let portfolio_bound = default_portfolio(config.bug)
         .into_iter()
