@@ -88,7 +88,7 @@ pub fn print_portfolio_text(
 /// The header of the bound lines.
 pub fn bound_header() -> String {
     format!(
-        "{:<16} {:<10} {:>10} {:>6} {:>8} {:>9}  bounds",
+        "{:<18} {:<10} {:>10} {:>6} {:>8} {:>9}  bounds",
         "bound", "result", "states", "depth", "time", "peak RSS"
     )
 }
@@ -105,7 +105,7 @@ pub fn bound_line(run: &BoundReport) -> String {
         .peak_rss_bytes
         .map_or("?".to_string(), |b| format!("{} MB", b / 1_000_000));
     let mut line = format!(
-        "{:<16} {:<10} {:>10} {:>6} {:>7.1}s {:>9}  {}",
+        "{:<18} {:<10} {:>10} {:>6} {:>7.1}s {:>9}  {}",
         run.bound.name,
         result,
         r.unique_states,
@@ -115,14 +115,14 @@ pub fn bound_line(run: &BoundReport) -> String {
         run.bound.config.describe()
     );
     if let Completion::Incomplete(why) = &r.completion {
-        line.push_str(&format!("\n{:<16} ({why})", ""));
+        line.push_str(&format!("\n{:<18} ({why})", ""));
     }
     line
 }
 
 fn not_run_line(bound: &Bound) -> String {
     format!(
-        "{:<16} {:<10} {:>10} {:>6} {:>8} {:>9}  {}",
+        "{:<18} {:<10} {:>10} {:>6} {:>8} {:>9}  {}",
         bound.name,
         "NOT RUN",
         "-",
