@@ -21,6 +21,7 @@
 pub mod apply;
 pub mod core;
 pub mod persister;
+pub mod storage;
 pub mod transport;
 
 mod sync;

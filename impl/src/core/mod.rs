@@ -215,6 +215,18 @@ pub enum Input {
         /// The service's snapshot bytes (opaque to the core).
         data: Vec<u8>,
     },
+    /// The caller's storage has made durable every [`Persist`] this core handed out up to
+    /// and including the one whose log ends at `(index, term)` (Raft thesis §10.2.1: a
+    /// leader counts itself toward a commit quorum only up to its durable index).
+    ///
+    /// CONTRACT STUB: accepted and ignored until the durability work lands.
+    Persisted {
+        /// The last log index known durable.
+        index: u64,
+        /// The term of the entry at `index` (so a truncated-and-rewritten index is told
+        /// apart from the one that was written).
+        term: u64,
+    },
 }
 
 /// A message to send.
@@ -338,13 +350,26 @@ impl Core {
             ));
         }
         let state = PersistentState::decode(raft_state)?;
+        Core::recover(config, state, Arc::new(snapshot))
+    }
+
+    /// A server restarting from a state its storage recovered (already decoded, for
+    /// example by [`crate::storage::Storage`]), with the service snapshot saved beside it.
+    /// The state is checked as [`PersistentState::decode`] checks it.
+    pub fn recover(
+        config: Config,
+        state: PersistentState,
+        snapshot: Arc<Vec<u8>>,
+    ) -> Result<Core, RestoreError> {
+        config.validate()?;
+        state.check()?;
         if let Some(voted_for) = state.voted_for.filter(|&v| v >= config.servers) {
             return Err(RestoreError::VoteOutsideCluster {
                 voted_for,
                 servers: config.servers,
             });
         }
-        Ok(Core::from_state(config, state, Arc::new(snapshot)))
+        Ok(Core::from_state(config, state, snapshot))
     }
 
     /// A server from a validated `config` and a decoded, validated `state`.
@@ -416,6 +441,7 @@ impl Core {
             Input::Message { from, message } => self.receive(from, message),
             Input::Propose(command) => self.propose(command),
             Input::Snapshot { index, data } => self.compact(index, data),
+            Input::Persisted { .. } => {}
         }
         self.apply_committed();
         #[cfg(debug_assertions)]

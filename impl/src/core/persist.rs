@@ -231,6 +231,13 @@ impl PersistentState {
         self.view().encode()
     }
 
+    /// The checks [`PersistentState::decode`] runs on a decoded state (indices and terms in
+    /// range, log terms never decreasing, none past the current term), for a state that
+    /// was recovered some other way (a storage that keeps records of its own).
+    pub fn check(&self) -> Result<(), StateError> {
+        self.view().validate()
+    }
+
     fn view(&self) -> PersistentStateRef<'_> {
         PersistentStateRef {
             current_term: self.current_term,

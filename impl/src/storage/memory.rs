@@ -1,0 +1,68 @@
+//! A storage in memory, with the crash semantics tests need: only what a `sync` covered
+//! survives [`MemoryStorage::reopen`].
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::{Recovered, Storage, StorageError};
+use crate::core::Persist;
+
+/// A storage in memory. Clones share the durable content; [`reopen`](Self::reopen) gives
+/// what a restarted peer would find after a crash: everything synced, nothing else.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStorage {
+    durable: Arc<Mutex<Recovered>>,
+    opened: Recovered,
+    pending: Vec<Persist>,
+}
+
+impl MemoryStorage {
+    /// An empty storage (a fresh server).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A storage holding what this one has made durable: unsynced writes are lost, as in a
+    /// crash. The two share the durable content from then on (only one should be written).
+    pub fn reopen(&self) -> Self {
+        let opened = self.lock().clone();
+        MemoryStorage {
+            durable: Arc::clone(&self.durable),
+            opened,
+            pending: Vec::new(),
+        }
+    }
+
+    /// What is durable now.
+    pub fn durable(&self) -> Recovered {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recovered> {
+        // The guarded value is replaced whole or not at all, so a poisoned lock still
+        // holds a consistent state.
+        self.durable.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn recovered(&self) -> Recovered {
+        self.opened.clone()
+    }
+
+    fn write(&mut self, delta: &Persist) -> Result<(), StorageError> {
+        self.pending.push(delta.clone());
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut durable = self.lock().clone();
+        for delta in self.pending.drain(..) {
+            delta.apply_to(&mut durable.state, &mut durable.snapshot)?;
+        }
+        *self.lock() = durable;
+        Ok(())
+    }
+}
