@@ -338,12 +338,11 @@ impl DiskStorage {
                 // it (the ones in between are gone): a truncation must clear them.
                 let behind = snapshot.index < state.snapshot.index;
                 let changed = common < kept.len() || common < supplied.len();
-                let tail = (changed || (behind && state.last_index() > snapshot.index)).then(|| {
-                    TailRef {
+                let tail =
+                    (changed || (behind && state.last_index() > snapshot.index)).then(|| TailRef {
                         after: snapshot.index + common as u64,
                         entries: &supplied[common..],
-                    }
-                });
+                    });
                 (Some(reset), tail, Some(supplied))
             }
             None => match &delta.log {
@@ -366,10 +365,7 @@ impl DiskStorage {
             },
         };
         check_delta(state, new_hard, reset, delta, new_entries)?;
-        format::frame_into(
-            &mut self.pending,
-            &RecordRef::Delta { hard, reset, tail },
-        )?;
+        format::frame_into(&mut self.pending, &RecordRef::Delta { hard, reset, tail })?;
         // The record is queued: apply the delta to the mirror.
         let state = &mut self.state;
         state.hard = new_hard;
@@ -862,6 +858,6 @@ fn read_live_snapshot(
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod crash_tests;
+#[cfg(test)]
+mod tests;

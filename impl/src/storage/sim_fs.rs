@@ -89,27 +89,6 @@ impl Disk {
         Some(&self.inodes[id].current)
     }
 
-    /// Replaces the content of file `name` (durably), creating it if needed.
-    pub(crate) fn set_file(&mut self, name: &str, bytes: Vec<u8>) {
-        let id = match self.names.get(name) {
-            Some(&id) => id,
-            None => {
-                let id = self.next_inode;
-                self.next_inode += 1;
-                self.names.insert(name.to_owned(), id);
-                self.durable_names.insert(name.to_owned(), id);
-                id
-            }
-        };
-        self.inodes.insert(
-            id,
-            Inode {
-                durable: bytes.clone(),
-                current: bytes,
-            },
-        );
-    }
-
     /// The names of the files, sorted.
     pub(crate) fn names(&self) -> Vec<String> {
         self.names.keys().cloned().collect()
@@ -171,7 +150,9 @@ impl SimFs {
     }
 
     fn lock_state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Runs one mutating operation, unless the world has stopped.

@@ -154,7 +154,9 @@ impl History {
         delta
             .apply_to(&mut self.state, &mut self.snapshot)
             .expect("the generator makes deltas that fit");
-        self.state.check().expect("the generator makes valid states");
+        self.state
+            .check()
+            .expect("the generator makes valid states");
         self.states.push(Recovered {
             state: self.state.clone(),
             snapshot: Arc::clone(&self.snapshot),
@@ -319,7 +321,10 @@ fn crash_everywhere(seed: u64, deltas: usize) -> usize {
     let run = Run::new(seed, deltas);
     let probe = SimFs::default();
     let outcome = write_all(&probe, &run);
-    assert_eq!(outcome.acknowledged, deltas, "seed {seed}: the run completes");
+    assert_eq!(
+        outcome.acknowledged, deltas,
+        "seed {seed}: the run completes"
+    );
     let steps = probe.operations();
     let mut checked = 0;
     for k in 1..=steps {

@@ -262,7 +262,10 @@ fn snapshot_deletes_covered_segments() {
     drop(storage);
     let reopened = DiskStorage::open(&path, small_segments()).unwrap();
     assert_eq!(reopened.recovered(), expected(&deltas));
-    assert_eq!(reopened.recovered().snapshot.as_slice(), b"service state at 28");
+    assert_eq!(
+        reopened.recovered().snapshot.as_slice(),
+        b"service state at 28"
+    );
 }
 
 /// A second snapshot replaces the first one's file; an installed snapshot past the log's
@@ -273,7 +276,12 @@ fn snapshots_replace_each_other() {
     let path = dir.path().join("s");
     let mut storage = DiskStorage::create(&path, small_segments()).unwrap();
     let mut deltas = some_deltas();
-    deltas.push(snapshot(2, 2, b"first", vec![entry(2, 4, 7), entry(2, 5, 1)]));
+    deltas.push(snapshot(
+        2,
+        2,
+        b"first",
+        vec![entry(2, 4, 7), entry(2, 5, 1)],
+    ));
     deltas.push(hard(5, None));
     deltas.push(snapshot(9, 4, b"installed", vec![]));
     deltas.push(append(9, vec![entry(5, 7, 3)]));
@@ -281,7 +289,10 @@ fn snapshots_replace_each_other() {
         storage.write(delta).unwrap();
         storage.sync().unwrap();
     }
-    assert!(!path.join(format::snapshot_name(1)).exists(), "stale file gone");
+    assert!(
+        !path.join(format::snapshot_name(1)).exists(),
+        "stale file gone"
+    );
     drop(storage);
     let reopened = DiskStorage::open(&path, small_segments()).unwrap();
     assert_eq!(reopened.recovered(), expected(&deltas));
@@ -297,7 +308,10 @@ fn misfit_deltas_are_refused() {
     storage.write(&append(0, vec![entry(2, 1, 1)])).unwrap();
     assert!(matches!(
         storage.write(&append(3, vec![entry(2, 1, 1)])),
-        Err(StorageError::State(StateError::LogChangeMisfit { after: 3, .. }))
+        Err(StorageError::State(StateError::LogChangeMisfit {
+            after: 3,
+            ..
+        }))
     ));
     assert!(matches!(
         storage.write(&append(1, vec![entry(3, 1, 1)])),
@@ -413,7 +427,12 @@ fn damaged_snapshot_is_refused() {
         storage.write(&delta).unwrap();
     }
     storage
-        .write(&snapshot(3, 2, b"data", vec![entry(2, 4, 7), entry(2, 5, 1)]))
+        .write(&snapshot(
+            3,
+            2,
+            b"data",
+            vec![entry(2, 4, 7), entry(2, 5, 1)],
+        ))
         .unwrap();
     storage.sync().unwrap();
     drop(storage);
@@ -447,12 +466,15 @@ fn damaged_snapshot_is_refused() {
 fn failed_sync_poisons_until_reopen() {
     let fs = SimFs::default();
     let dir = Path::new("/sim");
-    let mut storage = DiskStorage::create_in(Arc::new(fs.clone()), dir, DiskOptions::default())
-        .unwrap();
+    let mut storage =
+        DiskStorage::create_in(Arc::new(fs.clone()), dir, DiskOptions::default()).unwrap();
     storage.write(&hard(1, None)).unwrap();
     fs.crash_after(1); // The write of the record succeeds, its fsync fails.
     assert!(matches!(storage.sync(), Err(StorageError::Io { .. })));
-    assert!(matches!(storage.write(&hard(2, None)), Err(StorageError::Failed)));
+    assert!(matches!(
+        storage.write(&hard(2, None)),
+        Err(StorageError::Failed)
+    ));
     assert!(matches!(storage.sync(), Err(StorageError::Failed)));
 }
 
