@@ -374,7 +374,7 @@ impl DiskStorage {
             state.entries = new_entries.unwrap_or_default().to_vec();
             self.pending_snapshots
                 .push((reset, Arc::clone(&snapshot.data)));
-            self.next_generation += 1;
+            self.next_generation = self.next_generation.saturating_add(1);
         } else if let Some(change) = &delta.log {
             let keep = (change.after - state.snapshot.index) as usize;
             state.entries.truncate(keep);
@@ -445,7 +445,11 @@ impl DiskStorage {
 
     /// Starts the next segment with a base record of the (durable) state.
     fn roll_over(&mut self) -> Result<(), StorageError> {
-        let id = self.segments.last().map_or(0, |segment| segment.0) + 1;
+        let last = self.segments.last().map_or(0, |segment| segment.0);
+        let Some(id) = last.checked_add(1) else {
+            let source = std::io::Error::other("segment ids exhausted");
+            return Err(io_error(&self.dir)(source));
+        };
         let base = Base {
             segment: id,
             hard: self.state.hard,
@@ -616,6 +620,7 @@ struct Replay {
 
 impl Replay {
     fn from_base(base: &Base) -> Result<Replay, Corruption> {
+        in_range(&[base.hard.term, base.snapshot.index, base.last_index])?;
         if base.last_index < base.snapshot.index {
             return Err(Corruption::BaseMismatch);
         }
@@ -645,6 +650,12 @@ impl Replay {
         reset: Option<SnapshotRef>,
         tail: Option<format::Tail>,
     ) -> Result<(), Corruption> {
+        let values = [
+            hard.map_or(0, |hard| hard.term),
+            reset.map_or(0, |reset| reset.index),
+            tail.as_ref().map_or(0, |tail| tail.after),
+        ];
+        in_range(&values)?;
         if let Some(hard) = hard {
             self.state.hard = hard;
         }
@@ -685,6 +696,15 @@ impl Replay {
     }
 }
 
+/// Terms and indexes past [`MAX_INDEX_OR_TERM`] are damage (a correct writer never
+/// writes them, see `check_delta`), and refusing them keeps replay's arithmetic in range.
+fn in_range(values: &[u64]) -> Result<(), Corruption> {
+    match values.iter().find(|&&value| value >= MAX_INDEX_OR_TERM) {
+        Some(&value) => Err(Corruption::OutOfRange { value }),
+        None => Ok(()),
+    }
+}
+
 /// Reads and checks everything in `dir` without changing anything.
 fn recover(fs: &dyn Fs, dir: &Path) -> Result<Found, StorageError> {
     let mut ids = Vec::new();
@@ -705,7 +725,7 @@ fn recover(fs: &dyn Fs, dir: &Path) -> Result<Found, StorageError> {
     // snapshot does not cover, the check of missing entries below says so.
     let start = (1..ids.len())
         .rev()
-        .find(|&k| ids[k] != ids[k - 1] + 1)
+        .find(|&k| ids[k - 1].checked_add(1) != Some(ids[k]))
         .unwrap_or(0);
     let obsolete_segments = ids[..start].to_vec();
     let ids = &ids[start..];

@@ -345,6 +345,12 @@ pub enum Corruption {
     /// A base record in the middle of a segment.
     #[error("base record in the middle of a segment")]
     MisplacedBase,
+    /// A term or index at or past the limit no correct writer reaches.
+    #[error("term or index {value} out of range")]
+    OutOfRange {
+        /// The value.
+        value: u64,
+    },
     /// A log change that does not fit the log the records before it built.
     #[error("log change after {after} does not fit the log {first}..={last}")]
     Misfit {

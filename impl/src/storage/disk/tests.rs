@@ -460,6 +460,43 @@ fn damaged_snapshot_is_refused() {
     DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
 }
 
+/// A well-formed record with impossible values (it would take a writer that bypasses the
+/// checks, or damage that keeps the checksums) is refused, not replayed into an overflow.
+#[test]
+fn impossible_record_values_are_refused() {
+    for after in [u64::MAX, MAX_INDEX_OR_TERM, 5] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+        storage.write(&hard(1, None)).unwrap();
+        storage.sync().unwrap();
+        drop(storage);
+        let record = format::frame(&RecordRef::Delta {
+            hard: None,
+            reset: None,
+            tail: Some(TailRef {
+                after,
+                entries: &[],
+            }),
+        })
+        .unwrap();
+        let segment = dir.path().join(format::segment_name(0));
+        let mut bytes = std::fs::read(&segment).unwrap();
+        bytes.extend_from_slice(&record);
+        std::fs::write(&segment, &bytes).unwrap();
+        let result = DiskStorage::open(dir.path(), DiskOptions::default());
+        assert!(
+            matches!(
+                result,
+                Err(StorageError::Corrupt {
+                    reason: Corruption::OutOfRange { .. } | Corruption::Misfit { .. },
+                    ..
+                })
+            ),
+            "after {after}: {result:?}"
+        );
+    }
+}
+
 /// After a failed sync the storage refuses everything (the file's content is unknown)
 /// until it is reopened.
 #[test]
