@@ -298,6 +298,24 @@ fn snapshots_replace_each_other() {
     assert_eq!(reopened.recovered(), expected(&deltas));
 }
 
+/// A snapshot behind the stored one (the core never sends one; `apply_to` accepts it) reads
+/// back as `apply_to` defines it: the log is exactly the re-supplied entries.
+#[test]
+fn snapshot_behind_the_stored_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+    let mut deltas = some_deltas();
+    deltas.push(snapshot(3, 2, b"at 3", vec![entry(2, 5, 1)]));
+    deltas.push(snapshot(1, 1, b"at 1", vec![entry(2, 8, 2)]));
+    for delta in &deltas {
+        storage.write(delta).unwrap();
+    }
+    storage.sync().unwrap();
+    drop(storage);
+    let reopened = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+    assert_eq!(reopened.recovered(), expected(&deltas));
+}
+
 /// A delta that does not fit the stored log, or would make a state that does not read
 /// back, is refused and changes nothing.
 #[test]
