@@ -21,8 +21,14 @@ pub enum Action {
     RequestVote(ServerId, ServerId),
     /// Candidate with a majority becomes leader and sends heartbeats to every other server.
     BecomeLeader(ServerId),
-    /// Leader appends a client command (the value is the next unused one).
+    /// Leader appends a client command (the value is the next unused one). With
+    /// `Config::durable_prefix` the new entry is not yet durable.
     ClientRequest(ServerId, Value),
+    /// The server's pending log write completes (Raft thesis §10.2.1): its whole log is
+    /// now on stable storage (`durable_index := last_log_index`). Enabled only while
+    /// `durable_index < last_log_index`. A follower needs no `Sync` to acknowledge: it
+    /// syncs within the `Receive` that it answers (rule D2).
+    Sync(ServerId),
     /// Leader advances its commit index (§5.3, §5.4.2).
     AdvanceCommitIndex(ServerId),
     /// Leader sends AppendEntries (or InstallSnapshot) to one follower.
@@ -123,6 +129,7 @@ impl RaftModel {
                 actions.push(Action::AppendEntries(i, j));
             }
         }
+        actions.push(Action::Sync(i));
         if self.snapshot_allowed(state) {
             let index = self.snapshot_index(s);
             if index > s.snapshot.last_included_index {
@@ -205,6 +212,9 @@ impl RaftModel {
                     }
                 }
             }
+        }
+        if s.durable_index < s.last_log_index() {
+            actions.push(Action::Sync(i));
         }
         if self.snapshot_allowed(state) {
             let index = self.snapshot_index(s);
@@ -309,7 +319,7 @@ impl RaftModel {
                 {
                     return None;
                 }
-                replication::client_request(s, *v);
+                replication::client_request(s, *v, self.config.durable_prefix);
                 next.history.proposals += 1;
                 true
             }
@@ -325,6 +335,7 @@ impl RaftModel {
                     replication::append_entries_for(s, *i, *j, self.config.max_entries_per_message);
                 send(&mut next, *i, *j, msg)
             }
+            Action::Sync(i) => next.servers[i.index()].sync(),
             Action::Snapshot(i, index) => {
                 if !self.snapshot_allowed(&next) {
                     return None;
