@@ -366,6 +366,15 @@ mod tests {
                 ..Config::default()
             })
         );
+        assert!(Config::default().durable_prefix);
+        let without = check_args(&["check", "--no-durable-prefix"]).plan().unwrap();
+        assert_eq!(
+            without,
+            Plan::Single(Config {
+                durable_prefix: false,
+                ..Config::default()
+            })
+        );
         for bound in default_portfolio(Some(Bug::VoteTwice)) {
             let plan = check_args(&["check", "--bug", "vote-twice", "--bound", bound.name])
                 .plan()
