@@ -367,7 +367,9 @@ mod tests {
             })
         );
         assert!(Config::default().durable_prefix);
-        let without = check_args(&["check", "--no-durable-prefix"]).plan().unwrap();
+        let without = check_args(&["check", "--no-durable-prefix"])
+            .plan()
+            .unwrap();
         assert_eq!(
             without,
             Plan::Single(Config {
