@@ -1,6 +1,7 @@
-//! A stateright model of Raft with snapshots (Figure 2 and §7 of the extended Raft paper),
-//! following `docs/protocol.md` rule for rule, and checked exhaustively within stated
-//! bounds. See `docs/model.md` for the guide.
+//! A stateright model of Raft with snapshots (Figure 2 and §7 of the extended Raft paper)
+//! and a durable prefix per server (Raft thesis §10.2.1: `ServerState::durable_index`,
+//! `Action::Sync`), following `docs/protocol.md` rule for rule, and checked exhaustively
+//! within stated bounds. See `docs/model.md` for the guide.
 //!
 //! The state ([`ClusterState`]) is the whole cluster: every [`ServerState`], the messages in
 //! flight ([`Network`]) and a few history variables the properties read. [`RaftModel`] is a

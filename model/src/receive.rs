@@ -19,6 +19,32 @@ pub struct Received {
 
 /// Server `s` receives `msg` from `from`.
 pub fn receive(s: &mut ServerState, from: ServerId, msg: &Message, bug: Option<Bug>) -> Received {
+    // Rule D2 (Raft thesis §10.2.1): a server answers AppendEntries or InstallSnapshot only
+    // once its log is on stable storage, so receipt, write, sync and reply are one step.
+    // (A crash between them is a crash before receipt plus a lost message, which the model
+    // has already.) The rejection of a stale request (T2) claims nothing about the log and
+    // writes nothing, so it waits for no sync: delivering it stays the same as losing it
+    // (`network::is_dead`). The `follower-acks-undurable` variant replies before the sync.
+    let handled = match msg {
+        Message::AppendEntries { term, .. } => {
+            *term >= s.current_term || bug == Some(Bug::AcceptStaleAppend)
+        }
+        Message::InstallSnapshot { term, .. } => *term >= s.current_term,
+        _ => false,
+    };
+    let received = receive_unsynced(s, from, msg, bug);
+    if handled && bug != Some(Bug::FollowerAcksUndurable) {
+        s.sync();
+    }
+    received
+}
+
+fn receive_unsynced(
+    s: &mut ServerState,
+    from: ServerId,
+    msg: &Message,
+    bug: Option<Bug>,
+) -> Received {
     normalise_term(s, msg.term(), bug);
     if msg.is_reply() {
         let stale = msg.term() < s.current_term;

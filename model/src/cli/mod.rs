@@ -160,6 +160,7 @@ fn explore_flags(config: &Config) -> String {
         (!config.snapshots, " --no-snapshots"),
         (!config.duplicates, " --no-duplicates"),
         (!config.drops, " --no-drops"),
+        (!config.durable_prefix, " --no-durable-prefix"),
     ] {
         if off {
             flags.push_str(flag);
