@@ -1,8 +1,9 @@
 //! Test-only bugs ("mutations") that show the conformance checks have teeth
 //! (`conformance/tests/mutations.rs`, `docs/conformance.md`, "Mutation check").
 //!
-//! Each `Mutation` switches off one rule of Figure 2 / §5 / §7 and is the implementation
-//! counterpart of the model's bug variant of the same name (`raft_model::Bug`).
+//! Each `Mutation` switches off one rule of Figure 2 / §5 / §7 / thesis §10.2.1 and is the
+//! implementation counterpart of the model's bug variant of the same name
+//! (`raft_model::Bug`).
 //!
 //! **Fault points.** A rule that a mutation breaks carries a fault point,
 //! `mutated!(self.mutation, Name)`. Without the cargo feature `mutations` the macro expands
@@ -77,11 +78,14 @@ mod enabled {
         /// index). Unreachable from the conformance harness, whose service only snapshots
         /// what it applied (`conformance/tests/mutations.rs`).
         SnapshotUncommitted,
+        /// Raft thesis §10.2.1: the leader counts its whole log toward a commit quorum,
+        /// including entries not yet on its stable storage (a crash loses them).
+        LeaderCountsUndurable,
     }
 
     impl Mutation {
         /// Every mutation, in declaration order.
-        pub const ALL: [Mutation; 10] = [
+        pub const ALL: [Mutation; 11] = [
             Mutation::NoElectionRestriction,
             Mutation::CommitPreviousTerm,
             Mutation::ForgetVoteOnRestart,
@@ -92,6 +96,7 @@ mod enabled {
             Mutation::LeaderKeepsLeading,
             Mutation::NoPrevLogCheck,
             Mutation::SnapshotUncommitted,
+            Mutation::LeaderCountsUndurable,
         ];
 
         /// The name of the model's bug variant (`check --bug NAME`).
@@ -107,6 +112,7 @@ mod enabled {
                 Mutation::LeaderKeepsLeading => "leader-keeps-leading",
                 Mutation::NoPrevLogCheck => "no-prev-log-check",
                 Mutation::SnapshotUncommitted => "snapshot-uncommitted",
+                Mutation::LeaderCountsUndurable => "leader-counts-undurable",
             }
         }
     }
