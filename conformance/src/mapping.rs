@@ -289,6 +289,7 @@ pub fn map_step(step: &Step) -> Result<Action, Beyond> {
         Step::Receive(w) => Action::Receive(map_wire(w)?),
         Step::Drop(w) => Action::Drop(map_wire(w)?),
         Step::Duplicate(w) | Step::Resend(w) => Action::Duplicate(map_wire(w)?),
+        Step::Sync(i) => return Err(Beyond(format!("sync of S{i}: TEMPORARY STUB"))),
     })
 }
 

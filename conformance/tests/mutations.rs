@@ -330,6 +330,22 @@ fn no_prev_log_check_is_caught() {
     });
 }
 
+#[test]
+fn leader_counts_undurable_is_caught() {
+    // The leader commits with its own unsynced copy counted; that shows as a safety
+    // violation only if it then crashes before its sync (the cluster's storage really loses
+    // unsynced writes) and a server without the entry is elected: crashes must be frequent.
+    // Trace validation sees the commit itself, which the model's AdvanceCommitIndex (rule
+    // D1) does not allow.
+    check(Spec {
+        mutation: Mutation::LeaderCountsUndurable,
+        sim: stormy(3),
+        sim_expect: &["leader completeness", "state machine safety"],
+        trace: faulty(3),
+        trace_expect: &["AdvanceCommitIndex"],
+    });
+}
+
 /// `SnapshotUncommitted` widens the core's §7 guard (a snapshot at most `last_applied`) to
 /// the log's end. A correct service never asks past what it applied, so the standard
 /// profiles never reach it (identical trace hashes with and without it); a service that
@@ -457,5 +473,5 @@ fn leader_with_two_uncommitted_entries() -> Core {
 #[test]
 fn every_mutation_has_a_test() {
     // One test above per mutation: adding a mutation without a test fails here.
-    assert_eq!(Mutation::ALL.len(), 10);
+    assert_eq!(Mutation::ALL.len(), 11);
 }
