@@ -77,11 +77,15 @@ pub enum Bug {
     ApplyUncommitted,
     /// Rule S1: service snapshots entries past the commit index.
     SnapshotUncommitted,
+    /// Rule D1: the leader counts itself toward a commit quorum for entries not yet on its stable storage.
+    LeaderCountsUndurable,
+    /// Rule D2: a follower acknowledges AppendEntries before the appended entries are on its stable storage.
+    FollowerAcksUndurable,
 }
 
 impl Bug {
     /// Every variant, in the order of `docs/model.md`'s table.
-    pub const ALL: [Bug; 33] = [
+    pub const ALL: [Bug; 35] = [
         Bug::NoElectionRestriction,
         Bug::UpToDateIgnoresTerm,
         Bug::UpToDateIgnoresIndex,
@@ -115,6 +119,8 @@ impl Bug {
         Bug::SnapshotReplyMatchOwnLog,
         Bug::ApplyUncommitted,
         Bug::SnapshotUncommitted,
+        Bug::LeaderCountsUndurable,
+        Bug::FollowerAcksUndurable,
     ];
 
     /// The name used on the command line (`--bug NAME`).
@@ -153,6 +159,8 @@ impl Bug {
             Bug::SnapshotReplyMatchOwnLog => "snapshot-reply-match-own-log",
             Bug::ApplyUncommitted => "apply-uncommitted",
             Bug::SnapshotUncommitted => "snapshot-uncommitted",
+            Bug::LeaderCountsUndurable => "leader-counts-undurable",
+            Bug::FollowerAcksUndurable => "follower-acks-undurable",
         }
     }
 
@@ -197,6 +205,8 @@ impl Bug {
             Bug::SnapshotReplyMatchOwnLog => "IS9",
             Bug::ApplyUncommitted => "L4",
             Bug::SnapshotUncommitted => "S1",
+            Bug::LeaderCountsUndurable => "D1",
+            Bug::FollowerAcksUndurable => "D2",
         }
     }
 
@@ -236,6 +246,8 @@ impl Bug {
             Bug::SnapshotReplyMatchOwnLog => "on an InstallSnapshotReply the leader sets match_index from its own last index instead of the snapshot's (rule IS9, §7)",
             Bug::ApplyUncommitted => "entries are applied up to the last log index, not the commit index (rule L4, Figure 2 All Servers)",
             Bug::SnapshotUncommitted => "service snapshots entries past the commit index (rule S1, §7)",
+            Bug::LeaderCountsUndurable => "the leader counts itself toward a commit quorum for entries not yet on its stable storage (rule D1, Raft thesis §10.2.1)",
+            Bug::FollowerAcksUndurable => "a follower acknowledges AppendEntries before the appended entries are on its stable storage (rule D2, Raft thesis §10.2.1)",
         }
     }
 
@@ -276,6 +288,8 @@ impl Bug {
             Bug::SnapshotReplyMatchOwnLog => properties::LEADER_COMPLETENESS,
             Bug::ApplyUncommitted => properties::APPLIED_WITHIN_COMMIT,
             Bug::SnapshotUncommitted => properties::SNAPSHOT_IS_COMMITTED_PREFIX,
+            Bug::LeaderCountsUndurable => properties::LEADER_COMPLETENESS,
+            Bug::FollowerAcksUndurable => properties::LEADER_COMPLETENESS,
         }
     }
 
@@ -417,6 +431,14 @@ impl Bug {
             Bug::RestartWithoutSnapshot => Config {
                 max_crashes: 1,
                 ..snapshots
+            },
+            // The leader commits one entry with itself and one follower, one of the two
+            // loses it in a crash (the leader's copy, or the follower's, was never synced),
+            // and the server that never had it is elected in term 2 with the crashed one's vote.
+            Bug::LeaderCountsUndurable | Bug::FollowerAcksUndurable => Config {
+                max_crashes: 1,
+                durable_prefix: true,
+                ..quiet
             },
         }
     }

@@ -7,7 +7,8 @@ use crate::server::ServerState;
 use crate::types::{majority, Index, Role, ServerId};
 
 /// `AdvanceCommitIndex(i)` (Figure 2, Leaders, last rule): the largest `N > commit_index`
-/// stored on a majority (the leader counts itself) with `term_at(N) == current_term`.
+/// stored on a majority (the leader counts itself only if `N` is on its stable storage,
+/// rule D1) with `term_at(N) == current_term`.
 /// Returns whether the commit index moved.
 pub fn advance_commit_index(
     s: &mut ServerState,
@@ -40,12 +41,21 @@ pub fn commit_target(
     }
     // Rule L3b: only entries of the current term commit by counting (Figure 8).
     let current_term_only = bug != Some(Bug::CommitPreviousTerm);
-    // Rule L3a: a majority, counting the leader itself (`quorum`).
+    // Rule L3a: a majority, counting the leader itself (`quorum`) if rule D1 lets it.
     let quorum = quorum(servers, bug);
     (s.commit_index + 1..=s.last_log_index()).rev().find(|&n| {
         let own_term = s.term_at(n) == Some(s.current_term);
-        (own_term || !current_term_only) && replicas(s, me, n) >= quorum
+        (own_term || !current_term_only) && replicas(s, me, n, bug) >= quorum
     })
+}
+
+/// Rule D1 (Raft thesis §10.2.1): the leader may send entries before its own write is
+/// durable, but counts itself toward a commit quorum only for an entry on its stable
+/// storage, `index <= durable_index`: a crash loses the rest, and an entry counted on a
+/// copy that a crash can lose could commit on fewer than a majority of durable copies.
+/// The `leader-counts-undurable` variant counts the leader whatever it has synced.
+pub fn leader_counts_itself(s: &ServerState, index: Index, bug: Option<Bug>) -> bool {
+    index <= s.durable_index || bug == Some(Bug::LeaderCountsUndurable)
 }
 
 /// Rule L3a: how many servers (the leader counts itself) must store an entry for the
@@ -59,15 +69,17 @@ pub fn quorum(servers: usize, bug: Option<Bug>) -> usize {
     }
 }
 
-/// How many servers (the leader included) are known to store the entry at `index`.
-fn replicas(s: &ServerState, me: ServerId, index: Index) -> usize {
+/// How many servers are known to store the entry at `index` durably: the followers whose
+/// match index covers it (a follower acknowledges only durable entries, rule D2), and the
+/// leader itself if rule D1 counts it.
+fn replicas(s: &ServerState, me: ServerId, index: Index, bug: Option<Bug>) -> usize {
     let others = s
         .match_index
         .iter()
         .enumerate()
         .filter(|&(j, &m)| j != me.index() && m >= index)
         .count();
-    1 + others
+    usize::from(leader_counts_itself(s, index, bug)) + others
 }
 
 /// Hands the newly committed entries to the service, in index order, each once (rule L4,
@@ -110,6 +122,7 @@ mod tests {
                 value: k as u8 + 1,
             })
             .collect();
+        s.durable_index = s.last_log_index();
         election::become_leader(&mut s, ServerId(0), 3);
         s
     }
@@ -127,6 +140,25 @@ mod tests {
             Some(Bug::CommitPreviousTerm)
         ));
         assert_eq!(s.commit_index, 1);
+    }
+
+    #[test]
+    fn the_leader_counts_itself_only_up_to_its_durable_index() {
+        // Reference: Raft thesis §10.2.1 (rule D1).
+        let mut s = leader_with_log(&[2, 2], 2);
+        s.durable_index = 1;
+        s.match_index[1] = 2;
+        assert_eq!(commit_target(&s, ServerId(0), 3, None), Some(1));
+        assert_eq!(
+            commit_target(&s, ServerId(0), 3, Some(Bug::LeaderCountsUndurable)),
+            Some(2)
+        );
+        s.durable_index = 0;
+        assert_eq!(commit_target(&s, ServerId(0), 3, None), None);
+        // Two followers are a majority of three without the leader.
+        s.match_index[2] = 2;
+        assert!(advance_commit_index(&mut s, ServerId(0), 3, None));
+        assert_eq!(s.commit_index, 2);
     }
 
     #[test]

@@ -38,6 +38,11 @@ pub struct Config {
     /// prefix (`raft-impl`'s `max_entries_per_message`); the follower's rules are unchanged,
     /// the leader sends the rest after the reply.
     pub max_entries_per_message: Option<u8>,
+    /// Whether each server has a durable prefix (Raft thesis §10.2.1, rules D1-D3 of
+    /// `docs/protocol.md`): a leader's `ClientRequest` appends an entry that is not yet on
+    /// stable storage, `Action::Sync` makes it durable, and a crash keeps only the durable
+    /// prefix. When off, an appended entry is durable at once (the model before §10.2.1).
+    pub durable_prefix: bool,
 }
 
 impl Default for Config {
@@ -56,6 +61,7 @@ impl Default for Config {
             bug: None,
             prune_dead_messages: true,
             max_entries_per_message: None,
+            durable_prefix: true,
         }
     }
 }
@@ -110,7 +116,7 @@ impl Config {
         let opt = |v: Option<u8>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
         format!(
             "servers={} max-term={} max-requests={} max-crashes={} snapshots={} max-snapshots={} \
-             max-inflight={} duplicates={} drops={} bug={}",
+             max-inflight={} duplicates={} drops={} durable-prefix={} bug={}",
             self.servers,
             self.max_term,
             self.max_requests,
@@ -120,6 +126,7 @@ impl Config {
             opt(self.max_inflight),
             if self.duplicates { "on" } else { "off" },
             if self.drops { "on" } else { "off" },
+            if self.durable_prefix { "on" } else { "off" },
             self.bug.map_or("none", Bug::name),
         ) + &self
             .max_entries_per_message

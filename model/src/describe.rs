@@ -16,6 +16,7 @@ pub fn action(action: &Action) -> String {
         Action::RequestVote(i, j) => format!("{i} sends RequestVote to {j}"),
         Action::BecomeLeader(i) => format!("{i} becomes leader"),
         Action::ClientRequest(i, v) => format!("client proposes v{v} to {i}"),
+        Action::Sync(i) => format!("{i}'s log write becomes durable (sync)"),
         Action::AdvanceCommitIndex(i) => format!("{i} advances its commit index"),
         Action::AppendEntries(i, j) => format!("{i} replicates to {j}"),
         Action::Snapshot(i, index) => format!("{i}'s service snapshots at index {index}"),
@@ -142,6 +143,8 @@ fn server_change(b: &ServerState, a: &ServerState) -> String {
     }
     if b.log != a.log || b.snapshot != a.snapshot {
         parts.push(format!("log {}", log(a)));
+    } else if b.durable_index != a.durable_index {
+        parts.push(format!("log durable to index {}", a.durable_index));
     }
     if b.commit_index != a.commit_index {
         parts.push(format!("commit {}", a.commit_index));
@@ -196,8 +199,18 @@ pub fn role(role: Role) -> &'static str {
 /// A log as `[t1:v1 t2:v2]`, entry `k` at index `k`; after a snapshot
 /// `[snap ≤2@t1 (v1 v2) | t2:v3]`: the snapshot covers indices 1 to 2 (its last entry has
 /// term 1, the service state is v1 v2), and the entries after the bar start at index 3.
+/// An entry not yet on stable storage (past `durable_index`, §10.2.1) is starred: `t2:v3*`.
 pub fn log(s: &ServerState) -> String {
-    let entries: Vec<String> = s.log.iter().map(|e| format!("{e:?}")).collect();
+    let base = s.snapshot.last_included_index;
+    let entries: Vec<String> = s
+        .log
+        .iter()
+        .enumerate()
+        .map(|(k, e)| {
+            let durable = base + 1 + k as crate::types::Index <= s.durable_index;
+            format!("{e:?}{}", if durable { "" } else { "*" })
+        })
+        .collect();
     if s.snapshot.last_included_index == 0 {
         format!("[{}]", entries.join(" "))
     } else {
@@ -389,8 +402,8 @@ impl fmt::Debug for ServerState {
     }
 }
 
-/// One server: role, term, vote, log, commit index, what its service applied, and the
-/// candidate's votes or the leader's next/match per follower.
+/// One server: role, term, vote, log (entries not yet durable starred), commit index, what
+/// its service applied, and the candidate's votes or the leader's next/match per follower.
 pub fn server_line(s: &ServerState) -> String {
     let vote = s.voted_for.map_or("-".to_string(), |v| v.to_string());
     let mut line = format!(

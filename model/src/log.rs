@@ -64,10 +64,22 @@ impl ServerState {
     /// The correct model never truncates into the snapshot; a bug variant that tries to
     /// (`no-snapshot-skip`) empties the log rather than panic, so the checker reports the
     /// property it breaks.
+    /// A truncation lowers the durable index to the truncation point (§10.2.1: what was
+    /// on stable storage past it is gone).
     pub fn truncate_from(&mut self, index: Index) {
         let base = self.snapshot.last_included_index;
         self.log
             .truncate(usize::from(index.saturating_sub(base + 1)));
+        self.durable_index = self.durable_index.min(self.last_log_index());
+    }
+
+    /// `Sync(i)` (§10.2.1): the server's pending write completes, so its whole log is on
+    /// stable storage. Returns whether anything was not durable before.
+    pub fn sync(&mut self) -> bool {
+        let last = self.last_log_index();
+        let changed = self.durable_index < last;
+        self.durable_index = last;
+        changed
     }
 
     /// §5.4.1: a candidate's log is at least as up-to-date as ours.

@@ -21,8 +21,14 @@ pub enum Action {
     RequestVote(ServerId, ServerId),
     /// Candidate with a majority becomes leader and sends heartbeats to every other server.
     BecomeLeader(ServerId),
-    /// Leader appends a client command (the value is the next unused one).
+    /// Leader appends a client command (the value is the next unused one). With
+    /// `Config::durable_prefix` the new entry is not yet durable.
     ClientRequest(ServerId, Value),
+    /// The server's pending log write completes (Raft thesis §10.2.1): its whole log is
+    /// now on stable storage (`durable_index := last_log_index`). Enabled only while
+    /// `durable_index < last_log_index`. A follower needs no `Sync` to acknowledge: it
+    /// syncs within the `Receive` that it answers (rule D2).
+    Sync(ServerId),
     /// Leader advances its commit index (§5.3, §5.4.2).
     AdvanceCommitIndex(ServerId),
     /// Leader sends AppendEntries (or InstallSnapshot) to one follower.
@@ -123,6 +129,7 @@ impl RaftModel {
                 actions.push(Action::AppendEntries(i, j));
             }
         }
+        actions.push(Action::Sync(i));
         if self.snapshot_allowed(state) {
             let index = self.snapshot_index(s);
             if index > s.snapshot.last_included_index {
@@ -205,6 +212,9 @@ impl RaftModel {
                     }
                 }
             }
+        }
+        if s.durable_index < s.last_log_index() {
+            actions.push(Action::Sync(i));
         }
         if self.snapshot_allowed(state) {
             let index = self.snapshot_index(s);
@@ -309,7 +319,7 @@ impl RaftModel {
                 {
                     return None;
                 }
-                replication::client_request(s, *v);
+                replication::client_request(s, *v, self.config.durable_prefix);
                 next.history.proposals += 1;
                 true
             }
@@ -325,6 +335,7 @@ impl RaftModel {
                     replication::append_entries_for(s, *i, *j, self.config.max_entries_per_message);
                 send(&mut next, *i, *j, msg)
             }
+            Action::Sync(i) => next.servers[i.index()].sync(),
             Action::Snapshot(i, index) => {
                 if !self.snapshot_allowed(&next) {
                     return None;
@@ -630,6 +641,104 @@ mod tests {
         for action in &enabled {
             assert!(m.next_state(&candidate, action.clone()).is_some());
         }
+    }
+
+    /// Breadth-first, up to `limit` states.
+    fn reachable(m: &RaftModel, limit: usize) -> Vec<ClusterState> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut queue: std::collections::VecDeque<_> = m.init_states().into();
+        let mut out = Vec::new();
+        while let Some(s) = queue.pop_front() {
+            if out.len() >= limit || !seen.insert(s.clone()) {
+                continue;
+            }
+            let mut actions = Vec::new();
+            m.actions(&s, &mut actions);
+            for a in actions {
+                queue.push_back(m.next_state(&s, a).unwrap());
+            }
+            out.push(s);
+        }
+        out
+    }
+
+    #[test]
+    fn the_durable_index_stays_between_the_snapshot_and_the_last_index() {
+        // §10.2.1: snapshot index <= durable index <= last log index, in every reachable
+        // state, bug variants included (they may break the protocol, not the bookkeeping).
+        for bug in std::iter::once(None).chain(crate::Bug::ALL.map(Some)) {
+            let m = RaftModel::new(Config {
+                max_requests: 2,
+                max_inflight: Some(3),
+                bug,
+                ..Config::default()
+            });
+            for s in reachable(&m, 4_000) {
+                for v in &s.servers {
+                    assert!(
+                        v.snapshot.last_included_index <= v.durable_index
+                            && v.durable_index <= v.last_log_index(),
+                        "{bug:?}: {v:?} durable {}",
+                        v.durable_index
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn without_a_durable_prefix_every_entry_is_durable_at_once() {
+        let m = RaftModel::new(Config {
+            durable_prefix: false,
+            max_requests: 2,
+            ..Config::default()
+        });
+        for s in reachable(&m, 5_000) {
+            assert!(s
+                .servers
+                .iter()
+                .all(|v| v.durable_index == v.last_log_index()));
+            let mut actions = Vec::new();
+            m.actions(&s, &mut actions);
+            assert!(!actions.iter().any(|a| matches!(a, Action::Sync(_))));
+        }
+    }
+
+    #[test]
+    fn a_crash_loses_the_entries_past_the_durable_index_and_sync_saves_them() {
+        let m = model();
+        let (s1, s2) = (ServerId(0), ServerId(1));
+        let init = m.init_states().remove(0);
+        let cand = m.next_state(&init, Action::Timeout(s1)).unwrap();
+        let vote = cand
+            .network
+            .packets()
+            .find(|p| p.dst == s2)
+            .unwrap()
+            .clone();
+        let voted = m.next_state(&cand, Action::Receive(vote)).unwrap();
+        let reply = voted
+            .network
+            .packets()
+            .find(|p| p.dst == s1)
+            .unwrap()
+            .clone();
+        let elected = m.next_state(&voted, Action::Receive(reply)).unwrap();
+        let leader = m.next_state(&elected, Action::BecomeLeader(s1)).unwrap();
+        let appended = m.next_state(&leader, Action::ClientRequest(s1, 1)).unwrap();
+        let l = &appended.servers[0];
+        assert_eq!((l.last_log_index(), l.durable_index), (1, 0));
+        assert!(m.enabled_actions(&appended).contains(&Action::Sync(s1)));
+        let crashed = m.next_state(&appended, Action::Restart(s1)).unwrap();
+        assert!(
+            crashed.servers[0].log.is_empty(),
+            "the unsynced entry is lost"
+        );
+        let synced = m.next_state(&appended, Action::Sync(s1)).unwrap();
+        assert_eq!(synced.servers[0].durable_index, 1);
+        assert!(m.next_state(&synced, Action::Sync(s1)).is_none());
+        let restarted = m.next_state(&synced, Action::Restart(s1)).unwrap();
+        assert_eq!(restarted.servers[0].log.len(), 1, "a synced entry survives");
     }
 
     #[test]

@@ -19,6 +19,27 @@ pub struct Received {
 
 /// Server `s` receives `msg` from `from`.
 pub fn receive(s: &mut ServerState, from: ServerId, msg: &Message, bug: Option<Bug>) -> Received {
+    let received = receive_unsynced(s, from, msg, bug);
+    // Rule D2 (Raft thesis §10.2.1): a server answers AppendEntries or InstallSnapshot only
+    // once its log is on stable storage, so receipt, write, sync and reply are one step.
+    // (A crash between them is a crash before receipt plus a lost message, which the model
+    // has already.) The `follower-acks-undurable` variant replies before the sync.
+    let log_request = matches!(
+        msg,
+        Message::AppendEntries { .. } | Message::InstallSnapshot { .. }
+    );
+    if log_request && bug != Some(Bug::FollowerAcksUndurable) {
+        s.sync();
+    }
+    received
+}
+
+fn receive_unsynced(
+    s: &mut ServerState,
+    from: ServerId,
+    msg: &Message,
+    bug: Option<Bug>,
+) -> Received {
     normalise_term(s, msg.term(), bug);
     if msg.is_reply() {
         let stale = msg.term() < s.current_term;

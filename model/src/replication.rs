@@ -8,13 +8,19 @@ use crate::network::Message;
 use crate::server::ServerState;
 use crate::types::{Entry, Index, Role, ServerId, Term, Value};
 
-/// `ClientRequest(i, v)` (§5.3): the leader appends `(current_term, v)`.
-pub fn client_request(s: &mut ServerState, value: Value) {
+/// `ClientRequest(i, v)` (§5.3): the leader appends `(current_term, v)`. With
+/// `durable_prefix` the entry is not yet on stable storage: the leader may send it before
+/// its own write completes (§10.2.1), and `Sync(i)` makes it durable later. Without it the
+/// entry is durable at once.
+pub fn client_request(s: &mut ServerState, value: Value, durable_prefix: bool) {
     debug_assert_eq!(s.role, Role::Leader);
     s.log.push(Entry {
         term: s.current_term,
         value,
     });
+    if !durable_prefix {
+        s.durable_index = s.last_log_index();
+    }
 }
 
 /// What leader `s` sends to `peer` now: AppendEntries with every entry from
@@ -184,6 +190,7 @@ fn append_new_entries(s: &mut ServerState, bug: Option<Bug>, prev: Index, entrie
 /// one by one, and whatever the old log had after them stays.
 fn overwrite_from(s: &mut ServerState, index: Index, entries: &[Entry]) {
     let base = s.snapshot.last_included_index;
+    s.durable_index = s.durable_index.min(index.saturating_sub(1)).max(base);
     for (k, entry) in entries.iter().enumerate() {
         let at = usize::from(index.saturating_sub(base + 1)) + k;
         if at < s.log.len() {

@@ -32,6 +32,12 @@ pub struct ServerState {
     pub log: Vec<Entry>,
     /// The last snapshot taken or installed (§7).
     pub snapshot: Snapshot,
+    /// The last log index whose entry is on stable storage (Raft thesis §10.2.1): a crash
+    /// keeps the log only up to here. Always `snapshot.last_included_index <= durable_index
+    /// <= last_log_index()`. Equal to `last_log_index()` unless `Config::durable_prefix` is
+    /// on and a leader has appended entries its storage has not yet synced
+    /// (`Action::Sync` makes them durable). An absolute index, like every index here.
+    pub durable_index: Index,
     // Volatile.
     /// Follower, candidate or leader.
     pub role: Role,
@@ -59,6 +65,7 @@ impl ServerState {
             voted_for: None,
             log: Vec::new(),
             snapshot: Snapshot::default(),
+            durable_index: 0,
             role: Role::Follower,
             commit_index: 0,
             last_applied: 0,
@@ -109,6 +116,7 @@ impl Rewrite<ServerId> for ServerState {
             voted_for: self.voted_for.rewrite(plan),
             log: self.log.clone(),
             snapshot: self.snapshot.clone(),
+            durable_index: self.durable_index,
             role: self.role,
             commit_index: self.commit_index,
             last_applied: self.last_applied,

@@ -29,6 +29,9 @@ pub fn take_snapshot(s: &mut ServerState, index: Index, bug: Option<Bug>) -> boo
         last_included_term: term,
         data,
     };
+    // The snapshot is written atomically and covers the log up to `index`, so at least
+    // that much is durable (§10.2.1; `docs/protocol.md`, "Durability").
+    s.durable_index = s.durable_index.max(index);
     true
 }
 
@@ -71,6 +74,13 @@ pub fn handle_install_snapshot(
         s.entries_from(last_included_index + 1)
     } else {
         Vec::new()
+    };
+    // The installed snapshot is durable; a kept suffix stays as durable as it was, a
+    // discarded log takes its durable part with it.
+    s.durable_index = if keep {
+        s.durable_index.max(last_included_index)
+    } else {
+        last_included_index
     };
     s.snapshot = Snapshot {
         last_included_index,

@@ -49,6 +49,16 @@ fn term_fill(term: u8) -> &'static str {
     TERM_FILL[usize::from(term) % TERM_FILL.len()]
 }
 
+/// Border colours by term, darker than the fills: the outline of a hollow (not yet
+/// durable) entry.
+const TERM_STROKE: [&str; 8] = [
+    "#9e9e9e", "#1e88e5", "#43a047", "#fb8c00", "#8e24aa", "#e53935", "#00897b", "#c0ca33",
+];
+
+fn term_stroke(term: u8) -> &'static str {
+    TERM_STROKE[usize::from(term) % TERM_STROKE.len()]
+}
+
 fn text_w(s: &str) -> f64 {
     s.chars().count() as f64 * CHAR_W
 }
@@ -342,13 +352,17 @@ fn lane(c: &mut Canvas, k: usize, s: &ServerState, x0: f64, right: f64, y: f64) 
             } else {
                 "stroke='#90a4ae'"
             };
-            c.rect(
-                x + 1.0,
-                cy,
-                CELL_W - 2.0,
-                CELL_H,
-                &format!("fill='{}' {stroke} rx='2'", term_fill(term)),
-            );
+            // An entry not yet on stable storage (§10.2.1) is drawn hollow with a dashed
+            // border in its term's colour: a crash would lose it.
+            let style = if i <= s.durable_index {
+                format!("fill='{}' {stroke} rx='2'", term_fill(term))
+            } else {
+                format!(
+                    "fill='white' stroke='{}' stroke-width='2' stroke-dasharray='4 3' rx='2'",
+                    term_stroke(term)
+                )
+            };
+            c.rect(x + 1.0, cy, CELL_W - 2.0, CELL_H, &style);
             c.text(
                 x + 5.0,
                 cy + 16.0,
@@ -684,6 +698,7 @@ fn sequence(
             Action::ClientRequest(i, _) => marker(c, (col(i.index()), yy), "C", "#00838f"),
             Action::AdvanceCommitIndex(i) => marker(c, (col(i.index()), yy), "✓", "#2e7d32"),
             Action::Snapshot(i, _) => marker(c, (col(i.index()), yy), "S", "#616161"),
+            Action::Sync(i) => marker(c, (col(i.index()), yy), "D", "#1565c0"),
             Action::Restart(i) => marker(c, (col(i.index()), yy), "⚡", "#c62828"),
             Action::RequestVote(i, _) | Action::AppendEntries(i, _) => {
                 c.circle((col(i.index()), yy), 4.0, "fill='#455a64'")
@@ -790,6 +805,7 @@ fn legend(c: &mut Canvas, y: f64) -> f64 {
         ("C", "#00838f", "client request"),
         ("✓", "#2e7d32", "commit index advances"),
         ("S", "#616161", "snapshot"),
+        ("D", "#1565c0", "log synced (durable)"),
         ("⚡", "#c62828", "crash+restart"),
     ] {
         marker(c, (x + 9.0, y), letter, colour);
@@ -817,7 +833,7 @@ fn legend(c: &mut Canvas, y: f64) -> f64 {
         y + 4.0,
         11.0,
         "fill='#424242'",
-        "✕ lost · +1 duplicated · † pruned as dead (delivering it could change nothing) · dashed: still in flight · ✓ under an entry: applied",
+        "✕ lost · +1 duplicated · † pruned as dead (delivering it could change nothing) · dashed: still in flight · ✓ under an entry: applied · hollow dashed entry: not yet durable",
     );
     y + 12.0
 }

@@ -145,6 +145,8 @@ bug_tests! {
     snapshot_reply_match_own_log => SnapshotReplyMatchOwnLog,
     apply_uncommitted => ApplyUncommitted,
     snapshot_uncommitted => SnapshotUncommitted,
+    leader_counts_undurable => LeaderCountsUndurable,
+    follower_acks_undurable => FollowerAcksUndurable,
 }
 
 #[test]
@@ -193,7 +195,7 @@ fn the_correct_model_passes_the_default_portfolio_with_pinned_counts() {
 const PINNED: [(&str, usize); 7] = [
     ("elections", 256965),
     ("snapshots", 77898),
-    ("one-entry", 533602),
+    ("one-entry", 653297),
     ("figure-8", 193191),
     ("three-entries", 500831),
     ("snapshot-conflict", 738621),

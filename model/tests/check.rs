@@ -225,13 +225,32 @@ fn the_state_count_is_pinned_single_threaded() {
         snapshots: false,
         ..Config::default()
     };
-    let report = check(tiny, false, 1);
+    let report = check(tiny.clone(), false, 1);
     assert_eq!(report.completion, Completion::Exhaustive);
     assert!(report.all_hold());
     assert_eq!(report.unique_states, PINNED_TINY_STATES);
+    // Without the durable prefix every entry is durable at once and `Sync` is never
+    // enabled: exactly the model before Raft thesis §10.2.1 was added, state for state.
+    let without = check(
+        Config {
+            durable_prefix: false,
+            ..tiny
+        },
+        false,
+        1,
+    );
+    assert!(without.all_hold());
+    assert_eq!(
+        without.unique_states,
+        PINNED_TINY_STATES_WITHOUT_DURABLE_PREFIX
+    );
 }
 
-const PINNED_TINY_STATES: usize = 15443;
+/// With the durable prefix (the default): the leader's entry is durable or not, and the
+/// leader counts itself only once it is (rule D1).
+const PINNED_TINY_STATES: usize = 21866;
+/// The count before the durable prefix existed.
+const PINNED_TINY_STATES_WITHOUT_DURABLE_PREFIX: usize = 15443;
 
 #[test]
 fn pruning_dead_messages_keeps_verdicts_with_fewer_states() {

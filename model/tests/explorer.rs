@@ -117,11 +117,12 @@ fn offered_actions_are_exactly_the_enabled_ones_on_random_paths() {
     println!("{checked} states checked");
 }
 
-/// A path with 5 servers, 12 entries, a snapshot, a duplicate, a loss and a new candidate.
+/// A path with 5 servers, 12 entries, a sync, a snapshot, a duplicate, a loss, a 13th
+/// entry not yet durable and a new candidate.
 fn five_server_path() -> (RaftModel, Vec<Action>) {
     let model = RaftModel::new(Config {
         servers: 5,
-        max_requests: 12,
+        max_requests: 13,
         max_inflight: Some(12),
         max_snapshots: Some(3),
         ..Config::default()
@@ -153,6 +154,9 @@ fn five_server_path() -> (RaftModel, Vec<Action>) {
     for v in 1..=12 {
         step(&mut state, Action::ClientRequest(s1, v));
     }
+    // Two followers are not a majority of five: the leader counts itself once its log is
+    // durable (rule D1).
+    step(&mut state, Action::Sync(s1));
     for j in 1..=2 {
         while let Some(p) = to(&state, j) {
             step(&mut state, Action::Receive(p));
@@ -173,6 +177,7 @@ fn five_server_path() -> (RaftModel, Vec<Action>) {
     step(&mut state, Action::Duplicate(heartbeat.clone()));
     step(&mut state, Action::Drop(heartbeat));
     step(&mut state, Action::AppendEntries(s1, s4));
+    step(&mut state, Action::ClientRequest(s1, 13));
     step(&mut state, Action::Timeout(ServerId(4)));
     (model, actions)
 }
@@ -193,6 +198,12 @@ fn the_picture_shows_five_servers_twelve_entries_and_the_path() {
     }
     assert!(svg.contains("LEADER") && svg.contains("candidate"));
     assert!(svg.contains(">t1:v12</text>"), "entries as term:value");
+    assert!(
+        svg.contains("fill='white' stroke='#1e88e5' stroke-width='2' stroke-dasharray='4 3'"),
+        "the entry not yet durable, hollow and dashed"
+    );
+    assert!(svg.contains(">D</text>"), "the sync marker");
+    assert!(svg.contains("log synced (durable)"), "the legend");
     assert!(
         svg.contains("snapshot ≤12 = commit"),
         "the snapshot boundary"

@@ -128,6 +128,10 @@ pub struct BoundArgs {
     /// The network never loses a message.
     #[arg(long)]
     pub no_drops: bool,
+    /// Every appended entry is durable at once: no durable prefix, no `Sync` action (the
+    /// model without Raft thesis §10.2.1).
+    #[arg(long)]
+    pub no_durable_prefix: bool,
     /// Switch off one rule (see `raft-model bugs`): checked over the default portfolio, or
     /// the bug's small bound with --quick.
     #[arg(long, value_name = "NAME")]
@@ -228,6 +232,7 @@ impl BoundArgs {
             || self.no_crashes
             || self.no_duplicates
             || self.no_drops
+            || self.no_durable_prefix
     }
 
     /// The configuration: `base` with every given flag applied, validated.
@@ -247,6 +252,7 @@ impl BoundArgs {
         config.snapshots &= !self.no_snapshots;
         config.duplicates &= !self.no_duplicates;
         config.drops &= !self.no_drops;
+        config.durable_prefix &= !self.no_durable_prefix;
         config.validate()?;
         Ok(config)
     }
