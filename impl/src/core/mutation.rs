@@ -20,7 +20,9 @@
 //!
 //! The model's `RestartWithoutSnapshot` has no counterpart: restoring the service from the
 //! snapshot after a restart is the service's (and the harness's) job, not the core's, which
-//! only hands the snapshot bytes back (`Core::restore`).
+//! only hands the snapshot bytes back (`Core::restore`). Nor has `FollowerAcksUndurable`:
+//! the core hands out a reply with the step's `Persist`, and sending it only after the sync
+//! is the caller's obligation (`Ready`).
 
 /// Fault point: whether the test-only mutation `$name` is selected, where `$selected` is an
 /// `Option<Mutation>` (the core's private `mutation` field). Without the `mutations`
