@@ -177,6 +177,8 @@ pub struct Outcome {
     pub snapshot_applied: bool,
     /// The server crashed (its volatile state and service were rebuilt from disk).
     pub crashed: bool,
+    /// Log entries the crash lost because they were written but not synced (§10.2.1).
+    pub lost_unsynced: u64,
 }
 
 /// N cores, their disks and services, and the network between them.
@@ -373,7 +375,9 @@ impl Cluster {
     /// one action.
     fn crash(&mut self, i: usize, out: &mut Outcome) -> Result<(), String> {
         self.incarnations[i] += 1;
-        self.disks[i].crash();
+        let written = disk::last_position(&self.disks[i].raft_state).0;
+        let kept = disk::last_position(self.disks[i].crash()).0;
+        out.lost_unsynced = written.saturating_sub(kept);
         let core = self.build_core(i, true)?;
         self.services[i] = Service::restore(&self.disks[i].snapshot)?;
         self.cores[i] = core;

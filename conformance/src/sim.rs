@@ -178,6 +178,8 @@ pub struct RunResult {
     pub committed: usize,
     /// Crashes over the run.
     pub crashes: usize,
+    /// Crashes that lost unsynced log entries (a leader's proposals, §10.2.1).
+    pub crashes_losing_entries: usize,
     /// The highest term any core reached.
     pub max_term: u64,
     /// What the misusing service asked for (all zero unless `SimConfig::bad_snapshot`).
@@ -229,6 +231,7 @@ pub fn run(
             }
         };
         result.crashes += usize::from(outcome.crashed);
+        result.crashes_losing_entries += usize::from(outcome.lost_unsynced > 0);
         sim.hash_outcome(&outcome);
         if !observe(number, &sim.cluster, &event, &outcome) {
             break;
