@@ -1,13 +1,25 @@
 //! A cluster of real cores (`raft_impl::core::Core`) with what surrounds each one in
-//! production — a persister, a service — and the messages in flight between them. One
+//! production — a storage, a service — and the messages in flight between them. One
 //! [`Event`] is one thing the environment does (a tick, a delivery, a fault, a proposal, a
-//! service snapshot, a crash); [`Cluster::execute`] performs it and, when recording, says
-//! which model actions ([`Step`]s) the cores' behaviour amounts to (`docs/conformance.md`,
-//! "Composed steps").
+//! service snapshot, a sync, a crash); [`Cluster::execute`] performs it and, when
+//! recording, says which model actions ([`Step`]s) the cores' behaviour amounts to
+//! (`docs/conformance.md`, "Composed steps").
+//!
+//! **Durability** (Raft thesis §10.2.1, `Ready`'s obligations): each step's `Persist` is
+//! written to the server's [`Disk`], which a crash cuts back to what was synced. The
+//! harness syncs (and feeds the core `Input::Persisted`) before it releases any message
+//! that must wait for the write — a reply, a vote, a candidate's RequestVote — and after
+//! every receipt of AppendEntries or InstallSnapshot, so a follower acknowledges only
+//! durable entries. It leaves a leader's proposal unsynced (its AppendEntries go out at
+//! once) until [`Event::Sync`], or until a later step of that server needs a sync; a
+//! service snapshot is written atomically (durable at once) without syncing the rest.
+
+mod disk;
 
 use std::sync::Arc;
 
-use raft_impl::core::{Config, Core, Input, Message, PersistentState, Ready, Role};
+pub use disk::Disk;
+use raft_impl::core::{Config, Core, Input, Message, Ready, Role};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -63,6 +75,9 @@ pub enum Event {
     /// The network replays candidate `i`'s current RequestVote to `j` (the model's
     /// `RequestVote(i, j)` re-send; used only by the model-driven tests).
     ResendVote(usize, usize),
+    /// Server `i`'s storage completes its pending writes (a sync); the core is told with
+    /// `Input::Persisted`. Nothing happens if nothing is pending.
+    Sync(usize),
 }
 
 /// A model action, in the cores' vocabulary (`mapping` turns it into a `raft_model::Action`).
@@ -84,6 +99,8 @@ pub enum Step {
     Snapshot(usize, u64),
     /// `Restart(i)`: crash and restart.
     Restart(usize),
+    /// `Sync(i)`: server `i`'s pending writes become durable (§10.2.1).
+    Sync(usize),
     /// The network delivers a message.
     Receive(Wire),
     /// The network loses a message.
@@ -160,17 +177,8 @@ pub struct Outcome {
     pub snapshot_applied: bool,
     /// The server crashed (its volatile state and service were rebuilt from disk).
     pub crashed: bool,
-}
-
-/// What one server has on stable storage: the state every `Ready`'s persistence delta was
-/// applied to, in order, and the snapshot saved beside it. A crash restores from its
-/// encoding, so the delta path and the bytes path are both exercised.
-#[derive(Clone, Debug, Default)]
-pub struct Disk {
-    /// The raft state (term, vote, log), as the deltas left it.
-    pub raft_state: PersistentState,
-    /// The last snapshot saved.
-    pub snapshot: Arc<Vec<u8>>,
+    /// Log entries the crash lost because they were written but not synced (§10.2.1).
+    pub lost_unsynced: u64,
 }
 
 /// N cores, their disks and services, and the network between them.
@@ -216,6 +224,7 @@ enum Primary {
     Receive(Wire),
     Propose(u32),
     Snapshot(u64),
+    Sync,
 }
 
 impl Cluster {
@@ -249,7 +258,9 @@ impl Cluster {
     }
 
     /// The one place the harness builds a core: new, or (`from_disk`) restored from the
-    /// bytes of its disk — the encoded state and the snapshot — as after a crash.
+    /// bytes of its disk — the encoded state and the snapshot (the durable part, after
+    /// [`Disk::crash`]) — as after a crash. The delta path and the bytes path are both
+    /// exercised.
     fn build_core(&self, i: usize, from_disk: bool) -> Result<Core, String> {
         let config = self.core_config(i);
         if !from_disk {
@@ -325,6 +336,11 @@ impl Cluster {
             Event::Crash(i) => self.crash(i, &mut out)?,
             Event::Restart(i) => self.up[i] = true,
             Event::ResendVote(i, j) => self.resend_vote(i, j, &mut out),
+            Event::Sync(i) => {
+                if self.up[i] {
+                    self.sync(i, &mut out)?;
+                }
+            }
         }
         Ok(out)
     }
@@ -353,11 +369,15 @@ impl Cluster {
         self.step_core(m.to, input, primary, out)
     }
 
-    /// The crash loses everything but the disk; the restored core (follower, commit and
-    /// applied at the snapshot) is what the model's `Restart` produces, so the whole
-    /// crash-down-restart episode is that one action.
+    /// The crash loses everything but the durable part of the disk; the restored core
+    /// (follower, commit and applied at the snapshot, the log up to what was synced) is
+    /// what the model's `Restart` produces, so the whole crash-down-restart episode is that
+    /// one action.
     fn crash(&mut self, i: usize, out: &mut Outcome) -> Result<(), String> {
         self.incarnations[i] += 1;
+        let written = disk::last_position(&self.disks[i].raft_state).0;
+        let kept = disk::last_position(self.disks[i].crash()).0;
+        out.lost_unsynced = written.saturating_sub(kept);
         let core = self.build_core(i, true)?;
         self.services[i] = Service::restore(&self.disks[i].snapshot)?;
         self.cores[i] = core;
@@ -398,19 +418,65 @@ impl Cluster {
             commit: core.commit_index(),
             snapshot_index: core.snapshot_index(),
         };
+        // Which steps may leave their writes unsynced (§10.2.1): a leader's proposal (its
+        // AppendEntries may leave first) and a service snapshot (written atomically). A
+        // receipt of AppendEntries or InstallSnapshot always syncs, even without a write
+        // of its own (the reply says the log is on disk).
+        let deferrable = matches!(input, Input::Propose(_) | Input::Snapshot { .. });
+        let log_request = matches!(
+            input,
+            Input::Message {
+                message: Message::AppendEntries { .. } | Message::InstallSnapshot { .. },
+                ..
+            }
+        );
         let ready = self.cores[i].step(input);
         out.server = Some(i);
         if let Some(value) = ready.proposed.map(|_| self.proposals + 1) {
             self.proposals = value;
         }
         if self.config.record {
-            out.steps = self.compose(i, &before, &ready, primary);
+            out.steps.extend(self.compose(i, &before, &ready, primary));
         }
-        self.handle_ready(i, ready, out)?;
+        let wrote = ready.persist.is_some();
+        self.handle_ready(i, ready, out, (wrote && !deferrable) || log_request)?;
         if self.config.check_disk {
             check_disk(&self.cores[i], &self.disks[i])?;
         }
         Ok(())
+    }
+
+    /// Server `i`'s storage syncs; if that made entries durable that the core did not know
+    /// were, the core is told (`Input::Persisted`), and what it does then (a leader may
+    /// commit) is this step's too: the model's `Sync(i)`, then what it enables.
+    fn sync(&mut self, i: usize, out: &mut Outcome) -> Result<(), String> {
+        let (index, term) = self.disks[i].sync();
+        if self.cores[i].durable_index() >= index {
+            return Ok(()); // Nothing new for the core: a sync of a hard state only.
+        }
+        let core = &self.cores[i];
+        let before = Before {
+            role: core.role(),
+            term: core.current_term(),
+            commit: core.commit_index(),
+            snapshot_index: core.snapshot_index(),
+        };
+        let ready = self.cores[i].step(Input::Persisted { index, term });
+        out.server = Some(i);
+        if ready.persist.is_some() {
+            return Err(format!("S{i}: Persisted wrote persistent state"));
+        }
+        if self.cores[i].durable_index() != index {
+            return Err(format!(
+                "S{i}: synced up to ({index}, {term}), the core's durable index is {}",
+                self.cores[i].durable_index()
+            ));
+        }
+        if self.config.record {
+            let steps = self.compose(i, &before, &ready, Primary::Sync);
+            out.steps.extend(steps);
+        }
+        self.handle_ready(i, ready, out, false)
     }
 
     /// A client proposes the next command at server `i`, padded with zero bytes to
@@ -433,13 +499,35 @@ impl Cluster {
         (0..self.network.len()).min_by_key(|&k| self.network[k].sent)
     }
 
-    /// Figure 2's order: persist, then send, then apply.
-    fn handle_ready(&mut self, i: usize, ready: Ready, out: &mut Outcome) -> Result<(), String> {
-        if let Some(persist) = ready.persist {
-            let disk = &mut self.disks[i];
-            persist
-                .apply_to(&mut disk.raft_state, &mut disk.snapshot)
+    /// Figure 2's order: write, then (`sync`) sync, then send, then apply. A step that
+    /// wrote and is not synced may send only a leader's requests (`Ready`'s obligations):
+    /// anything else would be the harness breaking the contract by its choice of when to
+    /// sync.
+    fn handle_ready(
+        &mut self,
+        i: usize,
+        ready: Ready,
+        out: &mut Outcome,
+        sync: bool,
+    ) -> Result<(), String> {
+        if let Some(persist) = &ready.persist {
+            self.disks[i]
+                .write(persist)
                 .map_err(|e| format!("S{i} persistence delta does not fit its disk: {e}"))?;
+        }
+        if sync {
+            self.sync(i, out)?;
+        } else if ready.persist.is_some() {
+            if let Some(m) = ready
+                .messages
+                .iter()
+                .find(|m| !may_leave_unsynced(&m.message))
+            {
+                return Err(format!(
+                    "S{i} would send {:?} before its write is durable",
+                    m.message
+                ));
+            }
         }
         for outgoing in ready.messages {
             self.send(i, outgoing.to, outgoing.message, out);
@@ -540,6 +628,10 @@ impl Cluster {
                     steps.push(Step::Snapshot(i, index));
                 }
             }
+            Primary::Sync => {
+                steps.push(Step::Sync(i));
+                steps.extend(appends);
+            }
         }
         if became_leader {
             steps.push(Step::BecomeLeader(i));
@@ -549,6 +641,7 @@ impl Cluster {
             // new leader_commit) but follows those of a proposal (sent before it commits).
             let at = match steps.first() {
                 Some(Step::Receive(_)) if !became_leader => 1,
+                Some(Step::Sync(_)) => 1,
                 _ => steps.len(),
             };
             steps.insert(at, Step::AdvanceCommitIndex(i));
@@ -577,6 +670,15 @@ fn check_disk(core: &Core, disk: &Disk) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// What may leave before the sender's write is durable (§10.2.1, `Ready`'s obligations):
+/// a leader's AppendEntries and InstallSnapshot requests.
+fn may_leave_unsynced(message: &Message) -> bool {
+    matches!(
+        message,
+        Message::AppendEntries { .. } | Message::InstallSnapshot { .. }
+    )
 }
 
 fn wire(m: &InFlight) -> Wire {

@@ -211,6 +211,7 @@ impl Driver {
             Action::ClientRequest(i, _) => vec![Event::Propose(i.index())],
             Action::Snapshot(i, index) => vec![Event::Snapshot(i.index(), u64::from(*index))],
             Action::Restart(i) => vec![Event::Crash(i.index()), Event::Restart(i.index())],
+            Action::Sync(i) => vec![Event::Sync(i.index())],
             Action::Receive(p) => vec![Event::Deliver(find(p)?)],
             Action::Drop(p) => vec![Event::Drop(find(p)?)],
             Action::Duplicate(p) => vec![Event::Duplicate(find(p)?)],

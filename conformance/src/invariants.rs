@@ -20,10 +20,13 @@
 //! - **Applied Never Regresses**: commit and applied never decrease except that a crash
 //!   falls back to the snapshot, and the service holds exactly `last_applied` values;
 //!
-//! plus what only the real cores have: `snapshot <= applied <= commit <= last log`, no entry
+//! plus what only the real cores have: `snapshot <= applied <= commit <= last log`,
+//! `snapshot <= durable <= last log` (the durable index, Raft thesis §10.2.1), no entry
 //! of a future term, the current term never decreasing (even across a crash). The harness
 //! itself (`Cluster::execute`) checks the core's contracts: the disk equals the persistent
-//! state after every step, applies arrive in order, the persisted bytes restore.
+//! state after every step, applies arrive in order, the persisted bytes restore, a `Sync`
+//! brings the core's durable index to the synced log end, and no reply or vote of a step
+//! that wrote leaves before its sync.
 //!
 //! Commands are distinct (proposal numbers, `service.rs`), so an entry's value identifies it.
 
@@ -323,7 +326,8 @@ impl Checker {
     }
 }
 
-/// `snapshot <= applied <= commit <= last log`, and no entry of a future term.
+/// `snapshot <= applied <= commit <= last log`, `snapshot <= durable <= last log`
+/// (§10.2.1), and no entry of a future term.
 fn check_bounds(core: &Core) -> Result<(), String> {
     let (s, a, c, l) = (
         core.snapshot_index(),
@@ -334,6 +338,13 @@ fn check_bounds(core: &Core) -> Result<(), String> {
     if !(s <= a && a <= c && c <= l) {
         return Err(format!(
             "S{}: need snapshot {s} <= applied {a} <= commit {c} <= last {l}",
+            core.id()
+        ));
+    }
+    let d = core.durable_index();
+    if !(s <= d && d <= l) {
+        return Err(format!(
+            "S{}: need snapshot {s} <= durable {d} <= last {l}",
             core.id()
         ));
     }

@@ -12,12 +12,15 @@
 //! | `votes_granted`              | `Core::votes_granted` (candidates; empty otherwise)     |
 //! | `next_index`, `match_index`  | `Core::next_index/match_index` (leaders; own slot 0)    |
 //! | `applied`                    | the simulator's `Service::applied`                      |
+//! | `durable_index`              | `Core::durable_index` (= the disk's synced log end)     |
 //!
 //! Abstracted away: timers and the RNG (the model's actions are enabled at any time), the
 //! leader's `in_flight` batching flags and `leader_id` (they only decide *when* the core
 //! sends, never *what*), delivery times and partitions (the model's network is an
 //! unordered multiset; a partition only loses messages). A crashed server is mapped as
-//! the core restored from its disk, which is the state the model's `Restart` produces.
+//! the core restored from the durable part of its disk, which is the state the model's
+//! `Restart` produces. The harness's sync of a server's storage (`Step::Sync`, fed to the
+//! core as `Input::Persisted`) is the model's `Sync(i)`.
 //! The model counts in `u8`: a value beyond its bounds is [`Beyond`], and trace validation
 //! stops there (counted as a truncation).
 
@@ -128,6 +131,7 @@ pub fn map_server(core: &Core, service: &Service) -> Result<ServerState, Beyond>
         next_index: per_peer(&|j| core.next_index(j))?,
         match_index: per_peer(&|j| core.match_index(j))?,
         applied: values(&service.applied)?,
+        durable_index: index(core.durable_index())?,
     })
 }
 
@@ -289,6 +293,7 @@ pub fn map_step(step: &Step) -> Result<Action, Beyond> {
         Step::Receive(w) => Action::Receive(map_wire(w)?),
         Step::Drop(w) => Action::Drop(map_wire(w)?),
         Step::Duplicate(w) | Step::Resend(w) => Action::Duplicate(map_wire(w)?),
+        Step::Sync(i) => Action::Sync(id(*i)),
     })
 }
 
@@ -303,6 +308,7 @@ pub fn action_name(action: &Action) -> &'static str {
         Action::AppendEntries(..) => "AppendEntries",
         Action::Snapshot(..) => "Snapshot",
         Action::Restart(_) => "Restart",
+        Action::Sync(_) => "Sync",
         Action::Receive(p) => match p.msg {
             Message::RequestVote { .. } => "Receive(RequestVote)",
             Message::RequestVoteReply { .. } => "Receive(RequestVoteReply)",
@@ -317,7 +323,7 @@ pub fn action_name(action: &Action) -> &'static str {
 }
 
 /// Every action name [`action_name`] can return: coverage must reach each.
-pub const ACTION_NAMES: [&str; 16] = [
+pub const ACTION_NAMES: [&str; 17] = [
     "Timeout",
     "RequestVote",
     "BecomeLeader",
@@ -326,6 +332,7 @@ pub const ACTION_NAMES: [&str; 16] = [
     "AppendEntries",
     "Snapshot",
     "Restart",
+    "Sync",
     "Receive(RequestVote)",
     "Receive(RequestVoteReply)",
     "Receive(AppendEntries)",

@@ -1,6 +1,8 @@
 //! The deterministic simulator: a [`Cluster`] of real cores driven in virtual time by one
 //! seeded RNG — ticks, delivery in random order, loss, duplication, long delays,
-//! partitions, crash/restart from the persisted bytes, proposals and service snapshots. A
+//! partitions, crash/restart from the persisted bytes (only what was synced survives: a
+//! leader's proposals stay unsynced until a seeded [`crate::cluster::Event::Sync`] or a
+//! later step of that leader syncs them), proposals and service snapshots. A
 //! run is a pure function of `(seed, SimConfig)`; its trace hash proves it (running a seed
 //! twice must give the same hash). After every event the [`Checker`] checks the safety
 //! invariants on the real cores. An opt-in option ([`SimConfig::with_bad_snapshots`],
@@ -47,6 +49,9 @@ pub struct SimConfig {
     pub crash: u32,
     /// A crashed server restarts.
     pub restart: u32,
+    /// A server with unsynced writes (a leader's proposals) syncs them (§10.2.1); until
+    /// then a crash loses them and the leader does not count its own copy toward a commit.
+    pub sync: u32,
     /// The network heals, or splits into two groups.
     pub partition: u32,
     /// The network replays a candidate's RequestVote (the model's `RequestVote(i, j)`
@@ -89,6 +94,7 @@ impl SimConfig {
             snapshot: 15,
             crash: 3,
             restart: 30,
+            sync: 30,
             partition: 4,
             replay_vote: 5,
             bad_snapshot: 0,
@@ -172,6 +178,8 @@ pub struct RunResult {
     pub committed: usize,
     /// Crashes over the run.
     pub crashes: usize,
+    /// Crashes that lost unsynced log entries (a leader's proposals, §10.2.1).
+    pub crashes_losing_entries: usize,
     /// The highest term any core reached.
     pub max_term: u64,
     /// What the misusing service asked for (all zero unless `SimConfig::bad_snapshot`).
@@ -223,6 +231,7 @@ pub fn run(
             }
         };
         result.crashes += usize::from(outcome.crashed);
+        result.crashes_losing_entries += usize::from(outcome.lost_unsynced > 0);
         sim.hash_outcome(&outcome);
         if !observe(number, &sim.cluster, &event, &outcome) {
             break;
@@ -329,6 +338,13 @@ impl<'a> Sim<'a> {
         } else if hit(c.partition) {
             self.repartition();
             return None;
+        } else if hit(c.sync) {
+            let unsynced: Vec<usize> = (0..c.servers)
+                .filter(|&i| self.cluster.up[i] && self.cluster.disks[i].unsynced())
+                .collect();
+            if !unsynced.is_empty() {
+                return Some(Event::Sync(unsynced[self.rng.gen_range(0..unsynced.len())]));
+            }
         } else if hit(c.replay_vote) {
             let (i, j) = (
                 self.rng.gen_range(0..c.servers),
@@ -425,6 +441,7 @@ impl<'a> Sim<'a> {
             Event::Crash(i) => (6, i as u64, 0),
             Event::Restart(i) => (7, i as u64, 0),
             Event::ResendVote(i, j) => (8, i as u64, j as u64),
+            Event::Sync(i) => (9, i as u64, 0),
         };
         for x in [kind, a, b, self.cluster.now] {
             self.hash = fnv(self.hash, x);

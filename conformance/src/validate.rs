@@ -46,6 +46,9 @@ pub fn unbounded_model(cluster: &ClusterConfig) -> RaftModel {
         // The cores' network holds dead replies until delivered or lost; so must the model's.
         prune_dead_messages: false,
         max_entries_per_message: model_batch_cap(cluster.max_entries_per_message),
+        // The cores' storage has a durable prefix (§10.2.1): a leader's proposal is
+        // unsynced until the harness syncs it (`Sync`), and a crash loses what was not.
+        durable_prefix: true,
     })
 }
 
@@ -360,6 +363,7 @@ fn server_diff(i: usize, e: &ServerState, a: &ServerState, out: &mut String) {
             a.snapshot.last_included_index, a.snapshot.last_included_term, a.snapshot.data
         ),
     );
+    fields!(durable_index);
     fields!(
         role,
         commit_index,

@@ -52,10 +52,7 @@ fn conflict_term_in_the_leaders_snapshot_entry() {
     cluster.cores[0] =
         Core::restore(core_config, &state.encode().unwrap(), snapshot.clone()).unwrap();
     // The disk the harness checks each step against: what this core was restored from.
-    cluster.disks[0] = Disk {
-        raft_state: state,
-        snapshot: std::sync::Arc::new(snapshot),
-    };
+    cluster.disks[0] = Disk::synced(state, std::sync::Arc::new(snapshot));
     cluster.services[0] = Service {
         applied: vec![1, 2],
     };

@@ -114,6 +114,8 @@ fn input(shaped: bool) -> impl Strategy<Value = Input> {
         2 => Just(Input::Tick),
         1 => any::<u8>().prop_map(|c| Input::Propose(vec![c].into())),
         1 => (0u64..8).prop_map(|index| Input::Snapshot { index, data: vec![1] }),
+        // A storage's sync report, right or stale or past the log (§10.2.1).
+        1 => (0u64..10, 0u64..6).prop_map(|(index, term)| Input::Persisted { index, term }),
         6 => (0usize..4).prop_flat_map(move |from| {
             message(from, shaped).prop_map(move |message| Input::Message { from, message })
         }),
@@ -203,7 +205,14 @@ fn run(inputs: Vec<Input>) -> Result<(), TestCaseError> {
         let before = core.clone();
         let ill_formed =
             matches!(&input, Input::Message { message, .. } if !message.is_well_formed());
+        let sync_report = matches!(input, Input::Persisted { .. });
         let ready = core.step(input);
+        if sync_report {
+            // A sync report writes nothing, and moves the durable index only up, only to
+            // an entry the log holds (`check_invariants`: never past the last index).
+            prop_assert!(ready.persist.is_none(), "Persisted wrote state");
+            prop_assert!(core.durable_index() >= before.durable_index());
+        }
         if ill_formed {
             // A message no correct server could send is dropped without a trace.
             prop_assert_eq!(

@@ -120,7 +120,8 @@ fn a_seed_replays_to_the_identical_trace() {
     }
 }
 
-/// The runs are not idle: elections, commits, crashes and snapshots all happen.
+/// The runs are not idle: elections, commits, crashes (some losing a leader's unsynced
+/// entries) and snapshots all happen.
 #[test]
 fn runs_exercise_elections_commits_crashes_and_snapshots() {
     let config = SimConfig::faulty(3, EVENTS);
@@ -130,9 +131,17 @@ fn runs_exercise_elections_commits_crashes_and_snapshots() {
     let committed: usize = results.iter().map(|r| r.committed).sum();
     let crashes: usize = results.iter().map(|r| r.crashes).sum();
     let terms: u64 = results.iter().map(|r| r.max_term).sum();
-    println!("50 runs: {committed} committed, {crashes} crashes, {terms} summed max terms");
+    let losing: usize = results.iter().map(|r| r.crashes_losing_entries).sum();
+    println!(
+        "50 runs: {committed} committed, {crashes} crashes ({losing} lost unsynced entries), {terms} summed max terms"
+    );
     assert!(committed > 50 * 5, "too few commits: {committed}");
     assert!(crashes > 50, "too few crashes: {crashes}");
+    // The durable prefix is exercised: some crashes hit a leader before its sync (§10.2.1).
+    assert!(
+        losing > 5,
+        "too few crashes lose unsynced entries: {losing}"
+    );
     assert!(terms > 50 * 2, "too few elections: {terms}");
     let mut snapshots = 0;
     for seed in 0..50 {

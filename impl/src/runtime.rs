@@ -446,11 +446,11 @@ impl<C: Command> Shared<C> {
     /// leader counts its own log towards a majority, and an entry committed that way must
     /// not be exposed before the leader's copy is durable.
     #[must_use = "the step's messages must be sent"]
-    fn finish_step(&self, core: MutexGuard<'_, Core>, ready: Ready) -> Option<Vec<Outgoing>> {
+    fn finish_step(&self, mut core: MutexGuard<'_, Core>, ready: Ready) -> Option<Vec<Outgoing>> {
         let Ready {
             persist,
-            messages,
-            applies,
+            mut messages,
+            mut applies,
             ..
         } = ready;
         let was_unsaved = self.unsaved.load(Ordering::SeqCst);
@@ -471,6 +471,14 @@ impl<C: Command> Shared<C> {
                 _ => {}
             }
             self.unsaved.store(saved.is_err(), Ordering::SeqCst);
+            if saved.is_ok() {
+                // The whole state is on disk: tell the core (§10.2.1; a leader counts its own
+                // log toward a commit only up to what it was told is durable).
+                let (index, term) = (core.last_log_index(), core.log().last_term());
+                let more = core.step(Input::Persisted { index, term });
+                messages.extend(more.messages);
+                applies.extend(more.applies);
+            }
             saved.is_ok()
         } else {
             true

@@ -101,8 +101,8 @@ fn main() {
     if args.seeds == 1 && failures == 0 {
         let r = run_checked(args.first, &config);
         println!(
-            "seed {}: trace hash {:016x}, {} committed, {} crashes, max term {}",
-            r.seed, r.trace_hash, r.committed, r.crashes, r.max_term
+            "seed {}: trace hash {:016x}, {} committed, {} crashes ({} lost unsynced entries), max term {}",
+            r.seed, r.trace_hash, r.committed, r.crashes, r.crashes_losing_entries, r.max_term
         );
     }
     std::process::exit(i32::from(failures > 0));

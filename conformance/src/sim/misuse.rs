@@ -88,9 +88,8 @@ impl Sim<'_> {
         let taken = self.cluster.cores[i].snapshot_index() != before;
         self.bad_snapshots.ignored += usize::from(!taken && ready.persist.is_none());
         if let Some(persist) = ready.persist {
-            let disk = &mut self.cluster.disks[i];
-            persist
-                .apply_to(&mut disk.raft_state, &mut disk.snapshot)
+            self.cluster.disks[i]
+                .write(&persist)
                 .map_err(|e| format!("S{i} persistence delta does not fit its disk: {e}"))?;
         }
         let mut outcome = Outcome {

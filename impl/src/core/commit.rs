@@ -1,19 +1,31 @@
-//! Commit (§5.3, §5.4.2) and handing committed entries to the service.
+//! Commit (§5.3, §5.4.2, and the leader's durable index of Raft thesis §10.2.1) and
+//! handing committed entries to the service.
 
 use super::role::RoleState;
 use super::{Apply, Core};
 
 impl Core {
-    /// AdvanceCommitIndex: the largest `N` replicated on a majority (counting the leader with
-    /// its last index) with `term_at(N) == current_term`. Entries of earlier terms commit
-    /// only indirectly (§5.4.2, Figure 8). Returns whether the commit index moved; if it did,
-    /// idle followers are told at once so they can apply.
+    /// AdvanceCommitIndex: the largest `N` replicated on a majority with `term_at(N) ==
+    /// current_term`. Entries of earlier terms commit only indirectly (§5.4.2, Figure 8).
+    /// Returns whether the commit index moved; if it did, idle followers are told at once
+    /// so they can apply.
+    ///
+    /// The leader counts itself only up to its durable index (Raft thesis §10.2.1): it may
+    /// send entries before its own write completes, but a copy that a crash can still lose
+    /// is no replica; counting it could commit an entry that a majority of disks lacks.
+    /// Followers count with their match index, which only durable entries reach (they
+    /// acknowledge after their sync, `Ready`'s obligations).
     pub(super) fn advance_commit_index(&mut self) -> bool {
         let RoleState::Leader(progress) = &self.state else {
             return false;
         };
         let mut matched: Vec<u64> = progress.match_index.clone();
-        matched[self.config.id] = self.log.last_index();
+        // Mutation LeaderCountsUndurable breaks §10.2.1: the leader counts its whole log.
+        matched[self.config.id] = if mutated!(self.mutation, LeaderCountsUndurable) {
+            self.log.last_index()
+        } else {
+            self.durable_index
+        };
         matched.sort_unstable_by(|a, b| b.cmp(a));
         // Terms never decrease along the log and the leader's last term is its current
         // term, so the majority-replicated index is either of this term or no index at or

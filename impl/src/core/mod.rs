@@ -8,6 +8,7 @@
 //!
 //! Files, one per Figure 2 concern: [`log`] (the log with its compacted prefix),
 //! `election` (§5.2, §5.4.1), `replication` (§5.3), `commit` (§5.3, §5.4.2), `snapshot` (§7),
+//! `durability` (the durable index, Raft thesis §10.2.1),
 //! [`message`] (the RPCs), [`persist`] (the persistent state's encoding), [`codec`] (the
 //! one binary encoding both use), [`role`].
 
@@ -21,6 +22,9 @@ pub mod codec;
 #[macro_use]
 mod mutation;
 mod commit;
+mod durability;
+#[cfg(test)]
+mod durability_tests;
 mod election;
 #[cfg(test)]
 mod fuzz_tests;
@@ -217,9 +221,14 @@ pub enum Input {
     },
     /// The caller's storage has made durable every [`Persist`] this core handed out up to
     /// and including the one whose log ends at `(index, term)` (Raft thesis §10.2.1: a
-    /// leader counts itself toward a commit quorum only up to its durable index).
+    /// leader counts itself toward a commit quorum only up to its durable index). Feed it
+    /// after each successful sync, with the last log index and term as of the last
+    /// `Persist` the sync covered ([`Core::last_log_index`] and the log's last term taken
+    /// right after that step, or simply now if no step ran since).
     ///
-    /// CONTRACT STUB: accepted and ignored until the durability work lands.
+    /// Ignored if the log no longer holds `term` at `index` (rewritten since, or past its
+    /// end); never lowers the durable index ([`Core::durable_index`]). A leader may commit
+    /// in this step, so its `Ready` can carry applies and AppendEntries requests.
     Persisted {
         /// The last log index known durable.
         index: u64,
@@ -263,16 +272,31 @@ pub enum Apply {
 
 /// Everything one step produced. The caller's obligations, in this order:
 ///
-/// 1. **`persist`**: if `Some`, make it durable (all its parts together, atomically)
-///    *before* sending any message of this step — replies and requests may promise a vote
-///    or an appended entry (Figure 2: "respond to RPCs only after updating stable storage").
-///    It is a delta: apply it to the stored state in step order ([`Persist::apply_to`]), or,
-///    for a whole-state persister, save [`Core::encode_persistent_state`] and
-///    [`Core::snapshot_data`] taken after this step.
-/// 2. **`messages`**: then send them, in any order; losing some is allowed (Raft retries).
+/// 1. **`persist`**: if `Some`, write it to storage, in step order. It is a delta: apply
+///    it to the stored state ([`Persist::apply_to`]), or, for a whole-state persister,
+///    save [`Core::encode_persistent_state`] and [`Core::snapshot_data`] taken after this
+///    step. A snapshot in it must be stored atomically (it raises the durable index at
+///    once, see [`Core::durable_index`]); the hard state and log may wait for a sync.
+/// 2. **`messages`**: send them, in any order; losing some is allowed (Raft retries). What
+///    may leave before this step's `persist` is durable (Raft thesis §10.2.1):
+///    - a leader's **requests** — `AppendEntries` and `InstallSnapshot` — may leave at
+///      once: the leader counts its own copy toward a commit only up to its durable index,
+///      so sending early is safe;
+///    - **everything else waits for the sync**: replies (`AppendEntriesReply`,
+///      `InstallSnapshotReply`: an acknowledgement promises the entries survive a crash),
+///      votes (`RequestVoteReply`: a granted vote must survive, Figure 2 "respond to RPCs
+///      only after updating stable storage") and a candidate's `RequestVote` (its vote
+///      for itself and its term). A step without `persist` has nothing to wait for.
+///
 ///    A message that is a reply to a request just received is the answer to that RPC.
 /// 3. **`applies`**: hand them to the service in this order, after everything earlier
-///    steps returned; each is committed, and they are contiguous across steps.
+///    steps returned; each is committed, and they are contiguous across steps. They may
+///    be handed over before the sync: a commit never depends on the leader's undurable
+///    entries.
+/// 4. **`Input::Persisted`**: after each successful sync, step the core with
+///    [`Input::Persisted`] naming the last log index and term the sync covers. Until then
+///    a leader does not count its own unsynced entries, so without it a single-server
+///    cluster never commits and a larger one commits only through its followers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ready {
     /// What to make durable first (obligation 1).
@@ -312,6 +336,9 @@ pub struct Core {
     dirty: bool,
     /// Term and vote as last handed out in `Ready::persist`.
     persisted_hard_state: HardState,
+    /// The last log index known to be on stable storage (Raft thesis §10.2.1; see
+    /// `durability`). Invariant: snapshot_index <= durable_index <= last_index.
+    durable_index: u64,
     /// The deliberate bug this core runs with (test feature `mutations` only).
     #[cfg(feature = "mutations")]
     mutation: Option<mutation::Mutation>,
@@ -398,15 +425,17 @@ impl Core {
             ready: Ready::default(),
             dirty: false,
             persisted_hard_state: HardState::default(),
+            durable_index: 0,
             config,
             #[cfg(feature = "mutations")]
             mutation,
         };
-        // What it was restored from is on disk already.
+        // What it was restored from is on disk already: the hard state, and the whole log.
         core.persisted_hard_state = HardState {
             current_term: core.current_term,
             voted_for: core.voted_for,
         };
+        core.durable_index = core.log.last_index();
         core.reset_election_timer();
         // A decoded state passed `PersistentState::decode`'s checks (terms ordered, none
         // after the current term), so the invariants hold by construction.
@@ -441,15 +470,18 @@ impl Core {
             Input::Message { from, message } => self.receive(from, message),
             Input::Propose(command) => self.propose(command),
             Input::Snapshot { index, data } => self.compact(index, data),
-            Input::Persisted { .. } => {}
+            Input::Persisted { index, term } => self.persisted(index, term),
         }
         self.apply_committed();
+        // Handing out the step's writes settles the durable index (a truncation lowers
+        // it), so the invariants are checked after.
+        let ready = self.take_ready();
         #[cfg(debug_assertions)]
         {
             assert!(self.current_term >= term_before, "term moved backwards");
             self.check_invariants();
         }
-        self.take_ready()
+        ready
     }
 
     fn tick(&mut self) {
@@ -587,6 +619,7 @@ impl Core {
         };
         let hard_changed = hard_state != self.persisted_hard_state;
         let (snapshot_changed, log) = self.log.take_changes();
+        self.note_written(snapshot_changed, log.as_ref());
         if self.dirty || hard_changed || snapshot_changed || log.is_some() {
             self.dirty = false;
             self.persisted_hard_state = hard_state;
@@ -743,6 +776,14 @@ impl Core {
         self.log.last_index()
     }
 
+    /// The last log index known to be on stable storage (Raft thesis §10.2.1): raised by
+    /// [`Input::Persisted`] and by a snapshot, lowered by a truncation, the last index
+    /// after a restore. A leader counts itself toward a commit quorum only up to it.
+    /// Always `snapshot_index() <= durable_index() <= last_log_index()`.
+    pub fn durable_index(&self) -> u64 {
+        self.durable_index
+    }
+
     /// Figure 2 `commitIndex`.
     pub fn commit_index(&self) -> u64 {
         self.commit_index
@@ -820,6 +861,11 @@ impl Core {
             "need snapshot {snapshot_index} <= applied {} <= commit {} <= last {last_index}",
             self.last_applied,
             self.commit_index
+        );
+        assert!(
+            snapshot_index <= self.durable_index && self.durable_index <= last_index,
+            "need snapshot {snapshot_index} <= durable {} <= last {last_index}",
+            self.durable_index
         );
         assert!(
             self.log.last_term() <= self.current_term,

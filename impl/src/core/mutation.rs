@@ -1,8 +1,9 @@
 //! Test-only bugs ("mutations") that show the conformance checks have teeth
 //! (`conformance/tests/mutations.rs`, `docs/conformance.md`, "Mutation check").
 //!
-//! Each `Mutation` switches off one rule of Figure 2 / §5 / §7 and is the implementation
-//! counterpart of the model's bug variant of the same name (`raft_model::Bug`).
+//! Each `Mutation` switches off one rule of Figure 2 / §5 / §7 / thesis §10.2.1 and is the
+//! implementation counterpart of the model's bug variant of the same name
+//! (`raft_model::Bug`).
 //!
 //! **Fault points.** A rule that a mutation breaks carries a fault point,
 //! `mutated!(self.mutation, Name)`. Without the cargo feature `mutations` the macro expands
@@ -19,7 +20,9 @@
 //!
 //! The model's `RestartWithoutSnapshot` has no counterpart: restoring the service from the
 //! snapshot after a restart is the service's (and the harness's) job, not the core's, which
-//! only hands the snapshot bytes back (`Core::restore`).
+//! only hands the snapshot bytes back (`Core::restore`). Nor has `FollowerAcksUndurable`:
+//! the core hands out a reply with the step's `Persist`, and sending it only after the sync
+//! is the caller's obligation (`Ready`).
 
 /// Fault point: whether the test-only mutation `$name` is selected, where `$selected` is an
 /// `Option<Mutation>` (the core's private `mutation` field). Without the `mutations`
@@ -77,11 +80,14 @@ mod enabled {
         /// index). Unreachable from the conformance harness, whose service only snapshots
         /// what it applied (`conformance/tests/mutations.rs`).
         SnapshotUncommitted,
+        /// Raft thesis §10.2.1: the leader counts its whole log toward a commit quorum,
+        /// including entries not yet on its stable storage (a crash loses them).
+        LeaderCountsUndurable,
     }
 
     impl Mutation {
         /// Every mutation, in declaration order.
-        pub const ALL: [Mutation; 10] = [
+        pub const ALL: [Mutation; 11] = [
             Mutation::NoElectionRestriction,
             Mutation::CommitPreviousTerm,
             Mutation::ForgetVoteOnRestart,
@@ -92,6 +98,7 @@ mod enabled {
             Mutation::LeaderKeepsLeading,
             Mutation::NoPrevLogCheck,
             Mutation::SnapshotUncommitted,
+            Mutation::LeaderCountsUndurable,
         ];
 
         /// The name of the model's bug variant (`check --bug NAME`).
@@ -107,6 +114,7 @@ mod enabled {
                 Mutation::LeaderKeepsLeading => "leader-keeps-leading",
                 Mutation::NoPrevLogCheck => "no-prev-log-check",
                 Mutation::SnapshotUncommitted => "snapshot-uncommitted",
+                Mutation::LeaderCountsUndurable => "leader-counts-undurable",
             }
         }
     }

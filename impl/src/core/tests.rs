@@ -100,6 +100,13 @@ fn append(term: u64, prev: (u64, u64), log_terms: &[u64], leader_commit: u64) ->
     }
 }
 
+/// The caller's storage has synced everything the core handed out: `Input::Persisted` with
+/// the log's end (Raft thesis §10.2.1; until then a leader does not count its own copy).
+fn sync(core: &mut Core) -> Ready {
+    let (index, term) = (core.last_log_index(), core.log().last_term());
+    core.step(Input::Persisted { index, term })
+}
+
 fn only_reply(ready: &Ready) -> &Message {
     assert_eq!(
         ready.messages.len(),
@@ -424,6 +431,8 @@ fn single_server_elects_itself_and_commits() {
     assert_eq!(core.role(), Role::Leader);
     let ready = core.step(Input::Propose(vec![5].into()));
     assert_eq!(ready.proposed, Some((1, 1)));
+    assert!(ready.applies.is_empty(), "not durable yet (§10.2.1)");
+    let ready = sync(&mut core);
     assert_eq!(
         ready.applies,
         vec![Apply::Entry {
@@ -679,11 +688,13 @@ fn proposals_are_batched_while_a_request_is_in_flight() {
         2,
         "idle followers get the entry at once"
     );
+    sync(&mut leader);
     let second = leader.step(Input::Propose(vec![2].into()));
     assert!(
         second.messages.is_empty(),
         "followers with a request in flight wait"
     );
+    assert!(sync(&mut leader).messages.is_empty());
     let ready = deliver(
         &mut leader,
         1,
@@ -729,6 +740,7 @@ fn leader_only_commits_entries_of_its_current_term_by_counting() {
         "a term-2 entry on a majority is not committed"
     );
     leader.step(Input::Propose(vec![7].into()));
+    sync(&mut leader);
     let ready = deliver(&mut leader, 1, success(3));
     assert_eq!(
         leader.commit_index(),
@@ -1145,6 +1157,7 @@ fn late_follower_is_told_the_new_commit_index() {
     deliver(&mut leader, 1, success(0));
     deliver(&mut leader, 2, success(0));
     leader.step(Input::Propose(vec![1].into()));
+    sync(&mut leader);
     deliver(&mut leader, 1, success(1));
     assert_eq!(leader.commit_index(), 1);
     let ready = deliver(&mut leader, 2, success(1));
