@@ -45,7 +45,6 @@ use crate::sync::{
 
 pub use applier::{Applied, Applies};
 pub(crate) use applier::{ApplySink, SinkError};
-pub(crate) use config::timing_ticks;
 pub use config::{NodeConfig, NodeConfigError, TimingError};
 pub use error::{NodeError, ProposalError, ProposeError, StopReason};
 pub use network::Network;

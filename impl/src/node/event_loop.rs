@@ -113,6 +113,8 @@ impl EventLoop {
         if let End::Stopped(reason) = &end {
             tracing::error!(id = self.shared.id, %reason, "node stopped");
         }
+        // The core stays inspectable (`with_core`) once input is refused.
+        *lock(&self.shared.final_core) = Some(self.core.clone());
         // Refuse input from now on, and drop what is queued (RPC handlers waiting for a
         // reply see their slot close; proposers see their answer slot close).
         let leftover = {
@@ -142,7 +144,6 @@ impl EventLoop {
         self.held.clear();
         self.publish();
         self.shared.publish_end(&end);
-        *lock(&self.shared.final_core) = Some(self.core.clone());
     }
 
     fn serve(&mut self) -> End {
