@@ -116,7 +116,7 @@ impl Default for RaftConfig {
             election_timeout_max: Duration::from_millis(600),
             seed: None,
             spawn_ticker: true,
-            sender_threads: 4,
+            sender_threads: 16,
         }
     }
 }

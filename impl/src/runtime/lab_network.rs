@@ -12,8 +12,10 @@ use crate::node::{Network, Queue, Receiver};
 use crate::sync::{lock, thread, Arc, AtomicU64, Mutex, Ordering};
 use crate::Transport;
 
-/// Requests queued per destination at most.
-const QUEUE_PER_PEER: usize = 64;
+/// Requests queued per destination at most. When full, the oldest is dropped: a newer
+/// AppendEntries or heartbeat supersedes it, and a peer that becomes reachable again gets
+/// recent messages first.
+const QUEUE_PER_PEER: usize = 16;
 
 pub(crate) struct LabNetwork {
     links: Vec<Option<Arc<Queue<Bytes>>>>,
@@ -85,7 +87,7 @@ impl LabNetwork {
 impl Network for LabNetwork {
     fn send(&self, to: usize, message: Bytes) {
         if let Some(Some(queue)) = self.links.get(to) {
-            if queue.try_push(message).is_err() {
+            if !matches!(queue.push_drop_oldest(message), Ok(false)) {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
