@@ -636,7 +636,7 @@ fn propose_distinguishes_the_reasons_for_refusal() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(big.start(vec![0u8; MAX_COMMAND_BYTES + 1]).2, false);
+    assert!(!big.start(vec![0u8; MAX_COMMAND_BYTES + 1]).2);
     big.kill();
 }
 
