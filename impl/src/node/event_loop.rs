@@ -55,7 +55,7 @@ struct Pending {
 pub(crate) struct EventLoop {
     pub core: Core,
     pub shared: Arc<Shared>,
-    pub network: Arc<dyn Network>,
+    pub network: std::sync::Arc<dyn Network>,
     pub storage: Arc<Queue<Write>>,
     pub applier: Arc<Queue<ApplyItem>>,
     pub syncs: Arc<AtomicU64>,
@@ -74,7 +74,7 @@ impl EventLoop {
     pub(crate) fn new(
         core: Core,
         shared: Arc<Shared>,
-        network: Arc<dyn Network>,
+        network: std::sync::Arc<dyn Network>,
         storage: Arc<Queue<Write>>,
         applier: Arc<Queue<ApplyItem>>,
         syncs: Arc<AtomicU64>,
@@ -301,12 +301,22 @@ impl EventLoop {
             }));
             return;
         }
+        let bytes = command.len();
         let ready = self.step(Input::Propose(command), it);
         match ready.proposed {
             Some((index, term)) => {
                 self.shared.accepted.fetch_add(1, Ordering::Relaxed);
                 self.pending.insert(index, Pending { term, outcome });
                 answer.send(Ok((index, term)));
+            }
+            None if self.core.role() == Role::Leader => {
+                // Still leader, yet the core refused it: its own size limit (a command
+                // no message could carry) is below `max_command_bytes`.
+                self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+                answer.send(Err(ProposeError::TooLarge {
+                    bytes,
+                    max: self.shared.max_command_bytes,
+                }));
             }
             None => {
                 self.shared.rejected.fetch_add(1, Ordering::Relaxed);

@@ -376,6 +376,16 @@ fn a_panicking_storage_stops_the_node_cleanly() {
     ));
     assert!(matches!(node.tick(), Err(NodeError::Stopped(_))));
     assert!(node.status().stopped.is_some());
+    // The threads end by themselves, before any shutdown: nothing leaks.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while node.running_threads() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} threads still running",
+            node.running_threads()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
     node.shutdown();
     node.shutdown();
     assert_eq!(node.running_threads(), 0);
@@ -457,6 +467,7 @@ fn shutdown_joins_every_thread() {
     let cluster = cluster(1, |_| {});
     let node = &cluster.nodes[0];
     cluster.leader(&[0]);
+    assert_eq!(node.running_threads(), 3);
     let mut watch = node.watch();
     node.shutdown();
     assert_eq!(node.running_threads(), 0);
