@@ -78,7 +78,7 @@ struct Handle {
     shared: Arc<Shared>,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
     /// Threads of this node that have not returned yet (each decrements it as it ends).
-    live: Arc<AtomicUsize>,
+    live: std::sync::Arc<AtomicUsize>,
     /// Ends the service's stream at shutdown so a blocked applier returns.
     applies: Option<Arc<Queue<applier::Applied>>>,
     shut_down: AtomicBool,
@@ -199,7 +199,7 @@ impl Node {
             inbox_changed: Condvar::new(),
             published: Mutex::new(Published::default()),
             published_changed: Condvar::new(),
-            pending: Arc::new(AtomicUsize::new(0)),
+            pending: std::sync::Arc::new(AtomicUsize::new(0)),
             accepted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -208,7 +208,7 @@ impl Node {
         });
         let storage_queue = Arc::new(Queue::new(usize::MAX));
         let apply_queue = Arc::new(Queue::new(config.apply_queue));
-        let syncs = Arc::new(AtomicU64::new(0));
+        let syncs = std::sync::Arc::new(AtomicU64::new(0));
         let event_loop = EventLoop::new(
             core,
             Arc::clone(&shared),
@@ -218,7 +218,7 @@ impl Node {
             Arc::clone(&syncs),
             config.auto_tick.then_some(config.tick),
         );
-        let live = Arc::new(AtomicUsize::new(0));
+        let live = std::sync::Arc::new(AtomicUsize::new(0));
         let mut threads = Vec::with_capacity(3);
         threads.push(spawn(&live, move || event_loop.run()));
         {
@@ -312,7 +312,7 @@ impl Node {
             shared.rejected.fetch_add(1, Ordering::Relaxed);
             return Err(ProposeError::Busy);
         }
-        let token = PendingToken(Arc::clone(&shared.pending));
+        let token = PendingToken(std::sync::Arc::clone(&shared.pending));
         let (answer, answered) = oneshot();
         let (outcome_tx, outcome) = oneshot();
         let propose = Propose {
@@ -403,6 +403,11 @@ impl Node {
     pub fn status(&self) -> Status {
         let shared = self.shared();
         let mut status = lock(&shared.published).status.clone();
+        {
+            let inbox = lock(&shared.inbox);
+            status.inbox_messages = inbox.messages.len();
+            status.inbox_proposals = inbox.proposals.len();
+        }
         status.applied = shared.applied.load(Ordering::SeqCst);
         status.pending_proposals = shared.pending.load(Ordering::SeqCst);
         status.proposals_accepted = shared.accepted.load(Ordering::Relaxed);
@@ -448,15 +453,18 @@ impl Node {
 }
 
 /// Spawns `body` on a thread counted in `live` until it returns.
-fn spawn(live: &Arc<AtomicUsize>, body: impl FnOnce() + Send + 'static) -> thread::JoinHandle<()> {
-    struct Alive(Arc<AtomicUsize>);
+fn spawn(
+    live: &std::sync::Arc<AtomicUsize>,
+    body: impl FnOnce() + Send + 'static,
+) -> thread::JoinHandle<()> {
+    struct Alive(std::sync::Arc<AtomicUsize>);
     impl Drop for Alive {
         fn drop(&mut self) {
             self.0.fetch_sub(1, Ordering::SeqCst);
         }
     }
     live.fetch_add(1, Ordering::SeqCst);
-    let alive = Alive(Arc::clone(live));
+    let alive = Alive(std::sync::Arc::clone(live));
     thread::spawn(move || {
         let _alive = alive;
         body();

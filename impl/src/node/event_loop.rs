@@ -20,7 +20,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::core::{Apply, Core, Input, Message, Outgoing, Persist, Ready, Role};
-use crate::sync::{lock, Arc, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::sync::{lock, Arc};
 
 use super::applier::ApplyItem;
 use super::error::panic_message;
@@ -58,7 +60,7 @@ pub(crate) struct EventLoop {
     pub network: std::sync::Arc<dyn Network>,
     pub storage: Arc<Queue<Write>>,
     pub applier: Arc<Queue<ApplyItem>>,
-    pub syncs: Arc<AtomicU64>,
+    pub syncs: std::sync::Arc<AtomicU64>,
     pub tick: Option<Duration>,
     /// Writes handed to the storage worker so far, and how many of them are durable.
     pub issued_seq: u64,
@@ -77,7 +79,7 @@ impl EventLoop {
         network: std::sync::Arc<dyn Network>,
         storage: Arc<Queue<Write>>,
         applier: Arc<Queue<ApplyItem>>,
-        syncs: Arc<AtomicU64>,
+        syncs: std::sync::Arc<AtomicU64>,
         tick: Option<Duration>,
     ) -> Self {
         let durable_index = core.last_log_index();
@@ -463,10 +465,6 @@ impl EventLoop {
             term: self.core.current_term(),
             leader: self.core.leader_id(),
         };
-        let (inbox_messages, inbox_proposals) = {
-            let inbox = lock(&self.shared.inbox);
-            (inbox.messages.len(), inbox.proposals.len())
-        };
         let status = Status {
             id: self.shared.id,
             state,
@@ -475,8 +473,9 @@ impl EventLoop {
             last_index: self.core.last_log_index(),
             durable_index: self.durable_index.max(self.core.snapshot_index()),
             snapshot_index: self.core.snapshot_index(),
-            inbox_messages,
-            inbox_proposals,
+            // Read live by `Node::status` (the loop does not lock the inbox for them).
+            inbox_messages: 0,
+            inbox_proposals: 0,
             storage_queue: (self.issued_seq - self.durable_seq) as usize,
             apply_queue: self.backlog.len() + self.applier.len(),
             held: self.held.len(),
