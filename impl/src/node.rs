@@ -39,9 +39,9 @@ use bytes::Bytes;
 
 use crate::core::{self, Core, Message};
 use crate::storage::Storage;
-use crate::sync::{
-    lock, thread, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering,
-};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+
+use crate::sync::{lock, thread, Arc, AtomicBool, Condvar, Mutex, Ordering};
 
 pub use applier::{Applied, Applies};
 pub(crate) use applier::{ApplySink, SinkError};
@@ -215,7 +215,7 @@ impl Node {
             network,
             Arc::clone(&storage_queue),
             Arc::clone(&apply_queue),
-            Arc::clone(&syncs),
+            std::sync::Arc::clone(&syncs),
             config.auto_tick.then_some(config.tick),
         );
         let live = std::sync::Arc::new(AtomicUsize::new(0));
