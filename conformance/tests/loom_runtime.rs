@@ -275,6 +275,8 @@ fn snapshot_install_vs_applies() {
             last_included_index: index,
             last_included_term: 1,
             data: vec![index as u8],
+            offset: 0,
+            done: true,
         };
         assert!(raft.handle(&append(0, 1, 2, 1).encode().unwrap()).is_some());
         let delayed = [append(0, 1, 3, 3), install(3)].map(|message| {

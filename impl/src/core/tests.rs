@@ -792,6 +792,8 @@ fn install_snapshot_over_matching_log_keeps_following_entries() {
             last_included_index: 3,
             last_included_term: 2,
             data: vec![4, 4],
+            offset: 0,
+            done: true,
         },
     );
     assert_eq!(
@@ -815,7 +817,9 @@ fn install_snapshot_over_matching_log_keeps_following_entries() {
         only_reply(&ready),
         &Message::InstallSnapshotReply {
             term: 2,
-            last_included_index: 3
+            last_included_index: 3,
+            offset: 0,
+            done: true,
         }
     );
     assert!(ready.persist.is_some());
@@ -835,6 +839,8 @@ fn install_snapshot_over_conflicting_log_discards_it() {
             last_included_index: 3,
             last_included_term: 3,
             data: vec![1],
+            offset: 0,
+            done: true,
         },
     );
     assert_eq!(follower.last_log_index(), 3);
@@ -858,6 +864,8 @@ fn older_snapshot_never_moves_follower_backwards() {
             last_included_index: 2,
             last_included_term: 1,
             data: vec![1],
+            offset: 0,
+            done: true,
         },
     );
     assert!(ready.applies.is_empty() && ready.persist.is_none());
@@ -873,7 +881,9 @@ fn older_snapshot_never_moves_follower_backwards() {
         only_reply(&ready),
         &Message::InstallSnapshotReply {
             term: 1,
-            last_included_index: 2
+            last_included_index: 2,
+            offset: 0,
+            done: true,
         }
     );
 }
@@ -904,6 +914,8 @@ fn leader_sends_install_snapshot_to_lagging_follower() {
             last_included_index: 3,
             last_included_term: 1,
             data: vec![9, 9, 9],
+            offset: 0,
+            done: true,
         }
     );
     let ready = deliver(
@@ -912,6 +924,8 @@ fn leader_sends_install_snapshot_to_lagging_follower() {
         Message::InstallSnapshotReply {
             term: 2,
             last_included_index: 3,
+            offset: 0,
+            done: true,
         },
     );
     assert_eq!(
@@ -1004,6 +1018,8 @@ fn bogus_messages_are_dropped() {
             last_included_index: 5,
             last_included_term: 2,
             data: vec![],
+            offset: 0,
+            done: true,
         },
     );
     assert_eq!(ready, Ready::default());
