@@ -484,7 +484,10 @@ mod tests {
         };
         assert!(vote(MAX_TERM).is_well_formed());
         assert!(!vote(MAX_TERM + 1).is_well_formed());
-        assert!(!vote(MAX_INDEX_OR_TERM - 1).is_well_formed(), "the finding's term");
+        assert!(
+            !vote(MAX_INDEX_OR_TERM - 1).is_well_formed(),
+            "the finding's term"
+        );
         let append = |prev_log_index, count| Message::AppendEntries {
             term: 1,
             leader: 0,

@@ -132,7 +132,9 @@ impl Core {
         self.commit_index = index;
         self.last_applied = index;
         self.mark_dirty();
-        self.ready.applies.push(Apply::Snapshot { index, term, data });
+        self.ready
+            .applies
+            .push(Apply::Snapshot { index, term, data });
     }
 
     /// Leader, on an InstallSnapshot reply of its own term. `done`: the follower now holds
