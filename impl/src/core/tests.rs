@@ -1555,6 +1555,68 @@ fn five_mib_snapshot_installs_after_five_chunk_round_trips() {
     );
 }
 
+/// Delivers `request` to `follower` and its reply to `leader`; returns the follower's
+/// applies and the leader's next requests.
+fn chunk_round_trip(
+    leader: &mut Core,
+    follower: &mut Core,
+    request: Message,
+) -> (Vec<Apply>, Vec<Outgoing>) {
+    let ready = deliver(follower, 0, request);
+    let reply = only_reply(&ready).clone();
+    (ready.applies, deliver(leader, 1, reply).messages)
+}
+
+fn chunk_offset(requests: &[Outgoing]) -> u64 {
+    match requests {
+        [Outgoing {
+            message: Message::InstallSnapshot { offset, .. },
+            ..
+        }] => *offset,
+        other => panic!("expected one chunk: {other:?}"),
+    }
+}
+
+/// A follower that restarts in the middle of a transfer has lost its partial snapshot
+/// (volatile): its reply to the next chunk says it holds nothing, and the leader starts
+/// over at offset 0 at once.
+// Reference: Figure 13 rules 2-4 (a chunk past offset 0 of no held snapshot is not written)
+#[test]
+fn follower_restart_mid_transfer_starts_over() {
+    let data = pattern(7, 3_500);
+    let (mut leader, mut follower, mut requests) = snapshot_transfer(data.clone(), 1_000);
+    for expected in [0, 1_000] {
+        assert_eq!(chunk_offset(&requests), expected);
+        let request = requests[0].message.clone();
+        (_, requests) = chunk_round_trip(&mut leader, &mut follower, request);
+    }
+    assert_eq!(chunk_offset(&requests), 2_000);
+    let restarted = PersistentState {
+        current_term: follower.current_term(),
+        ..PersistentState::default()
+    };
+    follower = Core::recover(config(1, SERVERS), restarted, Arc::default()).unwrap();
+    let request = requests[0].message.clone();
+    let (applies, next) = chunk_round_trip(&mut leader, &mut follower, request);
+    assert!(applies.is_empty());
+    requests = next;
+    let mut installed = Vec::new();
+    for expected in [0, 1_000, 2_000, 3_000] {
+        assert_eq!(chunk_offset(&requests), expected);
+        let request = requests[0].message.clone();
+        (installed, requests) = chunk_round_trip(&mut leader, &mut follower, request);
+    }
+    assert_eq!(
+        installed,
+        [Apply::Snapshot {
+            index: 10,
+            term: 1,
+            data: Arc::new(data)
+        }]
+    );
+    assert_eq!(leader.match_index(1), Some(10));
+}
+
 /// Chunks lost, duplicated and reordered, and a second leader (a later term) sending
 /// other bytes for the same snapshot `(10, 1)`: whatever the schedule, the follower only
 /// ever installs one leader's snapshot byte for byte, and once the network stops losing
