@@ -1772,3 +1772,202 @@ fn message_size_settings_are_validated() {
     assert_eq!(smallest.validate(), Ok(()));
     assert_eq!(smallest.max_command_bytes(), 1);
 }
+
+/// What one server's service has applied: the command of every index up to its last.
+fn decode_values(bytes: &[u8]) -> Vec<u32> {
+    assert_eq!(bytes.len() % 4, 0, "a snapshot of whole values");
+    bytes
+        .chunks(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+fn encode_values(values: &[u32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Random runs of three servers with small messages (200 bytes) and 7-byte snapshot
+/// chunks, so that every InstallSnapshot of more than one value is several chunks: ticks,
+/// proposals, service snapshots, crashes and restarts, and a network that loses,
+/// duplicates and reorders. Every message stays within its limit; every server applies,
+/// entry by entry or through a snapshot assembled from chunks, the same value at each
+/// index (State Machine Safety); after the network heals, all servers catch up. Seeds:
+/// `RAFT_CHUNK_RUN_SEED=S` runs one.
+// Reference: Figure 3 (State Machine Safety), Figure 13
+#[test]
+fn chunked_snapshots_keep_state_machine_safety_in_random_runs() {
+    let seeds: Vec<u64> = match std::env::var("RAFT_CHUNK_RUN_SEED") {
+        Ok(seed) => vec![seed.parse().expect("RAFT_CHUNK_RUN_SEED is a u64")],
+        Err(_) => (0..12).collect(),
+    };
+    let mut installs = 0;
+    for seed in seeds {
+        match std::panic::catch_unwind(|| chunked_run(seed)) {
+            Ok(n) => installs += n,
+            Err(panic) => {
+                eprintln!("chunked run failed with RAFT_CHUNK_RUN_SEED={seed}");
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+    assert!(installs > 0, "no snapshot was ever installed from chunks");
+}
+
+/// One run; returns how many snapshots were installed from the leader.
+fn chunked_run(seed: u64) -> usize {
+    const N: usize = 3;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let configs: Vec<Config> = (0..N)
+        .map(|i| Config {
+            max_bytes_per_message: 200,
+            snapshot_chunk_bytes: 7,
+            election_timeout_ticks_min: 10,
+            election_timeout_ticks_max: 20,
+            heartbeat_interval_ticks: 3,
+            ..Config::new(i, N, seed * 10 + i as u64)
+        })
+        .collect();
+    let mut cores: Vec<Core> = configs
+        .iter()
+        .map(|c| Core::new(c.clone()).unwrap())
+        .collect();
+    let mut disks = vec![(PersistentState::default(), Arc::new(Vec::<u8>::new())); N];
+    let mut applied: Vec<Vec<u32>> = vec![Vec::new(); N];
+    let mut up = [true; N];
+    // The value committed at each index (position + 1), as first applied anywhere.
+    let mut committed: Vec<u32> = Vec::new();
+    let mut network: Vec<(usize, Outgoing)> = Vec::new();
+    let mut proposals = 0u32;
+    let mut snapshot_installs = 0;
+    let steps = 8_000;
+    let mut caught_up = false;
+    let mut budget = 200;
+    for step in 0..steps + 4_000 {
+        // Then no loss, no crash, in order: everyone must catch up. A few more proposals
+        // let a new leader commit what earlier terms left uncommitted (Figure 8: it only
+        // commits an entry of its own term by counting).
+        let calm = step >= steps;
+        if step == steps {
+            budget = proposals + 3;
+        }
+        if calm {
+            up = [true; N];
+            let commit = cores[0].commit_index();
+            if network.is_empty() && cores.iter().all(|c| c.commit_index() == commit) {
+                caught_up = true;
+                break;
+            }
+        }
+        let (i, input) = match rng.gen_range(0..100) {
+            0..=29 => (rng.gen_range(0..N), Input::Tick),
+            30 if !calm && up.iter().all(|&u| u) => {
+                let i = rng.gen_range(0..N);
+                // A crash: the core and its service restart from the disk.
+                let (state, snapshot) = &disks[i];
+                cores[i] = Core::restore(
+                    configs[i].clone(),
+                    &state.encode().unwrap(),
+                    snapshot.as_ref().clone(),
+                )
+                .unwrap();
+                applied[i] = decode_values(snapshot);
+                up[i] = false;
+                continue;
+            }
+            31..=33 => {
+                let i = rng.gen_range(0..N);
+                up[i] = true;
+                continue;
+            }
+            34..=43 if proposals < budget => {
+                let i = rng.gen_range(0..N);
+                if cores[i].role() != Role::Leader {
+                    continue;
+                }
+                proposals += 1;
+                (i, Input::Propose(proposals.to_le_bytes().to_vec().into()))
+            }
+            44..=47 => {
+                let i = rng.gen_range(0..N);
+                let index = rng.gen_range(0..=applied[i].len());
+                let data = encode_values(&applied[i][..index]);
+                (
+                    i,
+                    Input::Snapshot {
+                        index: index as u64,
+                        data,
+                    },
+                )
+            }
+            48..=52 if !calm && !network.is_empty() => {
+                let k = rng.gen_range(0..network.len());
+                network.swap_remove(k);
+                continue;
+            }
+            53..=55 if !calm && !network.is_empty() => {
+                let k = rng.gen_range(0..network.len());
+                network.push(network[k].clone());
+                continue;
+            }
+            _ if !network.is_empty() => {
+                let k = if calm {
+                    0
+                } else {
+                    rng.gen_range(0..network.len())
+                };
+                let (from, out) = network.remove(k);
+                let input = Input::Message {
+                    from,
+                    message: out.message,
+                };
+                (out.to, input)
+            }
+            _ => continue,
+        };
+        if !up[i] {
+            continue;
+        }
+        let ready = cores[i].step(input);
+        if let Some(persist) = &ready.persist {
+            let (state, snapshot) = &mut disks[i];
+            persist.apply_to(state, snapshot).unwrap();
+        }
+        for out in ready.messages {
+            assert_within_limits(&configs[i], &out.message);
+            network.push((i, out));
+        }
+        for apply in ready.applies {
+            let first_new = match apply {
+                Apply::Entry { index, command, .. } => {
+                    assert_eq!(index, applied[i].len() as u64 + 1, "seed {seed}: S{i} gap");
+                    applied[i].push(u32::from_le_bytes(command[..].try_into().unwrap()));
+                    index as usize - 1
+                }
+                Apply::Snapshot { index, data, .. } => {
+                    snapshot_installs += 1;
+                    let values = decode_values(&data);
+                    assert_eq!(values.len() as u64, index, "seed {seed}: S{i} snapshot");
+                    applied[i] = values;
+                    0
+                }
+            };
+            for (k, &value) in applied[i].iter().enumerate().skip(first_new) {
+                match committed.get(k) {
+                    Some(&c) => assert_eq!(c, value, "seed {seed}: S{i} index {}", k + 1),
+                    None => committed.push(value),
+                }
+            }
+        }
+    }
+    let last = committed.len();
+    assert!(last >= 20, "seed {seed}: only {last} entries committed");
+    for (i, values) in applied.iter().enumerate() {
+        assert_eq!(values.len(), cores[i].commit_index() as usize);
+    }
+    let commits: Vec<u64> = cores.iter().map(|c| c.commit_index()).collect();
+    assert!(
+        caught_up,
+        "seed {seed}: servers did not catch up: {commits:?} ({snapshot_installs} installs)"
+    );
+    snapshot_installs
+}
