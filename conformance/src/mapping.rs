@@ -198,7 +198,9 @@ pub fn map_message(m: &core::Message) -> Result<Message, Beyond> {
             last_included_index,
             last_included_term,
             data,
-        } => Message::InstallSnapshot {
+            offset,
+            done,
+        } if *offset == 0 && *done => Message::InstallSnapshot {
             term: term(*t)?,
             leader: id(*leader),
             last_included_index: index(*last_included_index)?,
@@ -210,10 +212,16 @@ pub fn map_message(m: &core::Message) -> Result<Message, Beyond> {
         core::Message::InstallSnapshotReply {
             term: t,
             last_included_index,
+            done: true,
+            ..
         } => Message::InstallSnapshotReply {
             term: term(*t)?,
             last_included_index: index(*last_included_index)?,
         },
+        // The model sends a snapshot whole: a chunk of a larger one has no model action.
+        core::Message::InstallSnapshot { .. } | core::Message::InstallSnapshotReply { .. } => {
+            return Err(Beyond("a snapshot chunk".into()))
+        }
     })
 }
 

@@ -103,6 +103,8 @@ fn postcard_against_messagepack() {
         last_included_index: 10_000,
         last_included_term: 11,
         data: vec![7; 1 << 20],
+        offset: 0,
+        done: true,
     };
     report("InstallSnapshot, 1 MiB", &snapshot, 50);
 }

@@ -47,18 +47,26 @@ pub fn message(
                 }
             }
         ),
-        (n(), sender, n(), n(), data).prop_map(|(term, leader, index, snapshot_term, data)| {
-            Message::InstallSnapshot {
-                term,
-                leader,
-                last_included_index: index,
-                last_included_term: snapshot_term,
-                data,
+        (n(), sender, n(), n(), (n(), data, any::<bool>())).prop_map(
+            |(term, leader, index, snapshot_term, (offset, data, done))| {
+                Message::InstallSnapshot {
+                    term,
+                    leader,
+                    last_included_index: index,
+                    last_included_term: snapshot_term,
+                    offset,
+                    data,
+                    done,
+                }
             }
-        }),
-        (n(), n()).prop_map(|(term, index)| Message::InstallSnapshotReply {
-            term,
-            last_included_index: index
+        ),
+        (n(), n(), n(), any::<bool>()).prop_map(|(term, index, offset, done)| {
+            Message::InstallSnapshotReply {
+                term,
+                last_included_index: index,
+                offset,
+                done,
+            }
         }),
     ]
     .boxed()

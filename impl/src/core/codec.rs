@@ -90,6 +90,11 @@ pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], limit: u64) -> Result<T, 
     }
 }
 
+/// The number of bytes postcard's LEB128 varint takes for `n` (1 to 10).
+pub fn varint_len(n: u64) -> usize {
+    (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 /// A growing `Vec` output that refuses to pass `limit` bytes after `start`: the size check
 /// happens before each write, so an oversized byte string is refused before it is copied.
 struct Limited {
@@ -145,6 +150,14 @@ mod tests {
             encode(&huge, 1 << 20),
             Err(EncodeError::TooLarge { limit: 1 << 20 })
         );
+    }
+
+    /// `varint_len` agrees with the encoder at every length boundary.
+    #[test]
+    fn varint_len_matches_the_encoding() {
+        for n in [0u64, 1, 127, 128, 16_383, 16_384, 1 << 62, u64::MAX] {
+            assert_eq!(varint_len(n), encode(&n, 16).unwrap().len(), "{n}");
+        }
     }
 
     /// Decoding refuses oversized input, trailing bytes and truncation, each by its variant.

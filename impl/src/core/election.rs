@@ -1,11 +1,23 @@
 //! Leader election (§5.2) with the election restriction (§5.4.1).
 
 use super::role::RoleState;
-use super::{Core, Message, Role};
+use super::{Core, Message, Role, MAX_TERM};
 
 impl Core {
-    /// Timeout: a follower or candidate that heard from no leader starts an election.
+    /// Timeout: a follower or candidate that heard from no leader starts an election —
+    /// unless its term is [`MAX_TERM`]: the next term could not be sent (peers drop it as
+    /// malformed) nor written (the state encoder refuses it), so the server stays as it
+    /// is, logs it, and waits another timeout.
     pub(super) fn campaign(&mut self) {
+        if self.current_term >= MAX_TERM {
+            tracing::warn!(
+                me = self.config.id,
+                term = self.current_term,
+                "at the largest term: no election can start"
+            );
+            self.reset_election_timer();
+            return;
+        }
         self.become_candidate();
         if self.has_vote_majority() {
             self.become_leader_and_announce(); // A cluster of one elects itself.

@@ -60,11 +60,15 @@ fn random_message(rng: &mut ChaCha8Rng) -> Message {
             leader: rng.gen_range(0..5),
             last_included_index: number(rng),
             last_included_term: number(rng),
+            offset: number(rng),
             data: vec![7; rng.gen_range(0..4)],
+            done: rng.gen(),
         },
         _ => Message::InstallSnapshotReply {
             term: number(rng),
             last_included_index: number(rng),
+            offset: number(rng),
+            done: rng.gen(),
         },
     }
 }

@@ -19,6 +19,16 @@ pub struct Entry {
     pub command: Bytes,
 }
 
+impl Entry {
+    /// The bytes this entry takes in an encoded message or state: its term and the
+    /// command's length as varints, then the command.
+    pub fn encoded_len(&self) -> usize {
+        super::codec::varint_len(self.term)
+            + super::codec::varint_len(self.command.len() as u64)
+            + self.command.len()
+    }
+}
+
 /// A [`Log`] change that would break the log's shape; the log is left unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LogError {
@@ -133,6 +143,26 @@ impl Log {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// Clones of the entries from `from` on: at most `max_entries`, and no more than
+    /// `max_bytes` of them ([`Entry::encoded_len`]) — but at least one if there is one, so
+    /// a long entry is still sent (alone).
+    pub fn slice_bounded(&self, from: u64, max_entries: usize, max_bytes: usize) -> Vec<Entry> {
+        let Some(offset) = self.offset(from).filter(|&o| o < self.entries.len()) else {
+            return Vec::new();
+        };
+        let mut bytes = 0usize;
+        let count = self.entries[offset..]
+            .iter()
+            .take(max_entries)
+            .take_while(|entry| {
+                bytes = bytes.saturating_add(entry.encoded_len());
+                bytes <= max_bytes
+            })
+            .count()
+            .max(1);
+        self.entries[offset..offset + count].to_vec()
     }
 
     /// Appends `entry` at `last_index() + 1`. Its term must not be below `last_term()`
@@ -311,6 +341,25 @@ mod tests {
         assert_eq!(log.take_changes(), (false, None), "nothing to persist");
         log.truncate_from(3).unwrap();
         assert_eq!(log.last_index(), 2);
+    }
+
+    /// A batch stops before the entry that would pass the byte cap, at the count cap, or at
+    /// the end, and never comes back empty while an entry is left.
+    #[test]
+    fn slice_bounded_caps_bytes_and_count_but_sends_one() {
+        let big = |term| Entry {
+            term,
+            command: vec![0; 100].into(),
+        };
+        let log = Log::new(0, 0, vec![big(1), big(1), big(1), entry(1)]);
+        let each = big(1).encoded_len();
+        assert_eq!(each, 1 + 1 + 100);
+        assert_eq!(log.slice_bounded(1, 10, 2 * each).len(), 2);
+        assert_eq!(log.slice_bounded(1, 10, 2 * each - 1).len(), 1);
+        assert_eq!(log.slice_bounded(1, 10, 1).len(), 1, "at least one");
+        assert_eq!(log.slice_bounded(1, 2, usize::MAX).len(), 2);
+        assert_eq!(log.slice_bounded(3, 10, usize::MAX).len(), 2);
+        assert!(log.slice_bounded(5, 10, usize::MAX).is_empty());
     }
 
     /// The conflict hints find the boundaries of a term's run.

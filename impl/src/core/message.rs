@@ -10,13 +10,53 @@ use super::codec::{self, EncodeError, PayloadError};
 use super::log::Entry;
 
 /// Indices and terms at or above this are refused, so that no arithmetic on them can
-/// overflow (a cluster would need 2^62 entries or elections to get there).
+/// overflow (a cluster would need 2^62 entries or elections to get there). The persistent
+/// state's encoder and decoder refuse a term or snapshot index at or above it
+/// ([`super::StateError::OutOfRange`]).
 pub const MAX_INDEX_OR_TERM: u64 = 1 << 62;
 
-/// Largest message frame, header included, that the core encodes or decodes (a whole
-/// snapshot travels in one InstallSnapshot, so a larger snapshot cannot be sent: its encode
-/// is an [`EncodeError::TooLarge`]).
+/// The largest term a server ever takes: a message with a later term is malformed (dropped
+/// before term normalisation), and a server at this term does not start an election (it
+/// logs a warning instead). One bound for both, so that every term a server sends is one
+/// its peers accept, and every term it takes is one its state encoder writes
+/// (`MAX_TERM < MAX_INDEX_OR_TERM`, with room for `term + 1`).
+///
+/// Before this bound, one well-formed RequestVote of term `2^62 - 1` (a buggy or hostile
+/// peer) moved every server to that term; the next election moved to `2^62`, a term no
+/// peer accepted and no encoder wrote: no leader was ever elected again and restarts
+/// failed. A message at `MAX_TERM` itself still stops elections (there is no term left to
+/// campaign in): Raft assumes peers that do not lie, and this bound only keeps a lie from
+/// corrupting what is written.
+pub const MAX_TERM: u64 = MAX_INDEX_OR_TERM - 2;
+
+/// Largest message frame, header included, that the core encodes or decodes. The core
+/// never builds a larger one: AppendEntries are cut at `Config::max_bytes_per_message`
+/// and snapshots travel in chunks of `Config::snapshot_chunk_bytes`, both validated
+/// against this (only an AppendEntries whose single entry is larger, from a log written
+/// under another configuration, can pass it: its encode is an [`EncodeError::TooLarge`]).
 pub const MAX_MESSAGE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Room reserved in a message for everything but the commands of its entries or the data
+/// of its snapshot chunk: the header byte, the variant, every other field (varints of at
+/// most 10 bytes) and the length prefixes of one entry. An AppendEntries carrying one
+/// command of `max_bytes_per_message - MESSAGE_OVERHEAD_BYTES` bytes, and an
+/// InstallSnapshot carrying a chunk of `snapshot_chunk_bytes`, encode to at most
+/// `max_bytes_per_message` and `snapshot_chunk_bytes + MESSAGE_OVERHEAD_BYTES` bytes.
+pub const MESSAGE_OVERHEAD_BYTES: usize = 128;
+
+/// Upper bound on an AppendEntries frame without its entries: header, variant, term,
+/// leader, prev_log_index, prev_log_term, the entry count and leader_commit.
+pub(crate) const APPEND_ENTRIES_FIXED_BYTES: usize = 1 + 1 + 10 * 6;
+
+/// The largest command any valid configuration lets a leader accept (with
+/// `max_bytes_per_message` at [`MAX_MESSAGE_BYTES`]); a given core's limit is
+/// `Config::max_command_bytes`.
+pub const MAX_COMMAND_BYTES: usize = MAX_MESSAGE_BYTES as usize - MESSAGE_OVERHEAD_BYTES;
+
+/// The largest snapshot a follower assembles from chunks: a chunk that would take it past
+/// this is malformed, so one transfer holds at most this much memory. A leader whose
+/// service snapshot is larger cannot bring a follower up to date by InstallSnapshot.
+pub const MAX_SNAPSHOT_BYTES: u64 = 1 << 32;
 
 /// A Raft RPC request or reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,7 +107,8 @@ pub enum Message {
         /// On rejection, the term of the follower's conflicting entry (`None`: log too short).
         conflict_term: Option<u64>,
     },
-    /// §7: the whole snapshot in one message.
+    /// §7 and Figure 13: one chunk of a snapshot, the bytes `offset..offset + data.len()`;
+    /// a snapshot that fits one chunk is one message with `offset == 0` and `done`.
     InstallSnapshot {
         /// Leader's term.
         term: u64,
@@ -77,17 +118,27 @@ pub enum Message {
         last_included_index: u64,
         /// Term of `last_included_index`.
         last_included_term: u64,
-        /// The service's snapshot bytes.
+        /// Figure 13: the byte offset of this chunk in the snapshot.
+        offset: u64,
+        /// The chunk: the service's snapshot bytes from `offset` on.
         // Length prefix plus one copy, not one serde call per byte; same bytes on the wire.
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
+        /// Figure 13: this is the last chunk.
+        done: bool,
     },
-    /// Echoes the request's `last_included_index`.
+    /// Echoes the request's `last_included_index`, and says how far the transfer got.
     InstallSnapshotReply {
         /// The follower's current term, for the leader to update itself.
         term: u64,
         /// The request's `last_included_index`, echoed so the leader can update `match_index`.
         last_included_index: u64,
+        /// When not `done`: how many bytes of this snapshot the follower holds, where the
+        /// leader's next chunk starts (0: start over).
+        offset: u64,
+        /// The follower holds the whole snapshot (it installed it, or its commit index is
+        /// already past it): the leader applies IS9.
+        done: bool,
     },
 }
 
@@ -125,20 +176,24 @@ impl Message {
         }
     }
 
-    /// Whether the message is one a correct server could send: indices and terms far from
-    /// overflow, entries in non-decreasing term order after `prev_log_term` and not after
-    /// the sender's term, a snapshot not from a later term. Anything else is forged or
-    /// damaged and is dropped before it reaches a rule (no panic on bytes from the network).
+    /// Whether the message is one a correct server could send: terms at most [`MAX_TERM`],
+    /// indices far from overflow (an AppendEntries does not reach [`MAX_INDEX_OR_TERM`]
+    /// with its last entry), entries in non-decreasing term order after `prev_log_term`
+    /// and not after the sender's term, a snapshot not from a later term and a chunk that
+    /// ends within [`MAX_SNAPSHOT_BYTES`]. Anything else is forged or damaged and is
+    /// dropped before it reaches a rule (no panic on bytes from the network).
     pub fn is_well_formed(&self) -> bool {
         let small = |n: u64| n < MAX_INDEX_OR_TERM;
+        // The message's own term: a later one would take the receiver past `MAX_TERM`.
+        let term_ok = |t: u64| t <= MAX_TERM;
         match self {
             Message::RequestVote {
                 term,
                 last_log_index,
                 last_log_term,
                 ..
-            } => small(*term) && small(*last_log_index) && last_log_term <= term,
-            Message::RequestVoteReply { term, .. } => small(*term),
+            } => term_ok(*term) && small(*last_log_index) && last_log_term <= term,
+            Message::RequestVoteReply { term, .. } => term_ok(*term),
             Message::AppendEntries {
                 term,
                 prev_log_index,
@@ -153,8 +208,10 @@ impl Message {
                     previous = e.term;
                     ok
                 });
-                small(*term)
-                    && small(*prev_log_index)
+                // The last entry's index stays below the limit, as the log's does.
+                let last_index = prev_log_index.saturating_add(entries.len() as u64);
+                term_ok(*term)
+                    && small(last_index)
                     && small(*leader_commit)
                     && ordered
                     && previous <= *term
@@ -166,7 +223,7 @@ impl Message {
                 conflict_term,
                 ..
             } => {
-                small(*term)
+                term_ok(*term)
                     && small(*match_index)
                     && small(*conflict_index)
                     && conflict_term.iter().all(|&t| small(t))
@@ -175,12 +232,23 @@ impl Message {
                 term,
                 last_included_index,
                 last_included_term,
+                offset,
+                data,
                 ..
-            } => small(*term) && small(*last_included_index) && last_included_term <= term,
+            } => {
+                term_ok(*term)
+                    && small(*last_included_index)
+                    && last_included_term <= term
+                    && offset
+                        .checked_add(data.len() as u64)
+                        .is_some_and(|end| end <= MAX_SNAPSHOT_BYTES)
+            }
             Message::InstallSnapshotReply {
                 term,
                 last_included_index,
-            } => small(*term) && small(*last_included_index),
+                offset,
+                ..
+            } => term_ok(*term) && small(*last_included_index) && *offset <= MAX_SNAPSHOT_BYTES,
         }
     }
 
@@ -217,8 +285,10 @@ impl Message {
 
 /// The high bit marks a versioned frame; format 1 frames began with a variant tag (0–5).
 const VERSIONED: u8 = 0x80;
-/// The wire format this build writes and reads: 2 (postcard). Format 1 was bincode 1.
-pub const WIRE_VERSION: u8 = 2;
+/// The wire format this build writes and reads: 3 (postcard; InstallSnapshot in chunks,
+/// with Figure 13's `offset` and `done`). Format 2 was postcard with whole snapshots,
+/// format 1 bincode 1.
+pub const WIRE_VERSION: u8 = 3;
 /// The first byte of every message: the high bit set, then [`WIRE_VERSION`].
 pub const WIRE_HEADER: u8 = VERSIONED | WIRE_VERSION;
 
@@ -228,7 +298,8 @@ pub enum DecodeError {
     /// A frame of zero bytes.
     #[error("empty message frame")]
     Empty,
-    /// A frame of another wire format version (1: a bincode frame of an older build).
+    /// A frame of another wire format version (1: a bincode frame of an older build; 2: a
+    /// frame without snapshot chunks).
     #[error("message of wire format version {found}; this build reads version {expected}")]
     UnsupportedVersion {
         /// The version the frame announces (1 for a headerless format 1 frame).
@@ -295,7 +366,15 @@ mod tests {
                 leader: 2,
                 last_included_index: 9,
                 last_included_term: 4,
+                offset: 1 << 20,
                 data: vec![9; 100],
+                done: true,
+            },
+            Message::InstallSnapshotReply {
+                term: 5,
+                last_included_index: 9,
+                offset: (1 << 20) + 100,
+                done: false,
             },
         ];
         for message in messages {
@@ -363,7 +442,8 @@ mod tests {
     }
 
     /// Frames written by a format 1 build (bincode 1, no header; bytes recorded from that
-    /// build) and frames announcing a later version are refused by version, never misread.
+    /// build), format 2 frames (whole snapshots) and frames announcing a later version are
+    /// refused by version, never misread.
     #[test]
     fn other_versions_are_refused_by_version() {
         let old = DecodeError::UnsupportedVersion {
@@ -372,13 +452,71 @@ mod tests {
         };
         assert_eq!(Message::decode(FORMAT_1_REQUEST_VOTE), Err(old.clone()));
         assert_eq!(Message::decode(FORMAT_1_APPEND_ENTRIES), Err(old));
+        assert_eq!(WIRE_HEADER, 0x83);
+        // A format 2 InstallSnapshot (term 1, leader 0, index 1, term 1, data [7]): its
+        // payload would misread as the start of a chunk (data as `offset`).
         assert_eq!(
-            Message::decode(&[VERSIONED | 3, 1, 1, 1]),
+            Message::decode(&[0x82, 4, 1, 0, 1, 1, 1, 7]),
             Err(DecodeError::UnsupportedVersion {
-                found: 3,
+                found: 2,
                 expected: WIRE_VERSION
             })
         );
+        assert_eq!(
+            Message::decode(&[VERSIONED | 4, 1, 1, 1]),
+            Err(DecodeError::UnsupportedVersion {
+                found: 4,
+                expected: WIRE_VERSION
+            })
+        );
+    }
+
+    /// The bounds that keep a term from reaching what the state encoder refuses: a term up
+    /// to `MAX_TERM` is well formed, one past it is not; an AppendEntries whose last entry
+    /// would reach `MAX_INDEX_OR_TERM` is not; a chunk past `MAX_SNAPSHOT_BYTES` is not.
+    #[test]
+    fn terms_indices_and_chunks_are_bounded() {
+        let vote = |term| Message::RequestVote {
+            term,
+            candidate: 1,
+            last_log_index: 0,
+            last_log_term: 0,
+        };
+        assert!(vote(MAX_TERM).is_well_formed());
+        assert!(!vote(MAX_TERM + 1).is_well_formed());
+        assert!(
+            !vote(MAX_INDEX_OR_TERM - 1).is_well_formed(),
+            "the finding's term"
+        );
+        let append = |prev_log_index, count| Message::AppendEntries {
+            term: 1,
+            leader: 0,
+            prev_log_index,
+            prev_log_term: 0,
+            entries: vec![
+                Entry {
+                    term: 1,
+                    command: Default::default()
+                };
+                count
+            ],
+            leader_commit: 0,
+        };
+        assert!(append(MAX_INDEX_OR_TERM - 2, 1).is_well_formed());
+        assert!(!append(MAX_INDEX_OR_TERM - 2, 2).is_well_formed());
+        assert!(!append(MAX_INDEX_OR_TERM - 1, 1).is_well_formed());
+        let chunk = |offset, len| Message::InstallSnapshot {
+            term: 1,
+            leader: 0,
+            last_included_index: 1,
+            last_included_term: 1,
+            offset,
+            data: vec![0; len],
+            done: false,
+        };
+        assert!(chunk(MAX_SNAPSHOT_BYTES - 2, 2).is_well_formed());
+        assert!(!chunk(MAX_SNAPSHOT_BYTES - 2, 3).is_well_formed());
+        assert!(!chunk(u64::MAX, 1).is_well_formed());
     }
 
     /// A message over the frame limit is an encode error, not an empty or cut frame; the
@@ -390,7 +528,9 @@ mod tests {
             leader: 0,
             last_included_index: 1,
             last_included_term: 1,
+            offset: 0,
             data: vec![0; MAX_MESSAGE_BYTES as usize],
+            done: true,
         };
         assert_eq!(
             message.encode(),

@@ -21,6 +21,7 @@ pub mod codec;
 #[cfg(not(feature = "mutations"))]
 #[macro_use]
 mod mutation;
+mod chunk;
 mod commit;
 mod durability;
 #[cfg(test)]
@@ -47,10 +48,15 @@ use rand_chacha::ChaCha8Rng;
 
 pub use codec::{EncodeError, PayloadError};
 pub use log::{Entry, Log, LogError};
-pub use message::{DecodeError, Message};
+pub use message::{
+    DecodeError, Message, MAX_COMMAND_BYTES, MAX_MESSAGE_BYTES, MAX_TERM, MESSAGE_OVERHEAD_BYTES,
+};
 pub use persist::{HardState, LogChange, Persist, PersistentState, SnapshotChange, StateError};
 pub use role::Role;
 use role::RoleState;
+
+/// The default `max_bytes_per_message` and `snapshot_chunk_bytes`: 1 MiB.
+pub const DEFAULT_MESSAGE_BYTES: usize = 1 << 20;
 
 /// Largest cluster a core accepts ([`ConfigError::TooManyServers`]): the per-server
 /// vectors of a candidate and a leader stay small, and an absurd `servers` is an error
@@ -76,6 +82,15 @@ pub struct Config {
     pub heartbeat_interval_ticks: u32,
     /// Cap on entries carried by one AppendEntries (at least 1).
     pub max_entries_per_message: usize,
+    /// Cap on the encoded size of one AppendEntries, in bytes: a batch stops before the
+    /// entry that would pass it, but always carries at least one entry. Above
+    /// [`MESSAGE_OVERHEAD_BYTES`], at most [`MAX_MESSAGE_BYTES`]. A leader refuses a
+    /// command larger than [`Config::max_command_bytes`], so that one entry always fits.
+    pub max_bytes_per_message: usize,
+    /// Snapshot bytes per InstallSnapshot chunk (Figure 13); a chunk message encodes to at
+    /// most this plus [`MESSAGE_OVERHEAD_BYTES`]. At least 1, at most [`MAX_MESSAGE_BYTES`]
+    /// minus [`MESSAGE_OVERHEAD_BYTES`].
+    pub snapshot_chunk_bytes: usize,
     /// A request to a follower counts as outstanding (so new entries wait for its reply)
     /// for at most this many ticks; after that it is presumed lost or delayed.
     pub in_flight_timeout_ticks: u32,
@@ -119,6 +134,25 @@ pub enum ConfigError {
     /// `max_entries_per_message` is 0: no entry could ever be sent.
     #[error("max_entries_per_message is 0")]
     ZeroBatch,
+    /// `max_bytes_per_message` leaves no room for a command, or is above
+    /// [`MAX_MESSAGE_BYTES`].
+    #[error("max_bytes_per_message {bytes} is not in {min}..={max}")]
+    MessageBytes {
+        /// The configured `max_bytes_per_message`.
+        bytes: usize,
+        /// The smallest allowed: [`MESSAGE_OVERHEAD_BYTES`] + 1.
+        min: usize,
+        /// The largest allowed: [`MAX_MESSAGE_BYTES`].
+        max: usize,
+    },
+    /// `snapshot_chunk_bytes` is 0, or a chunk message could pass [`MAX_MESSAGE_BYTES`].
+    #[error("snapshot_chunk_bytes {bytes} is not in 1..={max}")]
+    SnapshotChunkBytes {
+        /// The configured `snapshot_chunk_bytes`.
+        bytes: usize,
+        /// The largest allowed: [`MAX_MESSAGE_BYTES`] - [`MESSAGE_OVERHEAD_BYTES`].
+        max: usize,
+    },
 }
 
 /// Why [`Core::restore`] could not make a server.
@@ -158,13 +192,25 @@ impl Config {
             election_timeout_ticks_max: 60,
             heartbeat_interval_ticks: 10,
             max_entries_per_message: 512,
+            max_bytes_per_message: DEFAULT_MESSAGE_BYTES,
+            snapshot_chunk_bytes: DEFAULT_MESSAGE_BYTES,
             in_flight_timeout_ticks: 5,
             seed,
         }
     }
 
+    /// The largest command a leader with this configuration accepts: one entry of it
+    /// fits an AppendEntries of `max_bytes_per_message` ([`MESSAGE_OVERHEAD_BYTES`] less).
+    /// A larger `Propose` is refused (`Ready::proposed` stays `None`), so a runtime can
+    /// report it as too large before stepping the core.
+    pub fn max_command_bytes(&self) -> usize {
+        self.max_bytes_per_message
+            .saturating_sub(MESSAGE_OVERHEAD_BYTES)
+    }
+
     /// Checks what a server needs to run: `id < servers <= MAX_SERVERS`, a non-empty
-    /// election timeout range of at least one tick, and positive heartbeat and batch sizes.
+    /// election timeout range of at least one tick, positive heartbeat and batch sizes,
+    /// and message and chunk sizes within [`MAX_MESSAGE_BYTES`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.servers == 0 {
             return Err(ConfigError::NoServers);
@@ -193,6 +239,21 @@ impl Config {
         }
         if self.max_entries_per_message == 0 {
             return Err(ConfigError::ZeroBatch);
+        }
+        let max = MAX_MESSAGE_BYTES as usize;
+        if !(MESSAGE_OVERHEAD_BYTES + 1..=max).contains(&self.max_bytes_per_message) {
+            return Err(ConfigError::MessageBytes {
+                bytes: self.max_bytes_per_message,
+                min: MESSAGE_OVERHEAD_BYTES + 1,
+                max,
+            });
+        }
+        let max_chunk = max - MESSAGE_OVERHEAD_BYTES;
+        if !(1..=max_chunk).contains(&self.snapshot_chunk_bytes) {
+            return Err(ConfigError::SnapshotChunkBytes {
+                bytes: self.snapshot_chunk_bytes,
+                max: max_chunk,
+            });
         }
         Ok(())
     }
@@ -339,6 +400,8 @@ pub struct Core {
     /// The last log index known to be on stable storage (Raft thesis §10.2.1; see
     /// `durability`). Invariant: snapshot_index <= durable_index <= last_index.
     durable_index: u64,
+    /// The snapshot being received in chunks (Figure 13), if any: volatile.
+    receiving_snapshot: Option<chunk::Partial>,
     /// The deliberate bug this core runs with (test feature `mutations` only).
     #[cfg(feature = "mutations")]
     mutation: Option<mutation::Mutation>,
@@ -426,6 +489,7 @@ impl Core {
             dirty: false,
             persisted_hard_state: HardState::default(),
             durable_index: 0,
+            receiving_snapshot: None,
             config,
             #[cfg(feature = "mutations")]
             mutation,
@@ -564,13 +628,24 @@ impl Core {
             Message::InstallSnapshot {
                 last_included_index,
                 last_included_term,
+                offset,
                 data,
+                done,
                 ..
-            } => self.handle_install_snapshot(from, last_included_index, last_included_term, data),
+            } => self.handle_install_snapshot(
+                from,
+                last_included_index,
+                last_included_term,
+                offset,
+                data,
+                done,
+            ),
             Message::InstallSnapshotReply {
                 last_included_index,
+                offset,
+                done,
                 ..
-            } => self.handle_install_snapshot_reply(from, last_included_index),
+            } => self.handle_install_snapshot_reply(from, last_included_index, offset, done),
         }
     }
 
@@ -594,6 +669,10 @@ impl Core {
             } => Message::InstallSnapshotReply {
                 term,
                 last_included_index: *last_included_index,
+                // `done` as the model's reply has it: a leader that reads this reply in its
+                // own term applies IS9 to it (docs/protocol.md).
+                offset: 0,
+                done: true,
             },
             _ => return,
         };
@@ -692,6 +771,7 @@ impl Core {
         self.current_term += 1;
         self.voted_for = Some(self.config.id);
         self.leader_id = None;
+        self.receiving_snapshot = None; // No leader of this term will send its chunks.
         self.mark_dirty();
         let mut votes_granted = vec![false; self.config.servers];
         votes_granted[self.config.id] = true;
@@ -714,6 +794,7 @@ impl Core {
             match_index,
             in_flight: vec![None; servers],
             sent_commit: vec![0; servers],
+            transfers: vec![None; servers],
         });
         self.leader_id = Some(self.config.id);
         self.heartbeat_elapsed_ticks = 0;

@@ -1,13 +1,30 @@
 //! Log replication (§5.3): ClientRequest, AppendEntries and its reply with the fast
 //! nextIndex back-up (the Lab's XTerm/XIndex/XLen, `docs/protocol.md`).
 
+use super::message::{APPEND_ENTRIES_FIXED_BYTES, MAX_INDEX_OR_TERM};
 use super::role::RoleState;
 use super::{Bytes, Core, Entry, Message, Role};
 
 impl Core {
     /// ClientRequest: a leader appends the command in its term and starts replicating it.
+    /// A command over [`Config::max_command_bytes`](super::Config::max_command_bytes) is
+    /// refused (no AppendEntries could carry it), and so is one whose index would reach
+    /// [`MAX_INDEX_OR_TERM`] (the state encoder refuses such an index): `proposed` stays
+    /// `None`.
     pub(super) fn propose(&mut self, command: Bytes) {
         if self.role() != Role::Leader {
+            return;
+        }
+        let max = self.config.max_command_bytes();
+        if command.len() > max {
+            tracing::debug!(bytes = command.len(), max, "command too large; refused");
+            return;
+        }
+        if self.log.last_index() + 1 >= MAX_INDEX_OR_TERM {
+            tracing::warn!(
+                me = self.config.id,
+                "the log is at the largest index; command refused"
+            );
             return;
         }
         let term = self.current_term;
@@ -39,8 +56,9 @@ impl Core {
         }
     }
 
-    /// AppendEntries with every entry from `next_index[peer]` (capped), or InstallSnapshot
-    /// when those entries are already compacted (§7).
+    /// AppendEntries with the entries from `next_index[peer]`, at most
+    /// `max_entries_per_message` of them and at most `max_bytes_per_message` in all (but at
+    /// least one), or InstallSnapshot when those entries are already compacted (§7).
     pub(super) fn send_append_entries(&mut self, peer: usize) {
         let RoleState::Leader(progress) = &mut self.state else {
             return;
@@ -62,9 +80,13 @@ impl Core {
             leader: self.config.id,
             prev_log_index,
             prev_log_term,
-            entries: self
-                .log
-                .slice(next_index, self.config.max_entries_per_message),
+            entries: self.log.slice_bounded(
+                next_index,
+                self.config.max_entries_per_message,
+                self.config
+                    .max_bytes_per_message
+                    .saturating_sub(APPEND_ENTRIES_FIXED_BYTES),
+            ),
             leader_commit: self.commit_index,
         };
         self.send(peer, request);

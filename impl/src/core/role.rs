@@ -33,6 +33,8 @@ pub(crate) struct Progress {
     pub in_flight: Vec<Option<u64>>,
     /// The `leader_commit` last sent to each follower, so a newer one is passed on.
     pub sent_commit: Vec<u64>,
+    /// The InstallSnapshot transfer to each follower, while one is under way.
+    pub transfers: Vec<Option<super::chunk::Transfer>>,
 }
 
 impl RoleState {

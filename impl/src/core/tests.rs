@@ -804,6 +804,8 @@ fn install_snapshot_over_matching_log_keeps_following_entries() {
             last_included_index: 3,
             last_included_term: 2,
             data: vec![4, 4],
+            offset: 0,
+            done: true,
         },
     );
     assert_eq!(
@@ -827,7 +829,9 @@ fn install_snapshot_over_matching_log_keeps_following_entries() {
         only_reply(&ready),
         &Message::InstallSnapshotReply {
             term: 2,
-            last_included_index: 3
+            last_included_index: 3,
+            offset: 0,
+            done: true,
         }
     );
     assert!(ready.persist.is_some());
@@ -847,6 +851,8 @@ fn install_snapshot_over_conflicting_log_discards_it() {
             last_included_index: 3,
             last_included_term: 3,
             data: vec![1],
+            offset: 0,
+            done: true,
         },
     );
     assert_eq!(follower.last_log_index(), 3);
@@ -870,6 +876,8 @@ fn older_snapshot_never_moves_follower_backwards() {
             last_included_index: 2,
             last_included_term: 1,
             data: vec![1],
+            offset: 0,
+            done: true,
         },
     );
     assert!(ready.applies.is_empty() && ready.persist.is_none());
@@ -885,7 +893,9 @@ fn older_snapshot_never_moves_follower_backwards() {
         only_reply(&ready),
         &Message::InstallSnapshotReply {
             term: 1,
-            last_included_index: 2
+            last_included_index: 2,
+            offset: 0,
+            done: true,
         }
     );
 }
@@ -916,6 +926,8 @@ fn leader_sends_install_snapshot_to_lagging_follower() {
             last_included_index: 3,
             last_included_term: 1,
             data: vec![9, 9, 9],
+            offset: 0,
+            done: true,
         }
     );
     let ready = deliver(
@@ -924,6 +936,8 @@ fn leader_sends_install_snapshot_to_lagging_follower() {
         Message::InstallSnapshotReply {
             term: 2,
             last_included_index: 3,
+            offset: 0,
+            done: true,
         },
     );
     assert_eq!(
@@ -1016,6 +1030,8 @@ fn bogus_messages_are_dropped() {
             last_included_index: 5,
             last_included_term: 2,
             data: vec![],
+            offset: 0,
+            done: true,
         },
     );
     assert_eq!(ready, Ready::default());
@@ -1173,4 +1189,798 @@ fn late_follower_is_told_the_new_commit_index() {
         ready.messages.is_empty(),
         "up to date: nothing more to send"
     );
+}
+
+// ---- Message limits: bounded terms and indices, byte-capped batches, snapshot chunks ----
+
+use std::collections::VecDeque;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use message::MAX_INDEX_OR_TERM;
+
+/// The size bound every message the core emits keeps: an AppendEntries of one entry may
+/// only pass `max_bytes_per_message` if that entry alone does (none does in these tests).
+fn assert_within_limits(config: &Config, message: &Message) {
+    let len = message.encode().expect("within MAX_MESSAGE_BYTES").len();
+    let limit = match message {
+        Message::AppendEntries { .. } => config.max_bytes_per_message,
+        Message::InstallSnapshot { .. } => config.snapshot_chunk_bytes + MESSAGE_OVERHEAD_BYTES,
+        _ => MESSAGE_OVERHEAD_BYTES,
+    };
+    assert!(len <= limit, "a message of {len} bytes, over {limit}");
+}
+
+/// Cores wired by a FIFO network that loses every message to or from an `isolated`
+/// server (which is also paused: it does not tick), each with its disk (every `Ready::persist` applied in order) to restart from.
+/// Every message sent is checked against the size limits.
+struct Harness {
+    cores: Vec<Core>,
+    configs: Vec<Config>,
+    disks: Vec<(PersistentState, Arc<Vec<u8>>)>,
+    network: VecDeque<(usize, Outgoing)>,
+    isolated: Vec<bool>,
+    /// Requests sent to each server.
+    requests_to: Vec<usize>,
+}
+
+impl Harness {
+    fn new(configs: Vec<Config>) -> Harness {
+        let n = configs.len();
+        Harness {
+            cores: configs
+                .iter()
+                .map(|c| Core::new(c.clone()).unwrap())
+                .collect(),
+            configs,
+            disks: vec![(PersistentState::default(), Arc::new(Vec::new())); n],
+            network: VecDeque::new(),
+            isolated: vec![false; n],
+            requests_to: vec![0; n],
+        }
+    }
+
+    fn step(&mut self, i: usize, input: Input) -> Ready {
+        let ready = self.cores[i].step(input);
+        if let Some(persist) = &ready.persist {
+            let (state, snapshot) = &mut self.disks[i];
+            persist.apply_to(state, snapshot).unwrap();
+        }
+        for out in &ready.messages {
+            assert_within_limits(&self.configs[i], &out.message);
+            self.network.push_back((i, out.clone()));
+        }
+        ready
+    }
+
+    /// Delivers every message in flight, and those they cause, in order.
+    fn deliver_all(&mut self) {
+        for _ in 0..1_000_000 {
+            let Some((from, out)) = self.network.pop_front() else {
+                return;
+            };
+            if self.isolated[from] || self.isolated[out.to] {
+                continue;
+            }
+            if out.message.is_request() {
+                self.requests_to[out.to] += 1;
+            }
+            self.step(
+                out.to,
+                Input::Message {
+                    from,
+                    message: out.message,
+                },
+            );
+        }
+        panic!("the network never went quiet");
+    }
+
+    /// One tick on every server, then every message delivered.
+    fn tick_all(&mut self) {
+        for i in 0..self.cores.len() {
+            if !self.isolated[i] {
+                self.step(i, Input::Tick);
+            }
+        }
+        self.deliver_all();
+    }
+
+    fn leaders(&self) -> Vec<usize> {
+        (0..self.cores.len())
+            .filter(|&i| self.cores[i].role() == Role::Leader)
+            .collect()
+    }
+
+    /// Ticks until one server leads and every other agrees on its term; false if none
+    /// does within `ticks`.
+    fn elect(&mut self, ticks: usize) -> bool {
+        for _ in 0..ticks {
+            self.tick_all();
+            if let [leader] = self.leaders()[..] {
+                let term = self.cores[leader].current_term();
+                if self.cores.iter().all(|c| c.current_term() == term) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Server `i` crashes and restarts from the encoded bytes of its disk.
+    fn restart(&mut self, i: usize) -> Result<(), String> {
+        let (state, snapshot) = &self.disks[i];
+        let bytes = state.encode().map_err(|e| format!("S{i}: encode: {e}"))?;
+        let core = Core::restore(self.configs[i].clone(), &bytes, snapshot.as_ref().clone())
+            .map_err(|e| format!("S{i}: restore: {e}"))?;
+        self.cores[i] = core;
+        Ok(())
+    }
+}
+
+fn cluster_configs(servers: usize) -> Vec<Config> {
+    (0..servers).map(|i| config(i, servers)).collect()
+}
+
+/// Issue 10's finding: one well-formed RequestVote of term 2^62 - 1 drove every server to
+/// that term, the next election to 2^62 (dropped by every peer, refused by every state
+/// encoder), so no leader was ever elected and no server could restart. Now the message is
+/// malformed: the cluster elects a leader, and every server restarts from its disk.
+// Reference: Figure 2 (currentTerm is persistent: what is written must read back)
+#[test]
+fn request_vote_at_the_term_limit_cannot_stop_elections_or_restarts() {
+    let mut cluster = Harness::new(cluster_configs(3));
+    let forged = |candidate| vote_request(MAX_INDEX_OR_TERM - 1, candidate, 0, 0);
+    for (to, from) in [(0, 2), (1, 2), (2, 0)] {
+        cluster.step(
+            to,
+            Input::Message {
+                from,
+                message: forged(from),
+            },
+        );
+    }
+    cluster.deliver_all();
+    assert!(cluster.elect(1_000), "a leader is elected");
+    let term = cluster.cores[cluster.leaders()[0]].current_term();
+    assert!(term < 10, "term {term}");
+    for i in 0..3 {
+        cluster.restart(i).unwrap();
+        assert_eq!(cluster.cores[i].current_term(), term);
+    }
+    assert!(cluster.elect(1_000), "a leader after the restarts");
+}
+
+/// A server at `MAX_TERM` accepts messages of that term but none later, and never
+/// campaigns (there is no term left that peers accept and the encoder writes): its state
+/// stays encodable.
+// Reference: Figure 2 "Followers (§5.2)", bounded by message::MAX_TERM
+#[test]
+fn server_at_the_largest_term_does_not_campaign() {
+    let state = PersistentState {
+        current_term: MAX_TERM,
+        ..PersistentState::default()
+    };
+    let mut follower = Core::recover(config(1, SERVERS), state, Arc::default()).unwrap();
+    for _ in 0..3 * follower.config().election_timeout_ticks_max {
+        let ready = follower.step(Input::Tick);
+        assert!(ready.messages.is_empty() && ready.persist.is_none());
+    }
+    assert_eq!(follower.role(), Role::Follower);
+    assert_eq!(follower.current_term(), MAX_TERM);
+    let ready = deliver(&mut follower, 2, vote_request(MAX_TERM + 1, 2, 0, 0));
+    assert_eq!(ready, Ready::default(), "a later term is malformed");
+    let ready = deliver(&mut follower, 2, vote_request(MAX_TERM, 2, 0, 0));
+    assert_eq!(
+        only_reply(&ready),
+        &Message::RequestVoteReply {
+            term: MAX_TERM,
+            vote_granted: true
+        }
+    );
+    follower.persistent_state().encode().unwrap();
+}
+
+/// A leader whose log reaches the largest index refuses further commands rather than
+/// write an index its state encoder refuses.
+#[test]
+fn proposal_past_the_largest_index_is_refused() {
+    let state = PersistentState {
+        current_term: 1,
+        voted_for: None,
+        snapshot_index: MAX_INDEX_OR_TERM - 2,
+        snapshot_term: 1,
+        entries: Vec::new(),
+    };
+    let mut leader = Core::recover(config(0, 1), state, Arc::new(vec![1])).unwrap();
+    tick_until_candidate_or_leader(&mut leader);
+    assert_eq!(leader.role(), Role::Leader);
+    let ready = leader.step(Input::Propose(vec![1].into()));
+    assert_eq!(ready.proposed, Some((MAX_INDEX_OR_TERM - 1, 2)));
+    let ready = leader.step(Input::Propose(vec![2].into()));
+    assert_eq!(ready.proposed, None);
+    assert_eq!(leader.last_log_index(), MAX_INDEX_OR_TERM - 1);
+    leader.encode_persistent_state().unwrap();
+}
+
+/// A command larger than `max_command_bytes` is refused; one of exactly that size is
+/// accepted and its AppendEntries fits `max_bytes_per_message`.
+#[test]
+fn command_too_large_for_a_message_is_refused() {
+    let mut leader = server(0, 1, None, (0, 0), &[]);
+    make_leader(&mut leader);
+    // Both followers answer the election's heartbeats: nothing is outstanding.
+    deliver(&mut leader, 1, replication::accept(2, 0));
+    deliver(&mut leader, 2, replication::accept(2, 0));
+    let max = leader.config().max_command_bytes();
+    assert_eq!(max, DEFAULT_MESSAGE_BYTES - MESSAGE_OVERHEAD_BYTES);
+    let ready = leader.step(Input::Propose(vec![1; max + 1].into()));
+    assert_eq!((ready.proposed, ready.persist), (None, None));
+    assert!(ready.messages.is_empty());
+    let ready = leader.step(Input::Propose(vec![1; max].into()));
+    assert_eq!(ready.proposed, Some((1, 2)));
+    assert_eq!(ready.messages.len(), SERVERS - 1);
+    for out in &ready.messages {
+        assert!(
+            matches!(&out.message, Message::AppendEntries { entries, .. } if entries.len() == 1)
+        );
+        let len = out.message.encode().unwrap().len();
+        assert!(len <= DEFAULT_MESSAGE_BYTES, "{len}");
+    }
+}
+
+/// AppendEntries stop at the byte cap: 300 KiB commands go three to a 1 MiB message.
+// Reference: issue 10 ("entries batched by bytes")
+#[test]
+fn append_entries_are_cut_at_the_byte_limit() {
+    let mut leader = server(0, 1, None, (0, 0), &[]);
+    make_leader(&mut leader);
+    deliver(&mut leader, 1, replication::accept(2, 0));
+    for k in 0..10u8 {
+        leader.step(Input::Propose(vec![k; 300 << 10].into()));
+    }
+    // Follower 2 has answered nothing since the election: its first reply triggers the
+    // send of everything it lacks, from index 1.
+    let ready = deliver(&mut leader, 2, replication::accept(2, 0));
+    let Message::AppendEntries { entries, .. } = only_reply(&ready) else {
+        panic!("expected AppendEntries");
+    };
+    assert_eq!(entries.len(), 3);
+    assert_within_limits(leader.config(), only_reply(&ready));
+}
+
+/// A follower 512 entries of 60 KiB (30 MiB) behind catches up in messages under the
+/// 1 MiB limit (about 17 entries each), not in one 30 MiB message.
+#[test]
+fn far_behind_follower_catches_up_in_messages_under_the_limit() {
+    let mut cluster = Harness::new(cluster_configs(3));
+    assert!(cluster.elect(1_000));
+    let leader = cluster.leaders()[0];
+    let behind = (leader + 1) % 3;
+    cluster.isolated[behind] = true;
+    for k in 0..512u32 {
+        let mut command = vec![0; 60 << 10];
+        command[..4].copy_from_slice(&k.to_le_bytes());
+        let ready = cluster.step(leader, Input::Propose(command.into()));
+        assert!(ready.proposed.is_some());
+        cluster.deliver_all();
+    }
+    assert_eq!(cluster.cores[leader].commit_index(), 512);
+    cluster.isolated[behind] = false;
+    let before = cluster.requests_to[behind];
+    for _ in 0..100 {
+        cluster.tick_all();
+        if cluster.cores[behind].commit_index() == 512 {
+            break;
+        }
+    }
+    assert_eq!(cluster.cores[behind].log(), cluster.cores[leader].log());
+    assert_eq!(cluster.cores[behind].commit_index(), 512);
+    let requests = cluster.requests_to[behind] - before;
+    assert!(requests >= 512 / 17, "{requests} requests");
+}
+
+/// A restored leader of `(10, 1)` with `data`, and a fresh follower; the leader is told the
+/// follower's log is empty, so its next request is the first chunk.
+fn snapshot_transfer(data: Vec<u8>, chunk: usize) -> (Core, Core, Vec<Outgoing>) {
+    let state = PersistentState {
+        current_term: 1,
+        voted_for: None,
+        snapshot_index: 10,
+        snapshot_term: 1,
+        entries: Vec::new(),
+    };
+    let leader_config = Config {
+        snapshot_chunk_bytes: chunk,
+        ..config(0, SERVERS)
+    };
+    let mut leader = Core::recover(leader_config, state, Arc::new(data)).unwrap();
+    make_leader(&mut leader);
+    let follower = Core::new(config(1, SERVERS)).unwrap();
+    let ready = deliver(
+        &mut leader,
+        1,
+        Message::AppendEntriesReply {
+            term: 2,
+            success: false,
+            match_index: 0,
+            conflict_index: 1,
+            conflict_term: None,
+        },
+    );
+    (leader, follower, ready.messages)
+}
+
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..len).map(|_| rng.gen()).collect()
+}
+
+/// A 5 MiB snapshot in 1 MiB chunks: five requests, each sent on the previous one's reply,
+/// each within the limit; the follower installs it (and only then) on the fifth.
+// Reference: Figure 13, InstallSnapshot receiver rules 2-5
+#[test]
+fn five_mib_snapshot_installs_after_five_chunk_round_trips() {
+    const MIB: usize = 1 << 20;
+    let data = pattern(5, 5 * MIB);
+    let (mut leader, mut follower, mut requests) = snapshot_transfer(data.clone(), MIB);
+    let mut offsets = Vec::new();
+    let mut installed = None;
+    while let [request] = &requests[..] {
+        let request = request.message.clone();
+        let Message::InstallSnapshot {
+            offset,
+            data: ref chunk,
+            done,
+            ..
+        } = request
+        else {
+            panic!("expected a chunk: {request:?}");
+        };
+        assert!(installed.is_none(), "a chunk after the install");
+        assert_eq!(chunk.len(), MIB);
+        assert_eq!(done, offset as usize + MIB == data.len());
+        assert_within_limits(leader.config(), &request);
+        offsets.push(offset);
+        let ready = deliver(&mut follower, 0, request);
+        assert_eq!(ready.applies.is_empty(), !done, "applies only on done");
+        installed = ready.applies.first().cloned();
+        let reply = only_reply(&ready).clone();
+        requests = deliver(&mut leader, 1, reply).messages;
+        if done {
+            break;
+        }
+    }
+    assert_eq!(offsets, [0, 1, 2, 3, 4].map(|k| (k * MIB) as u64));
+    assert_eq!(
+        installed,
+        Some(Apply::Snapshot {
+            index: 10,
+            term: 1,
+            data: Arc::new(data.clone())
+        })
+    );
+    assert_eq!(follower.snapshot_data().as_slice(), data.as_slice());
+    assert_eq!(
+        (leader.match_index(1), leader.next_index(1)),
+        (Some(10), Some(11))
+    );
+}
+
+/// Delivers `request` to `follower` and its reply to `leader`; returns the follower's
+/// applies and the leader's next requests.
+fn chunk_round_trip(
+    leader: &mut Core,
+    follower: &mut Core,
+    request: Message,
+) -> (Vec<Apply>, Vec<Outgoing>) {
+    let ready = deliver(follower, 0, request);
+    let reply = only_reply(&ready).clone();
+    (ready.applies, deliver(leader, 1, reply).messages)
+}
+
+fn chunk_offset(requests: &[Outgoing]) -> u64 {
+    match requests {
+        [Outgoing {
+            message: Message::InstallSnapshot { offset, .. },
+            ..
+        }] => *offset,
+        other => panic!("expected one chunk: {other:?}"),
+    }
+}
+
+/// A follower that restarts in the middle of a transfer has lost its partial snapshot
+/// (volatile): its reply to the next chunk says it holds nothing, and the leader starts
+/// over at offset 0 at once.
+// Reference: Figure 13 rules 2-4 (a chunk past offset 0 of no held snapshot is not written)
+#[test]
+fn follower_restart_mid_transfer_starts_over() {
+    let data = pattern(7, 3_500);
+    let (mut leader, mut follower, mut requests) = snapshot_transfer(data.clone(), 1_000);
+    for expected in [0, 1_000] {
+        assert_eq!(chunk_offset(&requests), expected);
+        let request = requests[0].message.clone();
+        (_, requests) = chunk_round_trip(&mut leader, &mut follower, request);
+    }
+    assert_eq!(chunk_offset(&requests), 2_000);
+    let restarted = PersistentState {
+        current_term: follower.current_term(),
+        ..PersistentState::default()
+    };
+    follower = Core::recover(config(1, SERVERS), restarted, Arc::default()).unwrap();
+    let request = requests[0].message.clone();
+    let (applies, next) = chunk_round_trip(&mut leader, &mut follower, request);
+    assert!(applies.is_empty());
+    requests = next;
+    let mut installed = Vec::new();
+    for expected in [0, 1_000, 2_000, 3_000] {
+        assert_eq!(chunk_offset(&requests), expected);
+        let request = requests[0].message.clone();
+        (installed, requests) = chunk_round_trip(&mut leader, &mut follower, request);
+    }
+    assert_eq!(
+        installed,
+        [Apply::Snapshot {
+            index: 10,
+            term: 1,
+            data: Arc::new(data)
+        }]
+    );
+    assert_eq!(leader.match_index(1), Some(10));
+}
+
+/// Chunks lost, duplicated and reordered, and a second leader (a later term) sending
+/// other bytes for the same snapshot `(10, 1)`: whatever the schedule, the follower only
+/// ever installs one leader's snapshot byte for byte, and once the network stops losing
+/// messages it installs one. Seeds: `RAFT_CHUNK_SEED=S` runs one.
+#[test]
+fn lost_duplicated_reordered_chunks_never_install_a_wrong_snapshot() {
+    let seeds: Vec<u64> = match std::env::var("RAFT_CHUNK_SEED") {
+        Ok(seed) => vec![seed.parse().expect("RAFT_CHUNK_SEED is a u64")],
+        Err(_) => (0..40).collect(),
+    };
+    for seed in seeds {
+        if let Err(panic) = std::panic::catch_unwind(|| chunk_schedule(seed)) {
+            eprintln!("chunk schedule failed with RAFT_CHUNK_SEED={seed}");
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+fn chunk_schedule(seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let a = pattern(seed * 2, 10_000);
+    let b = pattern(seed * 2 + 1, 9_500);
+    let (first, mut follower, sent) = snapshot_transfer(a.clone(), 1_000);
+    // The second leader: server 2, a term later, its own bytes for the same snapshot.
+    let state = PersistentState {
+        current_term: 2,
+        voted_for: None,
+        snapshot_index: 10,
+        snapshot_term: 1,
+        entries: Vec::new(),
+    };
+    let second_config = Config {
+        snapshot_chunk_bytes: 700,
+        ..config(2, SERVERS)
+    };
+    let mut second = Core::recover(second_config, state, Arc::new(b.clone())).unwrap();
+    make_leader(&mut second);
+    assert_eq!(second.current_term(), 3);
+    let mut leaders = [Some(first), None];
+    let mut second = Some(second);
+    let start_second = rng.gen_range(0..400);
+    // (from, message) in flight; follower is server 1, the leaders servers 0 and 2.
+    let mut network: Vec<(usize, Outgoing)> = sent.into_iter().map(|o| (0, o)).collect();
+    let mut installs = Vec::new();
+    for step in 0..3_000 {
+        let lossy = step < 1_500;
+        if step == start_second {
+            leaders[1] = second.take();
+        }
+        match rng.gen_range(0..10) {
+            0 | 1 => {
+                // A heartbeat tick on each leader (resends an unanswered chunk).
+                // A deposed leader is not ticked: its campaign is not what is tested.
+                for (k, leader) in leaders.iter_mut().enumerate() {
+                    if let Some(leader) = leader.as_mut().filter(|l| l.role() == Role::Leader) {
+                        let ready = leader.step(Input::Tick);
+                        let to_follower = ready.messages.into_iter().filter(|o| o.to == 1);
+                        network.extend(to_follower.map(|o| (2 * k, o)));
+                    }
+                }
+            }
+            2 if lossy && !network.is_empty() => {
+                let k = rng.gen_range(0..network.len());
+                network.swap_remove(k);
+            }
+            3 if lossy && !network.is_empty() => {
+                let k = rng.gen_range(0..network.len());
+                network.push(network[k].clone());
+            }
+            _ if !network.is_empty() => {
+                // Reordering while lossy; in order afterwards.
+                let k = if lossy {
+                    rng.gen_range(0..network.len())
+                } else {
+                    0
+                };
+                let (from, out) = network.remove(k);
+                let ready = match out.to {
+                    1 => deliver(&mut follower, from, out.message),
+                    to => match &mut leaders[to / 2] {
+                        Some(leader) => deliver(leader, from, out.message),
+                        None => continue,
+                    },
+                };
+                for apply in &ready.applies {
+                    let Apply::Snapshot { data, .. } = apply else {
+                        panic!("only a snapshot is committed here: {apply:?}");
+                    };
+                    assert!(
+                        data.as_slice() == a.as_slice() || data.as_slice() == b.as_slice(),
+                        "seed {seed}: installed a snapshot of {} bytes that is neither leader's",
+                        data.len()
+                    );
+                    installs.push(data.len());
+                }
+                // Only traffic between the follower and a leader is kept.
+                let me = out.to;
+                network.extend(
+                    ready
+                        .messages
+                        .into_iter()
+                        .filter(|o| me == 1 || o.to == 1)
+                        .map(|o| (me, o)),
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(!installs.is_empty(), "seed {seed}: never installed");
+    assert_eq!(follower.snapshot_index(), 10);
+    let held = follower.snapshot_data();
+    assert!(held.as_slice() == a.as_slice() || held.as_slice() == b.as_slice());
+}
+
+/// The message size settings are validated: no room for a command, a message or chunk
+/// larger than any decoder takes, or an empty chunk is an error.
+#[test]
+fn message_size_settings_are_validated() {
+    let base = Config::new(0, 3, 1);
+    let max = MAX_MESSAGE_BYTES as usize;
+    for bytes in [0, MESSAGE_OVERHEAD_BYTES, max + 1] {
+        let config = Config {
+            max_bytes_per_message: bytes,
+            ..base.clone()
+        };
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::MessageBytes {
+                bytes,
+                min: MESSAGE_OVERHEAD_BYTES + 1,
+                max
+            })
+        );
+    }
+    for bytes in [0, max - MESSAGE_OVERHEAD_BYTES + 1] {
+        let config = Config {
+            snapshot_chunk_bytes: bytes,
+            ..base.clone()
+        };
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::SnapshotChunkBytes {
+                bytes,
+                max: max - MESSAGE_OVERHEAD_BYTES
+            })
+        );
+    }
+    let smallest = Config {
+        max_bytes_per_message: MESSAGE_OVERHEAD_BYTES + 1,
+        snapshot_chunk_bytes: 1,
+        ..base
+    };
+    assert_eq!(smallest.validate(), Ok(()));
+    assert_eq!(smallest.max_command_bytes(), 1);
+}
+
+/// What one server's service has applied: the command of every index up to its last.
+fn decode_values(bytes: &[u8]) -> Vec<u32> {
+    assert_eq!(bytes.len() % 4, 0, "a snapshot of whole values");
+    bytes
+        .chunks(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+fn encode_values(values: &[u32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Random runs of three servers with small messages (200 bytes) and 7-byte snapshot
+/// chunks, so that every InstallSnapshot of more than one value is several chunks: ticks,
+/// proposals, service snapshots, crashes and restarts, and a network that loses,
+/// duplicates and reorders. Every message stays within its limit; every server applies,
+/// entry by entry or through a snapshot assembled from chunks, the same value at each
+/// index (State Machine Safety); after the network heals, all servers catch up. Seeds:
+/// `RAFT_CHUNK_RUN_SEED=S` runs one.
+// Reference: Figure 3 (State Machine Safety), Figure 13
+#[test]
+fn chunked_snapshots_keep_state_machine_safety_in_random_runs() {
+    let seeds: Vec<u64> = match std::env::var("RAFT_CHUNK_RUN_SEED") {
+        Ok(seed) => vec![seed.parse().expect("RAFT_CHUNK_RUN_SEED is a u64")],
+        Err(_) => (0..12).collect(),
+    };
+    let mut installs = 0;
+    for seed in seeds {
+        match std::panic::catch_unwind(|| chunked_run(seed)) {
+            Ok(n) => installs += n,
+            Err(panic) => {
+                eprintln!("chunked run failed with RAFT_CHUNK_RUN_SEED={seed}");
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+    assert!(installs > 0, "no snapshot was ever installed from chunks");
+}
+
+/// One run; returns how many snapshots were installed from the leader.
+fn chunked_run(seed: u64) -> usize {
+    const N: usize = 3;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let configs: Vec<Config> = (0..N)
+        .map(|i| Config {
+            max_bytes_per_message: 200,
+            snapshot_chunk_bytes: 7,
+            election_timeout_ticks_min: 10,
+            election_timeout_ticks_max: 20,
+            heartbeat_interval_ticks: 3,
+            ..Config::new(i, N, seed * 10 + i as u64)
+        })
+        .collect();
+    let mut cores: Vec<Core> = configs
+        .iter()
+        .map(|c| Core::new(c.clone()).unwrap())
+        .collect();
+    let mut disks = vec![(PersistentState::default(), Arc::new(Vec::<u8>::new())); N];
+    let mut applied: Vec<Vec<u32>> = vec![Vec::new(); N];
+    let mut up = [true; N];
+    // The value committed at each index (position + 1), as first applied anywhere.
+    let mut committed: Vec<u32> = Vec::new();
+    let mut network: Vec<(usize, Outgoing)> = Vec::new();
+    let mut proposals = 0u32;
+    let mut snapshot_installs = 0;
+    let steps = 8_000;
+    let mut caught_up = false;
+    let mut budget = 200;
+    for step in 0..steps + 4_000 {
+        // Then no loss, no crash, in order: everyone must catch up. A few more proposals
+        // let a new leader commit what earlier terms left uncommitted (Figure 8: it only
+        // commits an entry of its own term by counting).
+        let calm = step >= steps;
+        if step == steps {
+            budget = proposals + 3;
+        }
+        if calm {
+            up = [true; N];
+            let commit = cores[0].commit_index();
+            if network.is_empty() && cores.iter().all(|c| c.commit_index() == commit) {
+                caught_up = true;
+                break;
+            }
+        }
+        let (i, input) = match rng.gen_range(0..100) {
+            0..=29 => (rng.gen_range(0..N), Input::Tick),
+            30 if !calm && up.iter().all(|&u| u) => {
+                let i = rng.gen_range(0..N);
+                // A crash: the core and its service restart from the disk.
+                let (state, snapshot) = &disks[i];
+                cores[i] = Core::restore(
+                    configs[i].clone(),
+                    &state.encode().unwrap(),
+                    snapshot.as_ref().clone(),
+                )
+                .unwrap();
+                applied[i] = decode_values(snapshot);
+                up[i] = false;
+                continue;
+            }
+            31..=33 => {
+                let i = rng.gen_range(0..N);
+                up[i] = true;
+                continue;
+            }
+            34..=43 if proposals < budget => {
+                let i = rng.gen_range(0..N);
+                if cores[i].role() != Role::Leader {
+                    continue;
+                }
+                proposals += 1;
+                (i, Input::Propose(proposals.to_le_bytes().to_vec().into()))
+            }
+            44..=47 => {
+                let i = rng.gen_range(0..N);
+                let index = rng.gen_range(0..=applied[i].len());
+                let data = encode_values(&applied[i][..index]);
+                (
+                    i,
+                    Input::Snapshot {
+                        index: index as u64,
+                        data,
+                    },
+                )
+            }
+            48..=52 if !calm && !network.is_empty() => {
+                let k = rng.gen_range(0..network.len());
+                network.swap_remove(k);
+                continue;
+            }
+            53..=55 if !calm && !network.is_empty() => {
+                let k = rng.gen_range(0..network.len());
+                network.push(network[k].clone());
+                continue;
+            }
+            _ if !network.is_empty() => {
+                let k = if calm {
+                    0
+                } else {
+                    rng.gen_range(0..network.len())
+                };
+                let (from, out) = network.remove(k);
+                let input = Input::Message {
+                    from,
+                    message: out.message,
+                };
+                (out.to, input)
+            }
+            _ => continue,
+        };
+        if !up[i] {
+            continue;
+        }
+        let ready = cores[i].step(input);
+        if let Some(persist) = &ready.persist {
+            let (state, snapshot) = &mut disks[i];
+            persist.apply_to(state, snapshot).unwrap();
+        }
+        for out in ready.messages {
+            assert_within_limits(&configs[i], &out.message);
+            network.push((i, out));
+        }
+        for apply in ready.applies {
+            let first_new = match apply {
+                Apply::Entry { index, command, .. } => {
+                    assert_eq!(index, applied[i].len() as u64 + 1, "seed {seed}: S{i} gap");
+                    applied[i].push(u32::from_le_bytes(command[..].try_into().unwrap()));
+                    index as usize - 1
+                }
+                Apply::Snapshot { index, data, .. } => {
+                    snapshot_installs += 1;
+                    let values = decode_values(&data);
+                    assert_eq!(values.len() as u64, index, "seed {seed}: S{i} snapshot");
+                    applied[i] = values;
+                    0
+                }
+            };
+            for (k, &value) in applied[i].iter().enumerate().skip(first_new) {
+                match committed.get(k) {
+                    Some(&c) => assert_eq!(c, value, "seed {seed}: S{i} index {}", k + 1),
+                    None => committed.push(value),
+                }
+            }
+        }
+    }
+    let last = committed.len();
+    assert!(last >= 20, "seed {seed}: only {last} entries committed");
+    for (i, values) in applied.iter().enumerate() {
+        assert_eq!(values.len(), cores[i].commit_index() as usize);
+    }
+    let commits: Vec<u64> = cores.iter().map(|c| c.commit_index()).collect();
+    assert!(
+        caught_up,
+        "seed {seed}: servers did not catch up: {commits:?} ({snapshot_installs} installs)"
+    );
+    snapshot_installs
 }
