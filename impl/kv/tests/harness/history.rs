@@ -11,7 +11,7 @@ use stateright::semantics::{ConsistencyTester, LinearizabilityTester, Sequential
 /// the vector is an order consistent with real time).
 #[derive(Debug, Clone)]
 pub enum Event {
-    Invoke { thread: u64, op: Op, at: Duration },
+    Invoke { thread: u64, op: Op },
     Return { thread: u64, outcome: Outcome, at: Duration },
 }
 
@@ -39,11 +39,7 @@ impl History {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(thread, op.clone());
-        events.push(Event::Invoke {
-            thread,
-            op,
-            at: self.start.elapsed(),
-        });
+        events.push(Event::Invoke { thread, op });
     }
 
     pub fn complete(&self, thread: u64, outcome: Outcome) {
