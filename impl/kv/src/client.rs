@@ -58,19 +58,29 @@ impl Client {
 
     /// Sets `key` to `value`.
     pub fn put(&mut self, key: &str, value: &str) -> Result<(), ClientError> {
-        self.call(Op::Put { key: key.into(), value: value.into() }).map(drop)
+        self.call(Op::Put {
+            key: key.into(),
+            value: value.into(),
+        })
+        .map(drop)
     }
 
     /// Appends `value` to `key`.
     pub fn append(&mut self, key: &str, value: &str) -> Result<(), ClientError> {
-        self.call(Op::Append { key: key.into(), value: value.into() }).map(drop)
+        self.call(Op::Append {
+            key: key.into(),
+            value: value.into(),
+        })
+        .map(drop)
     }
 
     /// Reads `key` (linearizably: through the log).
     pub fn get(&mut self, key: &str) -> Result<Option<String>, ClientError> {
         match self.call(Op::Get { key: key.into() })? {
             Outcome::Value(value) => Ok(value),
-            other => Err(ClientError::Refused(format!("unexpected reply to a get: {other:?}"))),
+            other => Err(ClientError::Refused(format!(
+                "unexpected reply to a get: {other:?}"
+            ))),
         }
     }
 
@@ -78,14 +88,20 @@ impl Client {
     /// passes.
     pub fn call(&mut self, op: Op) -> Result<Outcome, ClientError> {
         self.seq += 1;
-        let request = ClientMessage::Request(Request { client: self.id, seq: self.seq, op });
+        let request = ClientMessage::Request(Request {
+            client: self.id,
+            seq: self.seq,
+            op,
+        });
         let start = Instant::now();
         let mut pause = Duration::from_millis(10);
         while start.elapsed() < self.deadline {
             match self.attempt(&request) {
                 Some(Reply::Outcome(outcome)) => return Ok(outcome),
                 Some(Reply::Refused(reason)) => return Err(ClientError::Refused(reason)),
-                Some(Reply::NotLeader { leader: Some(leader) }) if leader < self.servers.len() => {
+                Some(Reply::NotLeader {
+                    leader: Some(leader),
+                }) if leader < self.servers.len() => {
                     self.switch_to(leader);
                     continue;
                 }

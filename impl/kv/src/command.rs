@@ -41,9 +41,10 @@ impl Op {
     /// The key the operation acts on.
     pub fn key(&self) -> &str {
         match self {
-            Op::Put { key, .. } | Op::Append { key, .. } | Op::Get { key } | Op::Cas { key, .. } => {
-                key
-            }
+            Op::Put { key, .. }
+            | Op::Append { key, .. }
+            | Op::Get { key }
+            | Op::Cas { key, .. } => key,
         }
     }
 

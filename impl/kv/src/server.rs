@@ -164,20 +164,24 @@ impl Server {
             applied_changed: Condvar::new(),
             stopped: AtomicBool::new(false),
         });
-        let listener = TcpListener::bind(config.client_listen).map_err(|source| ServerError::Listen {
-            address: config.client_listen,
-            source,
-        })?;
-        let client_address = listener.local_addr().map_err(|source| ServerError::Listen {
-            address: config.client_listen,
-            source,
-        })?;
+        let listener =
+            TcpListener::bind(config.client_listen).map_err(|source| ServerError::Listen {
+                address: config.client_listen,
+                source,
+            })?;
+        let client_address = listener
+            .local_addr()
+            .map_err(|source| ServerError::Listen {
+                address: config.client_listen,
+                source,
+            })?;
         let applier = {
             let (node, shared, every) = (node.clone(), Arc::clone(&shared), config.snapshot_every);
             thread::spawn(move || apply_loop(&node, &applies, &shared, every))
         };
         let acceptor = {
-            let (node, shared, transport) = (node.clone(), Arc::clone(&shared), Arc::clone(&transport));
+            let (node, shared, transport) =
+                (node.clone(), Arc::clone(&shared), Arc::clone(&transport));
             let config = config.clone();
             thread::spawn(move || {
                 accept_clients(&listener, &node, &shared, &transport, &config);
@@ -239,7 +243,12 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Applies committed entries in order; snapshots every `every` entries.
-fn apply_loop(node: &Node, applies: &Applies, shared: &Shared, every: u64) -> Result<(), ServerError> {
+fn apply_loop(
+    node: &Node,
+    applies: &Applies,
+    shared: &Shared,
+    every: u64,
+) -> Result<(), ServerError> {
     let mut since_snapshot = 0;
     let result = loop {
         let Some(applied) = applies.recv() else {
@@ -312,7 +321,9 @@ fn accept_clients(
             }
             Err(_) => continue,
         };
-        if open.load(Ordering::SeqCst) >= MAX_CLIENT_CONNECTIONS || stream.set_nonblocking(false).is_err() {
+        if open.load(Ordering::SeqCst) >= MAX_CLIENT_CONNECTIONS
+            || stream.set_nonblocking(false).is_err()
+        {
             continue; // dropped: closed
         }
         open.fetch_add(1, Ordering::SeqCst);
@@ -350,7 +361,9 @@ fn serve_client(
         };
         let reply = match message {
             ClientMessage::Request(request) => handle_request(request, node, shared, config),
-            ClientMessage::Admin(admin) if config.fault_admin => handle_admin(admin, node, transport),
+            ClientMessage::Admin(admin) if config.fault_admin => {
+                handle_admin(admin, node, transport)
+            }
             ClientMessage::Admin(_) => Reply::Refused("admin commands are disabled".into()),
         };
         if write_frame(&mut stream, &reply).is_err() {
@@ -379,7 +392,9 @@ fn handle_request(request: Request, node: &Node, shared: &Shared, config: &Serve
         Err(ProposeError::NotLeader { leader, .. }) => return Reply::NotLeader { leader },
         Err(ProposeError::Busy) => return Reply::Busy,
         Err(ProposeError::TooLarge { bytes, max }) => {
-            return Reply::Refused(format!("request of {bytes} bytes is over the limit of {max}"))
+            return Reply::Refused(format!(
+                "request of {bytes} bytes is over the limit of {max}"
+            ))
         }
         Err(_) => return Reply::Retry,
     };

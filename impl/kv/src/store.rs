@@ -134,7 +134,16 @@ mod tests {
     #[test]
     fn a_retried_request_is_applied_once() {
         let mut store = Store::default();
-        let append = |seq| request(1, seq, Op::Append { key: "k".into(), value: "x".into() });
+        let append = |seq| {
+            request(
+                1,
+                seq,
+                Op::Append {
+                    key: "k".into(),
+                    value: "x".into(),
+                },
+            )
+        };
         assert_eq!(store.apply(&append(1)), Applied::Outcome(Outcome::Done));
         assert_eq!(store.apply(&append(1)), Applied::Outcome(Outcome::Done));
         assert_eq!(store.read_local("k").as_deref(), Some("x"));
@@ -147,12 +156,29 @@ mod tests {
     fn cas_and_snapshots_round_trip() {
         let mut store = Store::default();
         let cas = |seq, expected: Option<&str>, new: &str| {
-            request(2, seq, Op::Cas { key: "c".into(), expected: expected.map(Into::into), new: new.into() })
+            request(
+                2,
+                seq,
+                Op::Cas {
+                    key: "c".into(),
+                    expected: expected.map(Into::into),
+                    new: new.into(),
+                },
+            )
         };
-        assert_eq!(store.apply(&cas(1, None, "a")), Applied::Outcome(Outcome::Cas { swapped: true, found: None }));
+        assert_eq!(
+            store.apply(&cas(1, None, "a")),
+            Applied::Outcome(Outcome::Cas {
+                swapped: true,
+                found: None
+            })
+        );
         assert_eq!(
             store.apply(&cas(2, Some("b"), "c")),
-            Applied::Outcome(Outcome::Cas { swapped: false, found: Some("a".into()) })
+            Applied::Outcome(Outcome::Cas {
+                swapped: false,
+                found: Some("a".into())
+            })
         );
         let restored = Store::decode(&store.encode()).unwrap();
         assert_eq!(restored, store);

@@ -17,7 +17,12 @@ use harness::{run, Plan, Verdict};
 fn three_servers_stay_linearizable_under_faults() {
     let report = run(Plan::short(3, false));
     report.print();
-    assert_eq!(report.verdict, Verdict::Linearizable, "{}", report.summary());
+    assert_eq!(
+        report.verdict,
+        Verdict::Linearizable,
+        "{}",
+        report.summary()
+    );
     assert_eq!(report.lost_writes, 0, "{}", report.summary());
 }
 
@@ -25,7 +30,12 @@ fn three_servers_stay_linearizable_under_faults() {
 fn five_servers_stay_linearizable_under_faults() {
     let report = run(Plan::short(5, false));
     report.print();
-    assert_eq!(report.verdict, Verdict::Linearizable, "{}", report.summary());
+    assert_eq!(
+        report.verdict,
+        Verdict::Linearizable,
+        "{}",
+        report.summary()
+    );
     assert_eq!(report.lost_writes, 0, "{}", report.summary());
 }
 
@@ -34,7 +44,12 @@ fn five_servers_stay_linearizable_under_faults() {
 fn stale_reads_are_caught() {
     let report = run(Plan::short(3, true));
     report.print();
-    assert_eq!(report.verdict, Verdict::NotLinearizable, "{}", report.summary());
+    assert_eq!(
+        report.verdict,
+        Verdict::NotLinearizable,
+        "{}",
+        report.summary()
+    );
 }
 
 #[test]
@@ -42,6 +57,11 @@ fn stale_reads_are_caught() {
 fn long_run() {
     let report = run(Plan::long());
     report.print();
-    assert_eq!(report.verdict, Verdict::Linearizable, "{}", report.summary());
+    assert_eq!(
+        report.verdict,
+        Verdict::Linearizable,
+        "{}",
+        report.summary()
+    );
     assert_eq!(report.lost_writes, 0, "{}", report.summary());
 }

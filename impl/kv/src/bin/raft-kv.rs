@@ -14,7 +14,10 @@ const LOCAL_CLIENTS: &str = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";
 const LOCAL_PEERS: &str = "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103";
 
 #[derive(Parser)]
-#[command(name = "raft-kv", about = "A linearizable replicated key-value service on raft-impl")]
+#[command(
+    name = "raft-kv",
+    about = "A linearizable replicated key-value service on raft-impl"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -97,6 +100,10 @@ struct ServerArgs {
     /// Accept fault-injection commands from clients (tests only).
     #[arg(long)]
     fault_admin: bool,
+    /// Exit when standard input closes (`cluster` passes a pipe, so its servers do not
+    /// outlive it even if it is killed).
+    #[arg(long)]
+    exit_with_parent: bool,
 }
 
 fn main() -> ExitCode {
@@ -115,7 +122,10 @@ fn main() -> ExitCode {
 fn tracing_init() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAFT_KV_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -132,14 +142,25 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 fn run(command: Cmd) -> Result<(), String> {
     match command {
         Cmd::Server(args) => serve(args),
-        Cmd::Put { servers, key, value } => {
-            Client::new(servers.servers).put(&key, &value).map_err(|e| error_chain(&e))
-        }
-        Cmd::Append { servers, key, value } => {
-            Client::new(servers.servers).append(&key, &value).map_err(|e| error_chain(&e))
-        }
+        Cmd::Put {
+            servers,
+            key,
+            value,
+        } => Client::new(servers.servers)
+            .put(&key, &value)
+            .map_err(|e| error_chain(&e)),
+        Cmd::Append {
+            servers,
+            key,
+            value,
+        } => Client::new(servers.servers)
+            .append(&key, &value)
+            .map_err(|e| error_chain(&e)),
         Cmd::Get { servers, key } => {
-            match Client::new(servers.servers).get(&key).map_err(|e| error_chain(&e))? {
+            match Client::new(servers.servers)
+                .get(&key)
+                .map_err(|e| error_chain(&e))?
+            {
                 Some(value) => println!("{value}"),
                 None => println!("(absent)"),
             }
@@ -151,10 +172,24 @@ fn run(command: Cmd) -> Result<(), String> {
 
 fn serve(args: ServerArgs) -> Result<(), String> {
     if args.peers.len() != args.clients.len() || args.id >= args.peers.len() {
-        return Err("--peers and --clients must list the same servers, and --id one of them".into());
+        return Err(
+            "--peers and --clients must list the same servers, and --id one of them".into(),
+        );
     }
-    let secret = std::fs::read(&args.secret_file)
-        .map_err(|e| format!("cannot read the secret file {}: {e}", args.secret_file.display()))?;
+    if args.exit_with_parent {
+        std::thread::spawn(|| {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+            eprintln!("raft-kv: parent exited; stopping");
+            std::process::exit(0);
+        });
+    }
+    let secret = std::fs::read(&args.secret_file).map_err(|e| {
+        format!(
+            "cannot read the secret file {}: {e}",
+            args.secret_file.display()
+        )
+    })?;
     let config = ServerConfig {
         id: args.id,
         client_listen: args.clients[args.id],
@@ -169,7 +204,11 @@ fn serve(args: ServerArgs) -> Result<(), String> {
         request_timeout: Duration::from_secs(2),
     };
     let server = Server::start(config).map_err(|e| error_chain(&e))?;
-    eprintln!("raft-kv server {} serving clients on {}", args.id, server.client_address());
+    eprintln!(
+        "raft-kv server {} serving clients on {}",
+        args.id,
+        server.client_address()
+    );
     server.wait().map_err(|e| error_chain(&e))
 }
 
@@ -178,15 +217,31 @@ fn cluster(dir: &std::path::Path) -> Result<(), String> {
     let secret_file = dir.join("secret");
     if !secret_file.exists() {
         let secret: [u8; 32] = rand::random();
-        std::fs::write(&secret_file, secret).map_err(|e| format!("cannot write the secret: {e}"))?;
+        std::fs::write(&secret_file, secret)
+            .map_err(|e| format!("cannot write the secret: {e}"))?;
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut children: Vec<Child> = Vec::new();
     for id in 0..3 {
         let data_dir = dir.join(format!("server-{id}"));
         let mut command = Command::new(&exe);
-        command.args(["server", "--id", &id.to_string(), "--peers", LOCAL_PEERS, "--clients", LOCAL_CLIENTS]);
-        command.arg("--data-dir").arg(&data_dir).arg("--secret-file").arg(&secret_file);
+        command.args([
+            "server",
+            "--id",
+            &id.to_string(),
+            "--peers",
+            LOCAL_PEERS,
+            "--clients",
+            LOCAL_CLIENTS,
+        ]);
+        command
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--secret-file")
+            .arg(&secret_file);
+        command
+            .arg("--exit-with-parent")
+            .stdin(std::process::Stdio::piped());
         if !data_dir.exists() {
             command.arg("--create");
         }
@@ -203,11 +258,16 @@ fn cluster(dir: &std::path::Path) -> Result<(), String> {
     println!("3 servers running; clients connect to {LOCAL_CLIENTS}. Try, in another terminal:");
     println!("  raft-kv put greeting hello");
     println!("  raft-kv get greeting");
-    println!("Ctrl-C stops the cluster; its data stays in {}.", dir.display());
+    println!(
+        "Ctrl-C stops the cluster; its data stays in {}.",
+        dir.display()
+    );
     let mut failed = None;
     for (id, mut child) in children.into_iter().enumerate() {
         match child.wait() {
-            Ok(status) if !status.success() => failed = Some(format!("server {id} exited with {status}")),
+            Ok(status) if !status.success() => {
+                failed = Some(format!("server {id} exited with {status}"))
+            }
             Err(error) => failed = Some(format!("server {id}: {error}")),
             Ok(_) => {}
         }

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
 use raft_kv::protocol::{Admin, Reply};
 use raft_kv::Client;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 
 const BIN: &str = env!("CARGO_BIN_EXE_raft-kv");
 
@@ -35,11 +35,18 @@ fn free_addresses(n: usize) -> Vec<SocketAddr> {
     let listeners: Vec<TcpListener> = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
         .collect();
-    listeners.iter().map(|l| l.local_addr().expect("local address")).collect()
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local address"))
+        .collect()
 }
 
 fn join(addresses: &[SocketAddr]) -> String {
-    addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    addresses
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl Cluster {
@@ -72,12 +79,21 @@ impl Cluster {
 
     fn spawn(&mut self, id: usize, create: bool) {
         let log = std::fs::File::create(self.dir.path().join(format!("server-{id}.log")))
-            .or_else(|_| std::fs::OpenOptions::new().append(true).open(self.dir.path().join(format!("server-{id}.log"))))
+            .or_else(|_| {
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(self.dir.path().join(format!("server-{id}.log")))
+            })
             .expect("log file");
         let mut command = Command::new(BIN);
         command
             .args(["server", "--id", &id.to_string()])
-            .args(["--peers", &join(&self.peers), "--clients", &join(&self.clients)])
+            .args([
+                "--peers",
+                &join(&self.peers),
+                "--clients",
+                &join(&self.clients),
+            ])
             .arg("--data-dir")
             .arg(self.data_dir(id))
             .arg("--secret-file")
@@ -124,7 +140,12 @@ impl Cluster {
     }
 
     fn leader(&self) -> Option<usize> {
-        (0..self.clients.len()).find(|&id| matches!(self.admin(id, Admin::Status), Some(Reply::Status { leader: true, .. })))
+        (0..self.clients.len()).find(|&id| {
+            matches!(
+                self.admin(id, Admin::Status),
+                Some(Reply::Status { leader: true, .. })
+            )
+        })
     }
 
     /// Cuts every link between `a` and `b` (each side cuts its links to the other).
@@ -222,9 +243,15 @@ impl Cluster {
         client.deadline = Duration::from_secs(30);
         if let Err(error) = client.put("__probe", "ok") {
             let logs: Vec<String> = (0..self.clients.len())
-                .map(|id| std::fs::read_to_string(self.dir.path().join(format!("server-{id}.log"))).unwrap_or_default())
+                .map(|id| {
+                    std::fs::read_to_string(self.dir.path().join(format!("server-{id}.log")))
+                        .unwrap_or_default()
+                })
                 .collect();
-            panic!("the cluster did not serve a write within {:?}: {error}\nlogs: {logs:#?}", start.elapsed());
+            panic!(
+                "the cluster did not serve a write within {:?}: {error}\nlogs: {logs:#?}",
+                start.elapsed()
+            );
         }
     }
 }

@@ -11,8 +11,15 @@ use stateright::semantics::{ConsistencyTester, LinearizabilityTester, Sequential
 /// the vector is an order consistent with real time).
 #[derive(Debug, Clone)]
 pub enum Event {
-    Invoke { thread: u64, op: Op },
-    Return { thread: u64, outcome: Outcome, at: Duration },
+    Invoke {
+        thread: u64,
+        op: Op,
+    },
+    Return {
+        thread: u64,
+        outcome: Outcome,
+        at: Duration,
+    },
 }
 
 pub struct History {
@@ -123,10 +130,16 @@ pub fn check(events: &[Event], budget: Duration) -> Verdict {
         match event {
             Event::Invoke { thread, op, .. } => {
                 key_of.insert(*thread, op.key().to_string());
-                by_key.entry(op.key().to_string()).or_default().push(event.clone());
+                by_key
+                    .entry(op.key().to_string())
+                    .or_default()
+                    .push(event.clone());
             }
             Event::Return { thread, .. } => {
-                let key = key_of.get(thread).cloned().expect("a return follows its invoke");
+                let key = key_of
+                    .get(thread)
+                    .cloned()
+                    .expect("a return follows its invoke");
                 by_key.entry(key).or_default().push(event.clone());
             }
         }
@@ -138,7 +151,9 @@ pub fn check(events: &[Event], budget: Duration) -> Verdict {
             for event in events {
                 let valid = match event {
                     Event::Invoke { thread, op, .. } => tester.on_invoke(thread, op).is_ok(),
-                    Event::Return { thread, outcome, .. } => tester.on_return(thread, outcome).is_ok(),
+                    Event::Return {
+                        thread, outcome, ..
+                    } => tester.on_return(thread, outcome).is_ok(),
                 };
                 assert!(valid, "malformed history for key {key}");
             }
@@ -163,7 +178,9 @@ pub fn lost_appends(events: &[Event]) -> (usize, Vec<String>) {
             Event::Invoke { thread, op, .. } => {
                 pending.insert(*thread, op.clone());
             }
-            Event::Return { thread, outcome, .. } => match (pending.remove(thread), outcome) {
+            Event::Return {
+                thread, outcome, ..
+            } => match (pending.remove(thread), outcome) {
                 (Some(Op::Append { key, value }), Outcome::Done) => {
                     acknowledged.entry(key).or_default().push(value)
                 }
@@ -180,8 +197,12 @@ pub fn lost_appends(events: &[Event]) -> (usize, Vec<String>) {
         for value in values {
             match final_value.matches(value.as_str()).count() {
                 1 => {}
-                0 => lost.push(format!("append {value} to {key} acknowledged, missing from {final_value:?}")),
-                n => lost.push(format!("append {value} to {key} applied {n} times: {final_value:?}")),
+                0 => lost.push(format!(
+                    "append {value} to {key} acknowledged, missing from {final_value:?}"
+                )),
+                n => lost.push(format!(
+                    "append {value} to {key} applied {n} times: {final_value:?}"
+                )),
             }
         }
     }
@@ -190,7 +211,10 @@ pub fn lost_appends(events: &[Event]) -> (usize, Vec<String>) {
 
 /// (operations invoked, operations completed).
 pub fn counts(events: &[Event]) -> (usize, usize) {
-    let invoked = events.iter().filter(|e| matches!(e, Event::Invoke { .. })).count();
+    let invoked = events
+        .iter()
+        .filter(|e| matches!(e, Event::Invoke { .. }))
+        .count();
     (invoked, events.len() - invoked)
 }
 

@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use raft_kv::{Client, ClientError, Op};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use raft_kv::{Client, ClientError, Op};
 
 use cluster::Cluster;
-pub use history::Verdict;
 use history::History;
+pub use history::Verdict;
 
 /// What one run does.
 #[derive(Debug, Clone)]
@@ -77,7 +77,11 @@ impl Report {
              outcome; {} acknowledged writes lost; {} faults; {} keys. Replay: FAULT_SEED={}",
             self.plan.seed,
             self.plan.servers,
-            if self.plan.stale_reads { ", --stale-reads" } else { "" },
+            if self.plan.stale_reads {
+                ", --stale-reads"
+            } else {
+                ""
+            },
             self.plan.seconds,
             self.verdict,
             self.invoked,
@@ -111,7 +115,10 @@ impl Report {
 /// Runs one plan: cluster up, clients and faults for `plan.seconds`, heal, final reads,
 /// check.
 pub fn run(plan: Plan) -> Report {
-    println!("fault test: seed {} (replay with FAULT_SEED={})", plan.seed, plan.seed);
+    println!(
+        "fault test: seed {} (replay with FAULT_SEED={})",
+        plan.seed, plan.seed
+    );
     let mut cluster = Cluster::start(plan.servers, plan.stale_reads);
     cluster.wait_for_service();
     let history = Arc::new(History::default());
@@ -121,7 +128,8 @@ pub fn run(plan: Plan) -> Report {
 
     let clients: Vec<_> = (0..plan.clients)
         .map(|c| {
-            let (history, stop, epoch) = (Arc::clone(&history), Arc::clone(&stop), Arc::clone(&epoch));
+            let (history, stop, epoch) =
+                (Arc::clone(&history), Arc::clone(&stop), Arc::clone(&epoch));
             let addresses = cluster.client_addresses();
             let seed = plan.seed ^ (c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             std::thread::spawn(move || client_loop(c, &addresses, &history, &stop, &epoch, seed))
@@ -138,7 +146,9 @@ pub fn run(plan: Plan) -> Report {
         }
         let at = run_start.elapsed();
         let fault = cluster.inject(&mut rng);
-        cluster.faults.push(format!("{:>6.2}s {fault}", at.as_secs_f64()));
+        cluster
+            .faults
+            .push(format!("{:>6.2}s {fault}", at.as_secs_f64()));
     }
     cluster.heal_everything();
     stop.store(true, Ordering::SeqCst);
