@@ -112,15 +112,19 @@ impl Handle {
     }
 }
 
-/// A cheap clonable handle for feeding received messages to a node (the Lab layer's network
-/// threads hold one; it does not keep the node alive).
+/// A cheap clonable handle for feeding received messages to a node, which does not keep the
+/// node alive ([`Node::receiver`]). A transport's delivery callback holds one, so that the
+/// node → network → transport → callback chain is not a reference cycle (the Lab layer's
+/// network threads hold one too).
 #[derive(Clone)]
-pub(crate) struct Receiver {
+pub struct Receiver {
     shared: Arc<Shared>,
 }
 
 impl Receiver {
-    pub(crate) fn receive(&self, from: usize, message: &[u8]) {
+    /// [`Node::receive`]: feeds a message that arrived from peer `from`; never blocks. After
+    /// the node shut down it does nothing.
+    pub fn receive(&self, from: usize, message: &[u8]) {
         receive(&self.shared, from, message, None);
     }
 }
@@ -261,7 +265,7 @@ impl Node {
     }
 
     /// A handle that feeds received messages without keeping the node alive.
-    pub(crate) fn receiver(&self) -> Receiver {
+    pub fn receiver(&self) -> Receiver {
         Receiver {
             shared: Arc::clone(self.shared()),
         }

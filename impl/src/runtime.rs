@@ -36,8 +36,9 @@ use lab_network::LabNetwork;
 /// Length of one core tick: the granularity of heartbeats and election timeouts.
 pub const TICK: Duration = Duration::from_millis(10);
 
-/// Largest encoded command the Lab layer proposes or decodes.
-const MAX_COMMAND_BYTES: usize = 64 * 1024 * 1024;
+/// Largest encoded command the Lab layer proposes or decodes (the node's default: one
+/// entry always fits one AppendEntries of the default `max_batch_bytes`).
+const MAX_COMMAND_BYTES: usize = 1024 * 1024;
 
 /// Why a peer could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -243,7 +243,9 @@ fn an_installed_snapshot_sets_the_durable_index_to_at_least_its_index() {
         leader: 0,
         last_included_index: 4,
         last_included_term: 2,
+        offset: 0,
         data: vec![7],
+        done: true,
     };
     deliver(&mut follower, 0, install);
     assert_eq!(follower.snapshot_index(), 4);
@@ -254,7 +256,9 @@ fn an_installed_snapshot_sets_the_durable_index_to_at_least_its_index() {
         leader: 0,
         last_included_index: 2,
         last_included_term: 1,
+        offset: 0,
         data: vec![7],
+        done: true,
     };
     deliver(&mut follower, 0, install);
     assert_eq!(

@@ -31,11 +31,13 @@ pub struct NodeConfig {
     /// [`Node::propose`](super::Node::propose) returns [`ProposeError::Busy`](super::ProposeError::Busy) at once.
     pub max_pending_proposals: usize,
     /// Largest command [`Node::propose`](super::Node::propose) accepts, in bytes
-    /// ([`ProposeError::TooLarge`](super::ProposeError::TooLarge) beyond it).
+    /// ([`ProposeError::TooLarge`](super::ProposeError::TooLarge) beyond it). At most
+    /// `max_batch_bytes - core::MESSAGE_OVERHEAD_BYTES`, so one entry always fits one
+    /// message ([`NodeConfigError::CommandOverBatch`]).
     pub max_command_bytes: usize,
-    /// Intended cap on the entry bytes of one AppendEntries. Not yet enforced: the core
-    /// caps batches by count (`core::Config::max_entries_per_message`) until it has a byte
-    /// limit of its own (see `docs/impl.md`).
+    /// Cap on the encoded size of one AppendEntries (the core's
+    /// `max_bytes_per_message`): a batch stops at this many bytes, with at least one
+    /// entry. Also the size of one InstallSnapshot chunk (Figure 13).
     pub max_batch_bytes: usize,
     /// AppendEntries with new entries outstanding per follower. The core holds at most one
     /// (`in_flight`, released by the reply or after `in_flight_timeout_ticks`), so only 1
@@ -64,8 +66,8 @@ impl Default for NodeConfig {
             election_timeout_max: Duration::from_millis(600),
             seed: None,
             max_pending_proposals: 4096,
-            max_command_bytes: 64 * 1024 * 1024,
-            max_batch_bytes: 1024 * 1024,
+            max_command_bytes: 1024 * 1024,
+            max_batch_bytes: 4 * 1024 * 1024,
             max_inflight_appends: 1,
             apply_queue: 1024,
             inbox: 4096,
@@ -132,6 +134,19 @@ pub enum NodeConfigError {
     /// The core refused the rest of the configuration (ids, cluster size).
     #[error("invalid core configuration")]
     Core(#[from] core::ConfigError),
+    /// A command of `max_command_bytes` would not fit one AppendEntries of
+    /// `max_batch_bytes` (with the message's own overhead).
+    #[error(
+        "max_command_bytes {max_command_bytes} does not fit a message of max_batch_bytes \
+         {max_batch_bytes} (minus {} bytes of overhead)",
+        core::MESSAGE_OVERHEAD_BYTES
+    )]
+    CommandOverBatch {
+        /// The configured command limit.
+        max_command_bytes: usize,
+        /// The configured message limit.
+        max_batch_bytes: usize,
+    },
 }
 
 /// `(heartbeat, election_min, election_max)` in ticks of `tick`, rounded up, once they pass
@@ -209,6 +224,20 @@ impl NodeConfig {
         let seed = self.seed.unwrap_or_else(rand::random);
         tracing::debug!(id = self.id, seed, "election timeout seed");
         let mut config = core::Config::new(self.id, self.servers, seed);
+        config.max_bytes_per_message = self.max_batch_bytes;
+        // A chunk's message carries the same overhead as an AppendEntries.
+        config.snapshot_chunk_bytes = self
+            .max_batch_bytes
+            .saturating_sub(core::MESSAGE_OVERHEAD_BYTES)
+            .max(1);
+        config.validate().map_err(NodeConfigError::Core)?;
+        if self.max_command_bytes > config.max_command_bytes() {
+            return Err(NodeConfigError::CommandOverBatch {
+                max_command_bytes: self.max_command_bytes,
+                max_batch_bytes: self.max_batch_bytes,
+            }
+            .into());
+        }
         config.heartbeat_interval_ticks = heartbeat;
         config.election_timeout_ticks_min = min;
         config.election_timeout_ticks_max = max;
