@@ -11,6 +11,7 @@
 
 pub mod allocator;
 pub mod machine;
+pub mod openraft_peer;
 pub mod ours;
 pub mod peer;
 pub mod runtime_cluster;
