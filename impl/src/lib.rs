@@ -20,6 +20,7 @@
 
 pub mod apply;
 pub mod core;
+pub mod node;
 pub mod persister;
 pub mod storage;
 pub mod transport;

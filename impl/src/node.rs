@@ -1,0 +1,452 @@
+//! The node runtime: one Raft peer as a fixed set of threads around the sans-IO core, with
+//! bounded queues throughout.
+//!
+//! Threads per node (never one per message):
+//! - the **event loop** owns the [`Core`](crate::core::Core). Every input reaches it through
+//!   one inbox (received messages, proposals, the service's snapshots, sync reports), and it
+//!   keeps time itself (it waits on the inbox until the next tick is due). It batches: all
+//!   proposals that arrived while it was busy are stepped together and written as one
+//!   write with one sync (`node/event_loop.rs`);
+//! - the **storage worker** writes and syncs outside the loop, with group commit: every
+//!   write queued while the previous sync ran goes into the next sync
+//!   (`node/storage_worker.rs`). Replies and votes leave only once durable; a leader's
+//!   AppendEntries leave at once (Raft thesis §10.2.1);
+//! - the **applier** hands committed entries to the service through a bounded stream
+//!   ([`Applies`]) and resolves [`Proposal`]s (`node/applier.rs`).
+//!
+//! Sending is the [`Network`]'s business: `send` must not block (the network owns its
+//! threads). Received bytes go to [`Node::receive`], which never blocks either.
+//!
+//! A storage write or sync that fails or panics, or a committed entry the service cannot
+//! take, stops the node: the loop exits, every thread ends, pending proposals fail with
+//! `Stopped`, and the apply stream ends with [`Applied::Stopped`]. [`Node::shutdown`] (also
+//! run when the last handle is dropped) stops and joins every thread; it never panics.
+
+mod applier;
+mod config;
+mod error;
+mod event_loop;
+mod network;
+mod proposal;
+mod queue;
+mod shared;
+mod status;
+mod storage_worker;
+#[cfg(test)]
+mod tests;
+
+use bytes::Bytes;
+
+use crate::core::{self, Core, Message};
+use crate::storage::Storage;
+use crate::sync::{
+    lock, thread, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering,
+};
+
+pub use applier::{Applied, Applies};
+pub(crate) use applier::{ApplySink, SinkError};
+pub(crate) use config::timing_ticks;
+pub use config::{NodeConfig, NodeConfigError, TimingError};
+pub use error::{NodeError, ProposalError, ProposeError, StopReason};
+pub use network::Network;
+pub use proposal::Proposal;
+pub(crate) use queue::{oneshot, Queue};
+pub use status::{State, Status, Watch};
+
+use applier::QueueSink;
+use event_loop::EventLoop;
+use queue::OneshotSender;
+use shared::{
+    Control, End, Inbox, OutcomeSlot, PendingToken, Propose, Published, Received, Shared,
+};
+
+/// One Raft peer. A cheap handle: clones are the same peer, and dropping the last one shuts
+/// it down.
+#[derive(Clone)]
+pub struct Node {
+    handle: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.handle.shared.id)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Handle {
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// Ends the service's stream at shutdown so a blocked applier returns.
+    applies: Option<Arc<Queue<applier::Applied>>>,
+    shut_down: AtomicBool,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Handle {
+    fn shutdown(&self) {
+        if self.shut_down.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.shared.request_stop(End::Shutdown);
+        if let Some(applies) = &self.applies {
+            applies.close();
+        }
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for thread in threads {
+            // Every thread catches its own panics; a join error cannot carry a new one.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A cheap clonable handle for feeding received messages to a node (the Lab layer's network
+/// threads hold one; it does not keep the node alive).
+#[derive(Clone)]
+pub(crate) struct Receiver {
+    shared: Arc<Shared>,
+}
+
+impl Receiver {
+    pub(crate) fn receive(&self, from: usize, message: &[u8]) {
+        receive(&self.shared, from, message, None);
+    }
+}
+
+fn receive(
+    shared: &Shared,
+    from: usize,
+    bytes: &[u8],
+    reply: Option<OneshotSender<Vec<u8>>>,
+) -> bool {
+    let Ok(message) = Message::decode(bytes) else {
+        shared.dropped.fetch_add(1, Ordering::Relaxed);
+        return false;
+    };
+    receive_message(shared, from, message, reply)
+}
+
+fn receive_message(
+    shared: &Shared,
+    from: usize,
+    message: Message,
+    reply: Option<OneshotSender<Vec<u8>>>,
+) -> bool {
+    let capacity = shared.inbox_capacity;
+    let queued = shared.post(|inbox| {
+        if inbox.messages.len() >= capacity {
+            return false;
+        }
+        inbox.messages.push_back(Received {
+            from,
+            message,
+            reply,
+        });
+        true
+    });
+    if !matches!(queued, Ok(true)) {
+        shared.dropped.fetch_add(1, Ordering::Relaxed);
+        return false;
+    }
+    true
+}
+
+impl Node {
+    /// Starts a node over `storage` (restoring what it recovered) and `network`, and returns
+    /// it with the service's end of the apply stream.
+    pub fn start(
+        config: NodeConfig,
+        storage: Box<dyn Storage>,
+        network: Arc<dyn Network>,
+    ) -> Result<(Node, Applies), NodeError> {
+        let queue = Arc::new(Queue::new(config.apply_queue));
+        let sink = Box::new(QueueSink {
+            queue: Arc::clone(&queue),
+        });
+        let node = Node::start_with_sink(config, storage, network, sink, Some(Arc::clone(&queue)))?;
+        Ok((node, Applies { queue }))
+    }
+
+    /// [`Node::start`] with another apply sink (the Lab layer's channel).
+    pub(crate) fn start_with_sink(
+        config: NodeConfig,
+        storage: Box<dyn Storage>,
+        network: Arc<dyn Network>,
+        sink: Box<dyn ApplySink>,
+        applies: Option<Arc<Queue<applier::Applied>>>,
+    ) -> Result<Node, NodeError> {
+        let core_config = config.core_config()?;
+        let recovered = storage.recovered();
+        let core = Core::recover(core_config, recovered.state, recovered.snapshot)?;
+        let shared = Arc::new(Shared {
+            id: config.id,
+            inbox_capacity: config.inbox,
+            max_pending_proposals: config.max_pending_proposals,
+            max_command_bytes: config.max_command_bytes,
+            inbox: Mutex::new(Inbox::default()),
+            inbox_changed: Condvar::new(),
+            published: Mutex::new(Published::default()),
+            published_changed: Condvar::new(),
+            pending: Arc::new(AtomicUsize::new(0)),
+            accepted: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            applied: AtomicU64::new(core.snapshot_index()),
+            final_core: Mutex::new(None),
+        });
+        let storage_queue = Arc::new(Queue::new(usize::MAX));
+        let apply_queue = Arc::new(Queue::new(config.apply_queue));
+        let syncs = Arc::new(AtomicU64::new(0));
+        let event_loop = EventLoop::new(
+            core,
+            Arc::clone(&shared),
+            network,
+            Arc::clone(&storage_queue),
+            Arc::clone(&apply_queue),
+            Arc::clone(&syncs),
+            config.auto_tick.then_some(config.tick),
+        );
+        let mut threads = Vec::with_capacity(3);
+        threads.push(thread::spawn(move || event_loop.run()));
+        {
+            let shared = Arc::clone(&shared);
+            threads.push(thread::spawn(move || {
+                storage_worker::run_storage(shared, storage_queue, storage, syncs)
+            }));
+        }
+        {
+            let shared = Arc::clone(&shared);
+            threads.push(thread::spawn(move || {
+                applier::run_applier(shared, apply_queue, sink)
+            }));
+        }
+        Ok(Node {
+            handle: Arc::new(Handle {
+                shared,
+                threads: Mutex::new(threads),
+                applies,
+                shut_down: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> usize {
+        self.shared().id
+    }
+
+    /// Feeds a message that arrived from peer `from` (encoded `core::Message`). Never
+    /// blocks: undecodable bytes, and messages beyond the bounded inbox, are dropped (and
+    /// counted in [`Status::messages_dropped`]).
+    pub fn receive(&self, from: usize, message: &[u8]) {
+        receive(self.shared(), from, message, None);
+    }
+
+    /// A handle that feeds received messages without keeping the node alive.
+    pub(crate) fn receiver(&self) -> Receiver {
+        Receiver {
+            shared: Arc::clone(self.shared()),
+        }
+    }
+
+    /// A request whose reply goes to `reply` (once durable) instead of the network; the
+    /// slot closes without a reply if the request produced none or was dropped.
+    pub(crate) fn receive_request(
+        &self,
+        from: usize,
+        message: Message,
+        reply: OneshotSender<Vec<u8>>,
+    ) {
+        receive_message(self.shared(), from, message, Some(reply));
+    }
+
+    /// Proposes `command`. Returns once the event loop has appended it (or refused it): the
+    /// [`Proposal`] carries its index and term and resolves when it is applied. Refused at
+    /// once, without queueing, when too large or when `max_pending_proposals` are pending
+    /// ([`ProposeError::Busy`]), or when this node knows it is not the leader.
+    pub fn propose(&self, command: Bytes) -> Result<Proposal, ProposeError> {
+        let shared = self.shared();
+        if command.len() > shared.max_command_bytes {
+            shared.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(ProposeError::TooLarge {
+                bytes: command.len(),
+                max: shared.max_command_bytes,
+            });
+        }
+        {
+            let published = lock(&shared.published);
+            if let Some(end) = &published.end {
+                return Err(match end {
+                    NodeError::Stopped(reason) => ProposeError::Stopped(reason.clone()),
+                    _ => ProposeError::Shutdown,
+                });
+            }
+            if published.state.role != core::Role::Leader {
+                shared.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err(ProposeError::NotLeader {
+                    leader: published.state.leader,
+                    term: published.state.term,
+                });
+            }
+        }
+        if shared.pending.fetch_add(1, Ordering::SeqCst) >= shared.max_pending_proposals {
+            shared.pending.fetch_sub(1, Ordering::SeqCst);
+            shared.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(ProposeError::Busy);
+        }
+        let token = PendingToken(Arc::clone(&shared.pending));
+        let (answer, answered) = oneshot();
+        let (outcome_tx, outcome) = oneshot();
+        let propose = Propose {
+            command,
+            answer,
+            outcome: OutcomeSlot {
+                tx: outcome_tx,
+                token,
+            },
+        };
+        if let Err(end) = shared.post(|inbox| inbox.proposals.push_back(propose)) {
+            return Err(end.propose_error());
+        }
+        match answered.recv() {
+            Some(Ok((index, term))) => Ok(Proposal {
+                index,
+                term,
+                outcome,
+            }),
+            Some(Err(error)) => Err(error),
+            None => Err(shared
+                .end()
+                .map_or(ProposeError::Shutdown, |end| end.propose_error())),
+        }
+    }
+
+    /// The service's snapshot of everything up to and including `index` (§7): the log before
+    /// it may be discarded. Returns once the event loop has taken it; an index beyond what
+    /// was applied, or not after the current snapshot, is ignored.
+    pub fn snapshot(&self, index: u64, data: Vec<u8>) -> Result<(), NodeError> {
+        let (ack, acked) = oneshot();
+        self.control(Control::Snapshot { index, data, ack }, acked)
+    }
+
+    /// Advances time by one tick (for a node with `auto_tick: false`); returns once stepped.
+    pub fn tick(&self) -> Result<(), NodeError> {
+        let (ack, acked) = oneshot();
+        self.control(Control::Tick(ack), acked)
+    }
+
+    fn control(
+        &self,
+        control: Control,
+        acked: queue::OneshotReceiver<()>,
+    ) -> Result<(), NodeError> {
+        let shared = self.shared();
+        shared
+            .post(|inbox| inbox.control.push_back(control))
+            .map_err(|end| end.node_error())?;
+        acked.recv().ok_or_else(|| {
+            shared
+                .end()
+                .map_or(NodeError::Shutdown, |end| end.node_error())
+        })
+    }
+
+    /// Runs `inspect` on the core, on the event loop, and returns its result (tests,
+    /// debugging). After the node ended, on the core as it was left.
+    pub fn with_core<R: Send + 'static>(
+        &self,
+        inspect: impl FnOnce(&Core) -> R + Send + 'static,
+    ) -> Result<R, NodeError> {
+        let shared = self.shared();
+        let (tx, rx) = oneshot();
+        let posted = shared.post(|inbox| {
+            inbox
+                .control
+                .push_back(Control::Inspect(Box::new(move |core| {
+                    tx.send(inspect(core));
+                })))
+        });
+        if posted.is_ok() {
+            if let Some(result) = rx.recv() {
+                return Ok(result);
+            }
+        }
+        Err(shared
+            .end()
+            .map_or(NodeError::Shutdown, |end| end.node_error()))
+    }
+
+    /// Runs `inspect` on the core the loop left behind, once it has ended.
+    pub fn with_final_core<R>(&self, inspect: impl FnOnce(&Core) -> R) -> Option<R> {
+        lock(&self.shared().final_core).as_ref().map(inspect)
+    }
+
+    /// Counters and queue depths (as of the loop's last iteration).
+    pub fn status(&self) -> Status {
+        let shared = self.shared();
+        let mut status = lock(&shared.published).status.clone();
+        status.applied = shared.applied.load(Ordering::SeqCst);
+        status.pending_proposals = shared.pending.load(Ordering::SeqCst);
+        status.proposals_accepted = shared.accepted.load(Ordering::Relaxed);
+        status.proposals_rejected = shared.rejected.load(Ordering::Relaxed);
+        status.messages_dropped = shared.dropped.load(Ordering::Relaxed);
+        status
+    }
+
+    /// Role, term and leader now.
+    pub fn state(&self) -> State {
+        lock(&self.shared().published).state
+    }
+
+    /// A watch on role, term and leader changes, positioned at the current state.
+    pub fn watch(&self) -> Watch {
+        let seen = lock(&self.shared().published).version;
+        Watch {
+            shared: Arc::clone(self.shared()),
+            seen,
+        }
+    }
+
+    /// Why the node stopped, if it stopped on an error.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        match self.shared().end() {
+            Some(End::Stopped(reason)) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Stops the node and joins its threads: the loop exits, the storage worker finishes
+    /// the writes it was given, the applier ends the apply stream. Idempotent; never panics.
+    /// Also run when the last handle is dropped.
+    pub fn shutdown(&self) {
+        self.handle.shutdown();
+    }
+
+    /// Threads of this node still running (0 after `shutdown`).
+    pub fn running_threads(&self) -> usize {
+        lock(&self.handle.threads)
+            .iter()
+            .filter(|thread| !is_finished(thread))
+            .count()
+    }
+}
+
+#[cfg(not(loom))]
+fn is_finished(thread: &thread::JoinHandle<()>) -> bool {
+    thread.is_finished()
+}
+
+#[cfg(loom)]
+fn is_finished(_thread: &thread::JoinHandle<()>) -> bool {
+    false
+}

@@ -1,0 +1,223 @@
+//! The applier thread and the apply stream: committed entries leave the node in order, at
+//! the service's pace, through bounded queues.
+//!
+//! The event loop releases applies (once durable) into the applier's queue only while it
+//! has room (`NodeConfig::apply_queue`); the rest wait in the loop's backlog, so a slow
+//! service never blocks the loop and nothing is dropped. The applier hands each apply to a
+//! sink (the public [`Applies`] stream, bounded too, or the Lab's apply channel), then
+//! resolves the proposal that created the entry.
+
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::core::Apply;
+use crate::sync::Arc;
+
+use super::queue::{deadline_after, PopError, Queue};
+use super::shared::{End, OutcomeSlot, Shared};
+use super::StopReason;
+
+/// One item of the apply stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// A committed entry, delivered once, in index order.
+    Entry {
+        /// Its log index.
+        index: u64,
+        /// The term it was proposed in.
+        term: u64,
+        /// The command, as proposed.
+        command: Bytes,
+    },
+    /// A snapshot received from the leader: it replaces the service's state up to `index`.
+    Snapshot {
+        /// The last index it covers.
+        index: u64,
+        /// The term of that index.
+        term: u64,
+        /// The service's snapshot bytes.
+        data: StdArc<Vec<u8>>,
+    },
+    /// The last item of a node that stopped on an error: nothing follows.
+    Stopped(StopReason),
+}
+
+impl From<Apply> for Applied {
+    fn from(apply: Apply) -> Self {
+        match apply {
+            Apply::Entry {
+                index,
+                term,
+                command,
+            } => Applied::Entry {
+                index,
+                term,
+                command,
+            },
+            Apply::Snapshot { index, term, data } => Applied::Snapshot { index, term, data },
+        }
+    }
+}
+
+impl PartialEq for StopReason {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+impl Eq for StopReason {}
+
+/// The service's end of the apply stream (bounded: `NodeConfig::apply_queue`). It ends
+/// (`recv` returns `None`) after a shutdown, or after [`Applied::Stopped`] when the node
+/// stopped on an error. Dropping it discards the rest of the stream.
+pub struct Applies {
+    pub(crate) queue: Arc<Queue<Applied>>,
+}
+
+impl Applies {
+    /// The next item, waiting for it; `None` once the stream has ended.
+    pub fn recv(&self) -> Option<Applied> {
+        self.queue.pop_wait()
+    }
+
+    /// The next item, waiting at most `timeout`; `Ok(None)` if none came, `Err(())` once
+    /// the stream has ended.
+    #[allow(clippy::result_unit_err)]
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Applied>, ()> {
+        match self.queue.pop_until(deadline_after(timeout)) {
+            Ok(item) => Ok(Some(item)),
+            Err(PopError::Timeout) => Ok(None),
+            Err(PopError::Closed) => Err(()),
+        }
+    }
+
+    /// The next item if one is waiting.
+    pub fn try_recv(&self) -> Option<Applied> {
+        self.queue.try_pop().ok()
+    }
+
+    /// Items waiting now.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether no item is waiting now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Iterator for Applies {
+    type Item = Applied;
+    fn next(&mut self) -> Option<Applied> {
+        self.recv()
+    }
+}
+
+impl Drop for Applies {
+    fn drop(&mut self) {
+        self.queue.close_and_clear();
+    }
+}
+
+/// Why a sink did not take an apply.
+pub(crate) enum SinkError {
+    /// The service is gone (or the node is shutting down): the rest is discarded.
+    Closed,
+    /// The service cannot take it: the node must stop.
+    Failed(StopReason),
+}
+
+/// Where the applier hands applies: the public [`Applies`] stream or the Lab's channel.
+pub(crate) trait ApplySink: Send + 'static {
+    /// Hands one apply to the service; may block while the service catches up.
+    fn deliver(&mut self, apply: Apply) -> Result<(), SinkError>;
+    /// The stream ends (with the reason, if the node stopped on an error).
+    fn end(&mut self, reason: Option<StopReason>);
+}
+
+/// The sink behind [`Applies`].
+pub(crate) struct QueueSink {
+    pub queue: Arc<Queue<Applied>>,
+}
+
+impl ApplySink for QueueSink {
+    fn deliver(&mut self, apply: Apply) -> Result<(), SinkError> {
+        self.queue
+            .push_wait(apply.into())
+            .map_err(|_| SinkError::Closed)
+    }
+
+    fn end(&mut self, reason: Option<StopReason>) {
+        if let Some(reason) = reason {
+            let _ = self.queue.push_force(Applied::Stopped(reason));
+        }
+        self.queue.close();
+    }
+}
+
+/// One released apply and the proposal it resolves.
+pub(crate) struct ApplyItem {
+    pub apply: Apply,
+    pub outcome: Option<OutcomeSlot>,
+}
+
+/// The applier thread: takes released applies in order and hands them to `sink`.
+pub(crate) fn run_applier(
+    shared: Arc<Shared>,
+    queue: Arc<Queue<ApplyItem>>,
+    mut sink: Box<dyn ApplySink>,
+) {
+    let mut service_gone = false;
+    while let Some(items) = queue.pop_all_wait() {
+        shared.notify(|inbox| inbox.applier_took = true);
+        for ApplyItem { apply, outcome } in items {
+            let index = match &apply {
+                Apply::Entry { index, .. } | Apply::Snapshot { index, .. } => *index,
+            };
+            let delivered = if service_gone {
+                Ok(())
+            } else {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.deliver(apply)))
+                    .unwrap_or_else(|payload| {
+                        Err(SinkError::Failed(StopReason::Panicked {
+                            message: super::error::panic_message(&*payload),
+                        }))
+                    })
+            };
+            match delivered {
+                Ok(()) => {}
+                Err(SinkError::Closed) => service_gone = true,
+                Err(SinkError::Failed(reason)) => {
+                    tracing::error!(id = shared.id, index, %reason, "the service cannot take a committed entry; stopping");
+                    if let Some(outcome) = outcome {
+                        outcome.resolve(Err(super::ProposalError::Stopped(reason.clone())));
+                    }
+                    shared.request_stop(End::Stopped(reason.clone()));
+                    sink.end(Some(reason));
+                    return;
+                }
+            }
+            if service_gone {
+                // Committed, but the service no longer reads: resolved as the node's end
+                // says (a dropped stream while running still counts as applied).
+                if let Some(outcome) = outcome {
+                    outcome.resolve(shared.end().map_or(Ok(()), |end| Err(end.proposal_error())));
+                }
+                continue;
+            }
+            shared
+                .applied
+                .fetch_max(index, crate::sync::Ordering::SeqCst);
+            if let Some(outcome) = outcome {
+                outcome.resolve(Ok(()));
+            }
+        }
+    }
+    let reason = match shared.end() {
+        Some(End::Stopped(reason)) => Some(reason),
+        _ => None,
+    };
+    sink.end(reason);
+}

@@ -1,0 +1,614 @@
+//! The event loop: the one thread that owns a peer's [`Core`].
+//!
+//! Each iteration takes *everything* waiting in the inbox (sync reports, control requests,
+//! received messages, proposals), steps it all, and then:
+//! 1. merges the iteration's persistent deltas into one [`Write`] for the storage worker
+//!    (many proposals: one write, one sync — batching);
+//! 2. sends at once what may leave before the write is durable: a leader's AppendEntries
+//!    and InstallSnapshot requests (Raft thesis §10.2.1);
+//! 3. holds everything else — replies (acknowledged entries, granted votes), RequestVotes
+//!    (the candidate's own vote) and applies — until the storage reports that write
+//!    durable (Figure 2: "respond to RPCs only after updating stable storage");
+//! 4. releases applies to the applier while its bounded queue has room;
+//! 5. publishes its status.
+//!
+//! A sync report is stepped as `Input::Persisted { index, term }`, so the core counts the
+//! leader's own entries toward commit only once durable (§10.2.1). Time comes from the loop
+//! itself: it waits on the inbox until the next tick is due (no ticker thread).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::core::{Apply, Core, Input, Message, Outgoing, Persist, Ready, Role};
+use crate::sync::{lock, Arc, AtomicU64, Ordering};
+
+use super::applier::ApplyItem;
+use super::error::panic_message;
+use super::network::Network;
+use super::queue::{OneshotSender, Queue};
+use super::shared::{Control, End, Inbox, OutcomeSlot, Propose, Received, Shared};
+use super::status::{State, Status};
+use super::storage_worker::Write;
+use super::{ProposalError, ProposeError, StopReason};
+
+/// Something that may leave only once the write of its iteration is durable.
+enum Held {
+    Send(Outgoing),
+    Reply(OneshotSender<Vec<u8>>, Message),
+    Apply(Apply),
+}
+
+/// Outputs collected over one iteration.
+#[derive(Default)]
+struct Iteration {
+    deltas: Vec<Persist>,
+    now: Vec<Outgoing>,
+    held: Vec<Held>,
+}
+
+/// A proposal waiting to be applied.
+struct Pending {
+    term: u64,
+    outcome: OutcomeSlot,
+}
+
+pub(crate) struct EventLoop {
+    pub core: Core,
+    pub shared: Arc<Shared>,
+    pub network: Arc<dyn Network>,
+    pub storage: Arc<Queue<Write>>,
+    pub applier: Arc<Queue<ApplyItem>>,
+    pub syncs: Arc<AtomicU64>,
+    pub tick: Option<Duration>,
+    /// Writes handed to the storage worker so far, and how many of them are durable.
+    pub issued_seq: u64,
+    pub durable_seq: u64,
+    pub durable_index: u64,
+    held: VecDeque<(u64, Held)>,
+    backlog: VecDeque<ApplyItem>,
+    pending: BTreeMap<u64, Pending>,
+    state: State,
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        core: Core,
+        shared: Arc<Shared>,
+        network: Arc<dyn Network>,
+        storage: Arc<Queue<Write>>,
+        applier: Arc<Queue<ApplyItem>>,
+        syncs: Arc<AtomicU64>,
+        tick: Option<Duration>,
+    ) -> Self {
+        let durable_index = core.last_log_index();
+        EventLoop {
+            core,
+            shared,
+            network,
+            storage,
+            applier,
+            syncs,
+            tick,
+            issued_seq: 0,
+            durable_seq: 0,
+            durable_index,
+            held: VecDeque::new(),
+            backlog: VecDeque::new(),
+            pending: BTreeMap::new(),
+            state: State::default(),
+        }
+    }
+
+    /// Runs until a stop is requested or a step panics, then shuts the loop's side down:
+    /// the inbox refuses new input, the storage and applier queues are closed, pending
+    /// proposals fail, and the core is kept for inspection.
+    pub(crate) fn run(mut self) {
+        self.publish();
+        let end = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.serve())) {
+            Ok(end) => end,
+            Err(payload) => End::Stopped(StopReason::Panicked {
+                message: panic_message(&*payload),
+            }),
+        };
+        if let End::Stopped(reason) = &end {
+            tracing::error!(id = self.shared.id, %reason, "node stopped");
+        }
+        // Refuse input from now on, and drop what is queued (RPC handlers waiting for a
+        // reply see their slot close; proposers see their answer slot close).
+        let leftover = {
+            let mut inbox = lock(&self.shared.inbox);
+            let leftover = std::mem::take(&mut *inbox);
+            inbox.ended = Some(end.clone());
+            leftover
+        };
+        self.shared.inbox_changed.notify_all();
+        for propose in leftover.proposals {
+            propose.answer.send(Err(end.propose_error()));
+        }
+        drop(leftover.messages);
+        drop(leftover.control);
+        // A shutdown lets the worker finish what it was given; after a failure it has
+        // exited already.
+        self.storage.close();
+        self.applier.close();
+        for (_, pending) in std::mem::take(&mut self.pending) {
+            pending.outcome.resolve(Err(end.proposal_error()));
+        }
+        for item in std::mem::take(&mut self.backlog) {
+            if let Some(outcome) = item.outcome {
+                outcome.resolve(Err(end.proposal_error()));
+            }
+        }
+        self.held.clear();
+        self.publish();
+        self.shared.publish_end(&end);
+        *lock(&self.shared.final_core) = Some(self.core.clone());
+    }
+
+    fn serve(&mut self) -> End {
+        let mut next_tick = self.tick.map(|tick| Instant::now() + tick);
+        loop {
+            let inbox = self.take_inbox(next_tick);
+            if let Some(end) = &inbox.stop {
+                if matches!(end, End::Stopped(_)) {
+                    return end.clone();
+                }
+            }
+            let mut it = Iteration::default();
+            if let Some(synced) = inbox.synced {
+                if synced.seq > self.durable_seq {
+                    self.durable_seq = synced.seq;
+                    self.durable_index = synced.index;
+                    self.step(
+                        Input::Persisted {
+                            index: synced.index,
+                            term: synced.term,
+                        },
+                        &mut it,
+                    );
+                }
+            }
+            for control in inbox.control {
+                match control {
+                    Control::Tick(ack) => {
+                        self.step(Input::Tick, &mut it);
+                        ack.send(());
+                    }
+                    Control::Snapshot { index, data, ack } => {
+                        self.step(Input::Snapshot { index, data }, &mut it);
+                        ack.send(());
+                    }
+                    Control::Inspect(inspect) => inspect(&self.core),
+                }
+            }
+            for received in inbox.messages {
+                self.receive(received, &mut it);
+            }
+            for propose in inbox.proposals {
+                self.propose(propose, &mut it);
+            }
+            if let (Some(tick), Some(next)) = (self.tick, next_tick.as_mut()) {
+                let now = Instant::now();
+                // Catch up at most a few ticks after a stall rather than fire a burst.
+                let mut fired = 0;
+                while now >= *next && fired < 3 {
+                    self.step(Input::Tick, &mut it);
+                    *next += tick;
+                    fired += 1;
+                }
+                if now >= *next {
+                    *next = now + tick;
+                }
+            }
+            self.finish(it);
+            if let Some(end) = inbox.stop {
+                return end;
+            }
+        }
+    }
+
+    /// Takes every input waiting, waiting until there is one or the next tick is due.
+    fn take_inbox(&self, next_tick: Option<Instant>) -> Inbox {
+        let mut inbox = lock(&self.shared.inbox);
+        loop {
+            if inbox.has_work() {
+                break;
+            }
+            inbox = match next_tick {
+                None => self
+                    .shared
+                    .inbox_changed
+                    .wait(inbox)
+                    .unwrap_or_else(|p| p.into_inner()),
+                Some(next) => {
+                    let now = Instant::now();
+                    if now >= next {
+                        break;
+                    }
+                    self.shared
+                        .inbox_changed
+                        .wait_timeout(inbox, next - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+        Inbox {
+            messages: std::mem::take(&mut inbox.messages),
+            proposals: std::mem::take(&mut inbox.proposals),
+            control: std::mem::take(&mut inbox.control),
+            synced: inbox.synced.take(),
+            applier_took: std::mem::take(&mut inbox.applier_took),
+            stop: inbox.stop.clone(),
+            ended: None,
+        }
+    }
+
+    /// Steps `input` and sorts its outputs into `it`.
+    fn step(&mut self, input: Input, it: &mut Iteration) -> Ready {
+        let mut ready = self.core.step(input);
+        if let Some(persist) = ready.persist.take() {
+            it.deltas.push(persist);
+        }
+        for out in ready.messages.drain(..) {
+            if may_leave_before_durable(&out.message) {
+                it.now.push(out);
+            } else {
+                it.held.push(Held::Send(out));
+            }
+        }
+        it.held.extend(ready.applies.drain(..).map(Held::Apply));
+        if self.core.role() != Role::Leader && !self.pending.is_empty() {
+            self.lost_leadership();
+        }
+        ready
+    }
+
+    /// A received message; a Lab RPC's reply goes to its waiting handler.
+    fn receive(&mut self, received: Received, it: &mut Iteration) {
+        let Received {
+            from,
+            message,
+            reply,
+        } = received;
+        let held_before = it.held.len();
+        self.step(Input::Message { from, message }, it);
+        let Some(slot) = reply else { return };
+        // The reply to `from` this step produced (it is held: replies wait for durability).
+        let position = it.held[held_before..].iter().position(
+            |held| matches!(held, Held::Send(out) if out.to == from && !out.message.is_request()),
+        );
+        if let Some(position) = position {
+            if let Held::Send(out) = it.held.remove(held_before + position) {
+                it.held.push(Held::Reply(slot, out.message));
+            }
+        }
+        // No reply (the message was dropped as stale or bogus): the slot closes here.
+    }
+
+    fn propose(&mut self, propose: Propose, it: &mut Iteration) {
+        let Propose {
+            command,
+            answer,
+            outcome,
+        } = propose;
+        if self.core.role() != Role::Leader {
+            self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+            answer.send(Err(ProposeError::NotLeader {
+                leader: self.core.leader_id(),
+                term: self.core.current_term(),
+            }));
+            return;
+        }
+        let ready = self.step(Input::Propose(command), it);
+        match ready.proposed {
+            Some((index, term)) => {
+                self.shared.accepted.fetch_add(1, Ordering::Relaxed);
+                self.pending.insert(index, Pending { term, outcome });
+                answer.send(Ok((index, term)));
+            }
+            None => {
+                self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+                answer.send(Err(ProposeError::NotLeader {
+                    leader: self.core.leader_id(),
+                    term: self.core.current_term(),
+                }));
+            }
+        }
+    }
+
+    /// This node no longer leads: proposals not yet committed may never be (their outcome
+    /// is unknown here). Committed ones stay pending: they are applied in order.
+    fn lost_leadership(&mut self) {
+        let lost = self.pending.split_off(&(self.core.commit_index() + 1));
+        let leader = self.core.leader_id();
+        for (_, pending) in lost {
+            pending
+                .outcome
+                .resolve(Err(ProposalError::LeadershipLost { leader }));
+        }
+    }
+
+    /// Ends the iteration: one write, early sends, held outputs, applies, status.
+    fn finish(&mut self, it: Iteration) {
+        let Iteration { deltas, now, held } = it;
+        let gate = if deltas.is_empty() {
+            self.issued_seq
+        } else {
+            self.issued_seq += 1;
+            let write = Write {
+                seq: self.issued_seq,
+                deltas: merge(deltas),
+                log_end: (self.core.last_log_index(), self.core.log().last_term()),
+            };
+            // Unbounded in count, but one write per iteration, and proposals are bounded
+            // by `max_pending_proposals`; a closed queue means the node is stopping.
+            let _ = self.storage.push_force(write);
+            self.issued_seq
+        };
+        for out in now {
+            self.send(out);
+        }
+        self.release_durable();
+        for item in held {
+            if gate <= self.durable_seq {
+                self.release(item);
+            } else {
+                self.held.push_back((gate, item));
+            }
+        }
+        self.pump_applies();
+        self.publish();
+    }
+
+    fn release_durable(&mut self) {
+        while self
+            .held
+            .front()
+            .is_some_and(|(seq, _)| *seq <= self.durable_seq)
+        {
+            if let Some((_, item)) = self.held.pop_front() {
+                self.release(item);
+            }
+        }
+    }
+
+    fn release(&mut self, item: Held) {
+        match item {
+            Held::Send(out) => self.send(out),
+            Held::Reply(slot, message) => match message.encode() {
+                Ok(bytes) => slot.send(bytes),
+                Err(error) => {
+                    tracing::error!(id = self.shared.id, %error, "reply could not be encoded; not sent");
+                }
+            },
+            Held::Apply(apply) => {
+                let outcome = self.resolve_for(&apply);
+                self.backlog.push_back(ApplyItem { apply, outcome });
+            }
+        }
+    }
+
+    /// The proposal an apply resolves, if any: the same `(index, term)` is applied (`Ok`
+    /// once delivered); another term there means ours was overwritten.
+    fn resolve_for(&mut self, apply: &Apply) -> Option<OutcomeSlot> {
+        let (index, term, snapshot) = match apply {
+            Apply::Entry { index, term, .. } => (*index, *term, false),
+            Apply::Snapshot { index, term, .. } => (*index, *term, true),
+        };
+        // Anything pending below (or, for a snapshot, at) this index was skipped: its
+        // entry was never applied here as ours.
+        let keep = self
+            .pending
+            .split_off(&(if snapshot { index + 1 } else { index }));
+        let skipped = std::mem::replace(&mut self.pending, keep);
+        let leader = self.core.leader_id();
+        for (_, pending) in skipped {
+            pending
+                .outcome
+                .resolve(Err(ProposalError::LeadershipLost { leader }));
+        }
+        if snapshot {
+            return None;
+        }
+        let pending = self.pending.remove(&index)?;
+        if pending.term == term {
+            Some(pending.outcome)
+        } else {
+            pending.outcome.resolve(Err(ProposalError::Overwritten {
+                index,
+                term: pending.term,
+                committed_term: term,
+            }));
+            None
+        }
+    }
+
+    /// Moves released applies to the applier while its queue has room (never blocks).
+    fn pump_applies(&mut self) {
+        while self.applier.len() < self.applier.capacity() {
+            let Some(item) = self.backlog.pop_front() else {
+                break;
+            };
+            if let Err(item) = self.applier.try_push(item) {
+                self.backlog.push_front(item);
+                break;
+            }
+        }
+    }
+
+    fn send(&self, out: Outgoing) {
+        match out.message.encode() {
+            Ok(bytes) => self.network.send(out.to, bytes.into()),
+            Err(error) => {
+                tracing::error!(id = self.shared.id, to = out.to, %error, "message could not be encoded; not sent");
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        let state = State {
+            role: self.core.role(),
+            term: self.core.current_term(),
+            leader: self.core.leader_id(),
+        };
+        let (inbox_messages, inbox_proposals) = {
+            let inbox = lock(&self.shared.inbox);
+            (inbox.messages.len(), inbox.proposals.len())
+        };
+        let status = Status {
+            id: self.shared.id,
+            state,
+            commit_index: self.core.commit_index(),
+            applied: self.shared.applied.load(Ordering::SeqCst),
+            last_index: self.core.last_log_index(),
+            durable_index: self.durable_index.max(self.core.snapshot_index()),
+            snapshot_index: self.core.snapshot_index(),
+            inbox_messages,
+            inbox_proposals,
+            storage_queue: (self.issued_seq - self.durable_seq) as usize,
+            apply_queue: self.backlog.len() + self.applier.len(),
+            held: self.held.len(),
+            pending_proposals: self.shared.pending.load(Ordering::SeqCst),
+            proposals_accepted: self.shared.accepted.load(Ordering::Relaxed),
+            proposals_rejected: self.shared.rejected.load(Ordering::Relaxed),
+            messages_dropped: self.shared.dropped.load(Ordering::Relaxed),
+            syncs: self.syncs.load(Ordering::Relaxed),
+            stopped: None,
+            shut_down: false,
+        };
+        let mut published = lock(&self.shared.published);
+        let changed = state != self.state;
+        published.status = status;
+        published.state = state;
+        if changed {
+            self.state = state;
+            published.version += 1;
+        }
+        drop(published);
+        if changed {
+            self.shared.published_changed.notify_all();
+        }
+    }
+}
+
+/// A leader's own log travels before its write is durable (§10.2.1): the follower stores
+/// it durably before acknowledging, and the leader counts itself only up to its durable
+/// index. Every other message — a reply, a vote request carrying the candidate's own vote —
+/// may promise state and waits for the sync.
+fn may_leave_before_durable(message: &Message) -> bool {
+    matches!(
+        message,
+        Message::AppendEntries { .. } | Message::InstallSnapshot { .. }
+    )
+}
+
+/// Merges consecutive deltas into as few as possible, so one iteration is one write: later
+/// hard state and snapshot win, log changes compose (a later change keeps the earlier
+/// one's entries up to its own `after`). A pair that does not compose stays two deltas.
+fn merge(deltas: Vec<Persist>) -> Vec<Persist> {
+    let mut merged: Vec<Persist> = Vec::with_capacity(1);
+    for delta in deltas {
+        let composed = merged.last_mut().is_some_and(|last| compose(last, &delta));
+        if !composed {
+            merged.push(delta);
+        }
+    }
+    merged
+}
+
+/// `first` followed by `second`, written into `first`, if the result is one delta.
+fn compose(first: &mut Persist, second: &Persist) -> bool {
+    if second.snapshot.is_some() {
+        // A snapshot clears the stored log and brings its own log change: everything the
+        // first delta did to the log is superseded.
+        if second.log.is_none() {
+            return false;
+        }
+        first.hard_state = second.hard_state.or(first.hard_state);
+        first.snapshot = second.snapshot.clone();
+        first.log = second.log.clone();
+        return true;
+    }
+    match (&mut first.log, &second.log) {
+        (_, None) => {}
+        (None, Some(log)) => {
+            if first.snapshot.is_some() {
+                return false; // keep the order snapshot-then-log explicit
+            }
+            first.log = Some(log.clone());
+        }
+        (Some(a), Some(b)) => {
+            let end = a.after + a.entries.len() as u64;
+            if b.after < a.after || b.after > end {
+                return false;
+            }
+            a.entries.truncate((b.after - a.after) as usize);
+            a.entries.extend_from_slice(&b.entries);
+        }
+    }
+    first.hard_state = second.hard_state.or(first.hard_state);
+    true
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+    use crate::core::{Entry, HardState, LogChange, PersistentState};
+
+    fn entry(term: u64, byte: u8) -> Entry {
+        Entry {
+            term,
+            command: vec![byte].into(),
+        }
+    }
+
+    /// Merged deltas give the same stored state as the deltas one by one.
+    #[test]
+    fn merged_deltas_apply_like_the_sequence() {
+        let deltas = vec![
+            Persist {
+                hard_state: Some(HardState {
+                    current_term: 2,
+                    voted_for: Some(1),
+                }),
+                snapshot: None,
+                log: Some(LogChange {
+                    after: 0,
+                    entries: vec![entry(1, 1), entry(1, 2), entry(2, 3)],
+                }),
+            },
+            Persist {
+                hard_state: None,
+                snapshot: None,
+                log: Some(LogChange {
+                    after: 2,
+                    entries: vec![entry(2, 4), entry(2, 5)],
+                }),
+            },
+            Persist {
+                hard_state: Some(HardState {
+                    current_term: 3,
+                    voted_for: None,
+                }),
+                snapshot: None,
+                log: Some(LogChange {
+                    after: 4,
+                    entries: vec![entry(3, 6)],
+                }),
+            },
+        ];
+        let apply = |deltas: &[Persist]| {
+            let mut state = PersistentState::default();
+            let mut snapshot = std::sync::Arc::new(Vec::new());
+            for delta in deltas {
+                delta.apply_to(&mut state, &mut snapshot).unwrap();
+            }
+            state
+        };
+        let merged = merge(deltas.clone());
+        assert_eq!(merged.len(), 1);
+        assert_eq!(apply(&merged), apply(&deltas));
+        assert_eq!(apply(&merged).entries.len(), 5);
+    }
+}

@@ -1,0 +1,277 @@
+//! The two primitives every hand-off of the node is built from, on the crate's `sync`
+//! primitives so that loom can check them: a bounded FIFO [`Queue`] and a one-shot slot
+//! ([`oneshot`]). No hand-off uses a channel whose blocking loom cannot see.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::sync::{lock, Arc, Condvar, Mutex};
+
+/// A bounded multi-producer, multi-consumer FIFO. Closing it wakes every waiter: producers
+/// are refused from then on, consumers drain what is left and then see the end.
+pub(crate) struct Queue<T> {
+    state: Mutex<QueueState<T>>,
+    changed: Condvar,
+    capacity: usize,
+}
+
+struct QueueState<T> {
+    items: VecDeque<T>,
+    closed: bool,
+}
+
+impl<T> Queue<T> {
+    /// An empty queue holding at most `capacity` items (at least one).
+    pub(crate) fn new(capacity: usize) -> Self {
+        Queue {
+            state: Mutex::new(QueueState {
+                items: VecDeque::new(),
+                closed: false,
+            }),
+            changed: Condvar::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Appends `item` unless the queue is full or closed (then it is handed back).
+    pub(crate) fn try_push(&self, item: T) -> Result<(), T> {
+        let mut state = lock(&self.state);
+        if state.closed || state.items.len() >= self.capacity {
+            return Err(item);
+        }
+        state.items.push_back(item);
+        drop(state);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Appends `item`, waiting while the queue is full; hands it back if the queue is or
+    /// becomes closed.
+    pub(crate) fn push_wait(&self, item: T) -> Result<(), T> {
+        let mut state = lock(&self.state);
+        while !state.closed && state.items.len() >= self.capacity {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        if state.closed {
+            return Err(item);
+        }
+        state.items.push_back(item);
+        drop(state);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Appends `item` whatever the capacity (a final marker must not be lost), unless the
+    /// queue is closed.
+    pub(crate) fn push_force(&self, item: T) -> Result<(), T> {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Err(item);
+        }
+        state.items.push_back(item);
+        drop(state);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Every item queued, waiting while there is none; `None` once closed and drained.
+    pub(crate) fn pop_all_wait(&self) -> Option<Vec<T>> {
+        let mut state = lock(&self.state);
+        while state.items.is_empty() && !state.closed {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        if state.items.is_empty() {
+            return None;
+        }
+        let items = state.items.drain(..).collect();
+        drop(state);
+        self.changed.notify_all();
+        Some(items)
+    }
+
+    /// The first item, waiting while there is none; `None` once closed and drained.
+    pub(crate) fn pop_wait(&self) -> Option<T> {
+        self.pop_until(None).ok()
+    }
+
+    /// The first item, waiting at most until `deadline` (`None`: no limit).
+    pub(crate) fn pop_until(&self, deadline: Option<Instant>) -> Result<T, PopError> {
+        let mut state = lock(&self.state);
+        loop {
+            if let Some(item) = state.items.pop_front() {
+                drop(state);
+                self.changed.notify_all();
+                return Ok(item);
+            }
+            if state.closed {
+                return Err(PopError::Closed);
+            }
+            state = match deadline {
+                None => self
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(PopError::Timeout);
+                    }
+                    self.changed
+                        .wait_timeout(state, deadline - now)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    /// The first item if there is one.
+    pub(crate) fn try_pop(&self) -> Result<T, PopError> {
+        let mut state = lock(&self.state);
+        match state.items.pop_front() {
+            Some(item) => {
+                drop(state);
+                self.changed.notify_all();
+                Ok(item)
+            }
+            None if state.closed => Err(PopError::Closed),
+            None => Err(PopError::Timeout),
+        }
+    }
+
+    /// Refuses producers from now on and wakes every waiter.
+    pub(crate) fn close(&self) {
+        lock(&self.state).closed = true;
+        self.changed.notify_all();
+    }
+
+    /// Closes the queue and drops what it holds (their owners see their slots close).
+    pub(crate) fn close_and_clear(&self) {
+        let items = {
+            let mut state = lock(&self.state);
+            state.closed = true;
+            std::mem::take(&mut state.items)
+        };
+        self.changed.notify_all();
+        drop(items);
+    }
+
+    /// Items queued now.
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.state).items.len()
+    }
+
+    /// The capacity given to [`Queue::new`].
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+/// Why a pop returned no item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PopError {
+    /// Nothing arrived in time (or nothing is there, for `try_pop`).
+    Timeout,
+    /// The queue is closed and empty.
+    Closed,
+}
+
+/// A one-shot slot: one value, sent at most once. Dropping the sender unsent closes it.
+pub(crate) fn oneshot<T>() -> (OneshotSender<T>, OneshotReceiver<T>) {
+    let slot = Arc::new((
+        Mutex::new(Slot {
+            value: None,
+            closed: false,
+        }),
+        Condvar::new(),
+    ));
+    (
+        OneshotSender {
+            slot: Some(Arc::clone(&slot)),
+        },
+        OneshotReceiver { slot },
+    )
+}
+
+struct Slot<T> {
+    value: Option<T>,
+    closed: bool,
+}
+
+type SlotCell<T> = Arc<(Mutex<Slot<T>>, Condvar)>;
+
+/// The sending half of a [`oneshot`].
+pub(crate) struct OneshotSender<T> {
+    slot: Option<SlotCell<T>>,
+}
+
+impl<T> OneshotSender<T> {
+    /// Fills the slot and wakes the receiver (nothing happens if it is gone).
+    pub(crate) fn send(mut self, value: T) {
+        if let Some(slot) = self.slot.take() {
+            lock(&slot.0).value = Some(value);
+            slot.1.notify_all();
+        }
+    }
+}
+
+impl<T> Drop for OneshotSender<T> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            lock(&slot.0).closed = true;
+            slot.1.notify_all();
+        }
+    }
+}
+
+/// The receiving half of a [`oneshot`].
+pub(crate) struct OneshotReceiver<T> {
+    slot: SlotCell<T>,
+}
+
+impl<T> OneshotReceiver<T> {
+    /// Waits for the value; `None` if the sender was dropped unsent.
+    pub(crate) fn recv(self) -> Option<T> {
+        self.recv_until(None).ok()
+    }
+
+    /// Waits for the value until `deadline`.
+    pub(crate) fn recv_until(&self, deadline: Option<Instant>) -> Result<T, PopError> {
+        let (slot, changed) = &*self.slot;
+        let mut state = lock(slot);
+        loop {
+            if let Some(value) = state.value.take() {
+                return Ok(value);
+            }
+            if state.closed {
+                return Err(PopError::Closed);
+            }
+            state = match deadline {
+                None => changed
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(PopError::Timeout);
+                    }
+                    changed
+                        .wait_timeout(state, deadline - now)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+}
+
+/// `now + timeout`, or no deadline if that overflows.
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}

@@ -1,0 +1,212 @@
+//! What the node's threads and handles share: the event loop's inbox (one lock, one
+//! condition variable: every input of the loop goes through it), the state the loop
+//! publishes, and the counters.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::core::{Core, Message};
+use crate::sync::{lock, Arc, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
+
+use super::queue::OneshotSender;
+use super::status::{State, Status};
+use super::{NodeError, ProposalError, ProposeError, StopReason};
+
+/// A received message for the loop. `reply`: the Lab layer's RPC handler waiting for the
+/// reply this message produces (sent there instead of to the network, once durable).
+pub(crate) struct Received {
+    pub from: usize,
+    pub message: Message,
+    pub reply: Option<OneshotSender<Vec<u8>>>,
+}
+
+/// A proposal for the loop: the command, where to answer with its `(index, term)`, and the
+/// slot its outcome goes to.
+pub(crate) struct Propose {
+    pub command: Bytes,
+    pub answer: OneshotSender<Result<(u64, u64), ProposeError>>,
+    pub outcome: OutcomeSlot,
+}
+
+/// The outcome of one accepted proposal. While it exists it counts toward
+/// `max_pending_proposals`; dropping it unsent tells the waiter the node shut down.
+pub(crate) struct OutcomeSlot {
+    pub tx: OneshotSender<Result<(), ProposalError>>,
+    pub token: PendingToken,
+}
+
+impl OutcomeSlot {
+    pub(crate) fn resolve(self, outcome: Result<(), ProposalError>) {
+        let OutcomeSlot { tx, token } = self;
+        tx.send(outcome);
+        drop(token);
+    }
+}
+
+/// One unit of `Shared::pending`, given back when dropped (resolved or not).
+pub(crate) struct PendingToken(pub Arc<AtomicUsize>);
+
+impl Drop for PendingToken {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A request to the loop that is not a message or a proposal.
+pub(crate) enum Control {
+    /// One tick of time (manual time), answered once stepped.
+    Tick(OneshotSender<()>),
+    /// The service's snapshot (§7), answered once stepped.
+    Snapshot {
+        index: u64,
+        data: Vec<u8>,
+        ack: OneshotSender<()>,
+    },
+    /// Runs a read-only inspection of the core on the loop.
+    Inspect(Box<dyn FnOnce(&Core) + Send>),
+}
+
+/// A storage sync that completed: every write up to `seq` is durable, and the log then
+/// ended at `(index, term)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Synced {
+    pub seq: u64,
+    pub index: u64,
+    pub term: u64,
+}
+
+/// How the node ended (`None` while running).
+#[derive(Debug, Clone)]
+pub(crate) enum End {
+    Shutdown,
+    Stopped(StopReason),
+}
+
+impl End {
+    pub(crate) fn node_error(&self) -> NodeError {
+        match self {
+            End::Shutdown => NodeError::Shutdown,
+            End::Stopped(reason) => NodeError::Stopped(reason.clone()),
+        }
+    }
+    pub(crate) fn propose_error(&self) -> ProposeError {
+        match self {
+            End::Shutdown => ProposeError::Shutdown,
+            End::Stopped(reason) => ProposeError::Stopped(reason.clone()),
+        }
+    }
+    pub(crate) fn proposal_error(&self) -> ProposalError {
+        match self {
+            End::Shutdown => ProposalError::Shutdown,
+            End::Stopped(reason) => ProposalError::Stopped(reason.clone()),
+        }
+    }
+}
+
+/// The loop's inputs. Each kind has its own queue so that a flood of one cannot starve
+/// another; messages are bounded by `inbox`, proposals by `max_pending_proposals`.
+#[derive(Default)]
+pub(crate) struct Inbox {
+    pub messages: VecDeque<Received>,
+    pub proposals: VecDeque<Propose>,
+    pub control: VecDeque<Control>,
+    pub synced: Option<Synced>,
+    /// The applier took applies: room to release more.
+    pub applier_took: bool,
+    /// A stop was requested: `Shutdown`, or a failure reported by a worker.
+    pub stop: Option<End>,
+    /// The loop has exited: nothing is accepted any more.
+    pub ended: Option<End>,
+}
+
+impl Inbox {
+    pub(crate) fn has_work(&self) -> bool {
+        !self.messages.is_empty()
+            || !self.proposals.is_empty()
+            || !self.control.is_empty()
+            || self.synced.is_some()
+            || self.applier_took
+            || self.stop.is_some()
+    }
+}
+
+/// What the loop publishes after each iteration.
+#[derive(Default)]
+pub(crate) struct Published {
+    pub status: Status,
+    pub state: State,
+    /// Bumped whenever `state` changes (the watch's position).
+    pub version: u64,
+    pub end: Option<NodeError>,
+}
+
+/// Shared between the node's handles, its threads and the Lab layer's network threads.
+pub(crate) struct Shared {
+    pub id: usize,
+    pub inbox_capacity: usize,
+    pub max_pending_proposals: usize,
+    pub max_command_bytes: usize,
+    pub inbox: Mutex<Inbox>,
+    pub inbox_changed: Condvar,
+    pub published: Mutex<Published>,
+    pub published_changed: Condvar,
+    /// Proposals accepted and unresolved (an `Arc` of its own: every `OutcomeSlot` holds it).
+    pub pending: Arc<AtomicUsize>,
+    pub accepted: AtomicU64,
+    pub rejected: AtomicU64,
+    pub dropped: AtomicU64,
+    /// The last index handed to the service.
+    pub applied: AtomicU64,
+    /// The core, once the loop has exited (for inspection after a stop).
+    pub final_core: Mutex<Option<Core>>,
+}
+
+impl Shared {
+    /// Queues `item` into the inbox with `push`, unless the loop has ended (then the error
+    /// of that end is returned, with the item dropped). Wakes the loop.
+    pub(crate) fn post<R>(&self, push: impl FnOnce(&mut Inbox) -> R) -> Result<R, End> {
+        let mut inbox = lock(&self.inbox);
+        if let Some(end) = inbox.ended.clone().or_else(|| inbox.stop.clone()) {
+            return Err(end);
+        }
+        let result = push(&mut inbox);
+        drop(inbox);
+        self.inbox_changed.notify_all();
+        Ok(result)
+    }
+
+    /// Asks the loop to stop (a shutdown, or a worker's failure). The first request wins.
+    pub(crate) fn request_stop(&self, end: End) {
+        let mut inbox = lock(&self.inbox);
+        if inbox.stop.is_none() && inbox.ended.is_none() {
+            inbox.stop = Some(end);
+        }
+        drop(inbox);
+        self.inbox_changed.notify_all();
+    }
+
+    /// How the node ended, if it has (or is ending).
+    pub(crate) fn end(&self) -> Option<End> {
+        let inbox = lock(&self.inbox);
+        inbox.ended.clone().or_else(|| inbox.stop.clone())
+    }
+
+    /// Wakes the loop with a flag set by `set`.
+    pub(crate) fn notify(&self, set: impl FnOnce(&mut Inbox)) {
+        set(&mut lock(&self.inbox));
+        self.inbox_changed.notify_all();
+    }
+
+    /// Publishes how the node ended: watchers and status readers see it.
+    pub(crate) fn publish_end(&self, end: &End) {
+        let mut published = lock(&self.published);
+        published.end = Some(end.node_error());
+        match end {
+            End::Shutdown => published.status.shut_down = true,
+            End::Stopped(reason) => published.status.stopped = Some(reason.clone()),
+        }
+        drop(published);
+        self.published_changed.notify_all();
+    }
+}
