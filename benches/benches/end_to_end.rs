@@ -2,9 +2,11 @@
 //! peers, in-memory storage, in-process transport, N concurrent clients each writing one
 //! command at a time at the leader until it is applied there; writes/s for N = 1, 64, 256.
 //!
-//! - **ours**: `raft_impl::node::Node` × 3 on `MemoryStorage`, messages encoded and handed
-//!   to the target's `Node::receive` (`benches/src/node_cluster.rs`); a client is a thread
-//!   calling `propose(..)` then `Proposal::wait()`.
+//! - **ours**: `raft_impl::node::Node` × 3 on an in-memory storage that appends in place
+//!   (`benches/src/append_memory.rs`; `RAFT_BENCH_MEMORY_STORAGE=1` uses
+//!   `raft_impl::storage::MemoryStorage` instead, whose sync copies the whole log), messages
+//!   encoded and handed to the target's `Node::receive` (`benches/src/node_cluster.rs`); a
+//!   client is a thread calling `propose(..)` then `Proposal::wait()`.
 //! - **openraft** 0.9 (crates.io, pinned): `Raft` × 3 on one tokio runtime with an in-memory
 //!   log store, a counting state machine and a function-call network, as openraft's cluster
 //!   benchmark builds them (`benches/src/openraft_peer/`); a client is a tokio task calling
@@ -52,7 +54,12 @@ fn end_to_end(c: &mut Criterion) {
     for clients in CLIENTS {
         group.throughput(Throughput::Elements(clients as u64));
 
-        let ours = NodeCluster::start_memory(PEERS).expect("start our cluster");
+        let ours = if std::env::var_os("RAFT_BENCH_MEMORY_STORAGE").is_some() {
+            NodeCluster::start_memory_storage(PEERS)
+        } else {
+            NodeCluster::start_memory(PEERS)
+        }
+        .expect("start our cluster");
         let pool = ours.clients(clients, command.clone());
         let before = ours.applied();
         let mut written = 0u64;

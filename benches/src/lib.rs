@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod allocator;
+pub mod append_memory;
 pub mod clients;
 pub mod fsync_floor;
 pub mod machine;

@@ -19,6 +19,7 @@ use raft_impl::core::Role;
 use raft_impl::node::{Applied, Network, Node, NodeConfig, ProposeError};
 use raft_impl::storage::Storage;
 
+use crate::append_memory::AppendMemory;
 use crate::clients::{ClientPool, Operation};
 
 /// How long [`NodeCluster::start`] waits for a leader.
@@ -58,12 +59,19 @@ pub struct NodeCluster {
 impl NodeCluster {
     /// The node configuration the benches use for node `id` of `servers`: the defaults,
     /// with a fixed seed per node so elections are reproducible.
+    /// `RAFT_BENCH_MAX_INFLIGHT_APPENDS=N` overrides `max_inflight_appends` (to try
+    /// pipelining without a rebuild).
     pub fn config(id: usize, servers: usize) -> NodeConfig {
+        let defaults = NodeConfig::default();
         NodeConfig {
             id,
             servers,
             seed: Some(0x5eed + id as u64),
-            ..NodeConfig::default()
+            max_inflight_appends: std::env::var("RAFT_BENCH_MAX_INFLIGHT_APPENDS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(defaults.max_inflight_appends),
+            ..defaults
         }
     }
 
@@ -120,8 +128,18 @@ impl NodeCluster {
         Ok(cluster)
     }
 
-    /// Starts `servers` nodes on fresh in-memory storage.
+    /// Starts `servers` nodes on fresh in-memory storage that appends in place
+    /// ([`AppendMemory`]; see there why not `MemoryStorage`).
     pub fn start_memory(servers: usize) -> Result<Self, String> {
+        let storages = (0..servers)
+            .map(|_| Box::new(AppendMemory::new()) as Box<dyn Storage>)
+            .collect();
+        Self::start(storages, Self::config)
+    }
+
+    /// Starts `servers` nodes on `raft_impl::storage::MemoryStorage` (crash-modelling: its
+    /// sync clones the whole durable state), for comparison with [`NodeCluster::start_memory`].
+    pub fn start_memory_storage(servers: usize) -> Result<Self, String> {
         let storages = (0..servers)
             .map(|_| Box::new(raft_impl::storage::MemoryStorage::new()) as Box<dyn Storage>)
             .collect();
