@@ -1,23 +1,26 @@
-//! loom models of the runtime's synchronisation (`impl/src/runtime.rs`, locking protocol in
-//! `docs/impl.md`): start vs the applier, kill vs everything, snapshot install racing with
-//! applies, and the service's `snapshot` called from its apply-channel reader.
+//! loom models of the node runtime's synchronisation (`impl/src/node/`, threads and queues in
+//! `docs/impl.md`), through the Lab layer (`Raft`) and the `Node` API: the event loop, the
+//! storage worker and the applier handing work to each other through the inbox, the
+//! storage queue and the bounded apply queues; shutdown (`kill`) racing all of it; a storage
+//! failure racing a shutdown; the service's `snapshot` from its apply-channel reader.
 //!
 //! Run with `scripts/loom.sh` (`RUSTFLAGS="--cfg loom"`, release, `LOOM_MAX_PREEMPTIONS`,
 //! default 2). Normal builds skip this file.
 //!
-//! What loom sees: the runtime's `Mutex`es, `Condvar`, `AtomicBool`, `Arc` and threads come
-//! from `impl/src/sync.rs`, which re-exports loom's under `cfg(loom)`. The apply channel is
-//! `std::sync::mpsc` (public API), unbounded: `send` never blocks, so loom does not need to
-//! model it; readers poll it with `try_recv` and `loom::thread::yield_now`. Every schedule
-//! loom runs is a real schedule; loom also fails an execution that deadlocks (all threads
-//! blocked: a lost wake-up), leaks an `Arc` (a thread the runtime started that never ended
-//! drops no `Arc`), or panics.
+//! What loom sees: every `Mutex`, `Condvar`, atomic, `Arc` and thread of the node comes from
+//! `impl/src/sync.rs`, which re-exports loom's under `cfg(loom)`; the node's queues and
+//! one-shot slots are built on them (`node/queue.rs`), so every hand-off is modelled. The
+//! Lab's apply channel is `std::sync::mpsc` (public API), unbounded: `send` never blocks;
+//! readers poll it with `try_recv` and `loom::thread::yield_now`. Every schedule loom runs
+//! is a real schedule; loom also fails an execution that deadlocks (all threads blocked: a
+//! lost wake-up), leaks an `Arc`, or panics.
 //!
-//! Thread budget: loom allows 5 threads including the model's main thread
-//! (`loom::rt::MAX_THREADS`), and the runtime spends one per outgoing request. So the
-//! cluster is one server (no requests), or the test thread plays the leader through
-//! `RpcHandler::handle` and never ticks the follower, or the transport plays the follower
-//! and the model counts the requests it lets happen (`rpc_replies_vs_kill`: exactly 5).
+//! Thread budget: loom allows 5 threads including the model's main thread, and a node has
+//! three (event loop, storage worker, applier). So each model has main plus at most one
+//! thread of its own, and no network threads: the Lab peers get `sender_threads: 0` (the
+//! test plays the other peers through `RpcHandler::handle`) except in `rpc_replies_vs_kill`,
+//! which has one sender thread and no thread of its own. Time is `Raft::tick`/`Node::tick`
+//! (`spawn_ticker`/`auto_tick` off: loom cannot model a timed wait).
 #![cfg(loom)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,7 +28,11 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use loom::thread;
-use raft_impl::core::{Entry, Message, Role};
+use raft_impl::core::{Bytes, Entry, Message, Persist, Role};
+use raft_impl::node::{
+    Applied, Network, Node, NodeConfig, NodeError, ProposalError, ProposeError, StopReason,
+};
+use raft_impl::storage::{MemoryStorage, Recovered, Storage, StorageError};
 use raft_impl::{ApplyMsg, MemoryPersister, Raft, RaftConfig, RpcHandler, Transport};
 
 type Cmd = u64;
@@ -80,6 +87,7 @@ fn config() -> RaftConfig {
         election_timeout_max: Duration::from_millis(20),
         seed: Some(7),
         spawn_ticker: false,
+        sender_threads: 0,
     }
 }
 
@@ -245,8 +253,9 @@ fn kill_vs_everything() {
 /// (3) A follower (server 1 of 3) whose leader is played by this thread through
 /// `handle`: entries 1-2 with 1 committed, then a snapshot at 4, then entry 5. Racing with
 /// the snapshot: a second thread delivers a delayed append that commits 2-3 (its applies
-/// race the snapshot's into the queue), a third a delayed, older snapshot at 3; the
-/// applier runs throughout. Snapshot applies never go backwards, the command after a
+/// race the snapshot's through the event loop, the storage worker's durability report and
+/// the applier). (The older model also raced a delayed snapshot at 3 on a third thread; the
+/// node's own three threads leave room for one.) Snapshot applies never go backwards, the command after a
 /// snapshot at `s` is `s + 1`, and the last snapshot delivered is 4.
 #[test]
 fn snapshot_install_vs_applies() {
@@ -277,7 +286,7 @@ fn snapshot_install_vs_applies() {
             data: vec![index as u8],
         };
         assert!(raft.handle(&append(0, 1, 2, 1).encode().unwrap()).is_some());
-        let delayed = [append(0, 1, 3, 3), install(3)].map(|message| {
+        let delayed = [append(0, 1, 3, 3)].map(|message| {
             let raft = raft.clone();
             let bytes = message.encode().unwrap();
             thread::spawn(move || raft.handle(&bytes))
@@ -378,7 +387,7 @@ fn service_snapshot_from_reader() {
     });
 }
 
-/// Server 1 of a two-server cluster, played by the transport (on server 0's RPC thread):
+/// Server 1 of a two-server cluster, played by the transport (on server 0's sender thread):
 /// grants every vote, acknowledges heartbeats, and loses every append that carries
 /// entries. Committing would cost two more RPC threads (the append, then the commit
 /// notification), beyond loom's five; the commit path is covered by the one-server models.
@@ -409,13 +418,13 @@ impl Transport for VotingFollower {
     }
 }
 
-/// (5) RPC replies vs start and kill: server 0 of two times out and asks for a vote; the
-/// vote reply (stepped on its RPC thread: it becomes leader and sends a heartbeat on a new
-/// thread), the heartbeat reply (which sends the proposed entry, on a third thread), the
-/// service's `start` and `kill` all race. `kill` returns without joining the RPC threads;
-/// they must still end (loom fails on a leaked `Arc` or a deadlock), replies stepped after
-/// kill change nothing visible, and nothing is applied (nothing can commit). Threads: main,
-/// applier, vote, heartbeat, append.
+/// (5) RPC replies vs start and kill: server 0 of two times out and asks for a vote (once
+/// its vote is durable); its one sender thread calls the transport and feeds each reply
+/// back with `receive`: the vote reply (it becomes leader and sends a heartbeat), the
+/// heartbeat reply, the service's `start` and `kill` all race. `kill` does not join the
+/// sender thread; it must still end (loom fails on a leaked `Arc` or a deadlock), replies
+/// received after kill change nothing visible, and nothing is applied (nothing can
+/// commit). Threads: main, event loop, storage worker, applier, sender.
 #[test]
 fn rpc_replies_vs_kill() {
     // How many executions reached `start` as leader: the model is not only the losing race.
@@ -431,11 +440,14 @@ fn rpc_replies_vs_kill() {
             0,
             std::sync::Arc::new(MemoryPersister::new()),
             tx,
-            config(),
+            RaftConfig {
+                sender_threads: 1,
+                ..config()
+            },
         )
         .expect("make");
         // Tick only until the election starts: another timeout would mean another vote
-        // request, one thread more than loom allows.
+        // request (more executions for nothing new).
         while raft.with_core(|core| core.role()) == Role::Follower {
             raft.tick();
         }
@@ -458,6 +470,155 @@ fn rpc_replies_vs_kill() {
     let leader = LEADER.load(Ordering::Relaxed);
     println!("  of which {leader} started the command as leader");
     assert!(leader > 0, "no execution won the election before start");
+}
+
+/// A network with nowhere to send (one-server clusters).
+struct Nowhere;
+
+impl Network for Nowhere {
+    fn send(&self, _to: usize, _message: Bytes) {}
+}
+
+/// A [`MemoryStorage`] whose syncs fail once `fail` is set.
+struct FailingStorage {
+    inner: MemoryStorage,
+    fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Storage for FailingStorage {
+    fn recovered(&self) -> Recovered {
+        self.inner.recovered()
+    }
+    fn write(&mut self, delta: &Persist) -> Result<(), StorageError> {
+        self.inner.write(delta)
+    }
+    fn sync(&mut self) -> Result<(), StorageError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StorageError::Failed);
+        }
+        self.inner.sync()
+    }
+}
+
+/// A one-server node with manual time, elected: `(node, applies, fail)`.
+fn node_leader(
+    apply_queue: usize,
+) -> (
+    Node,
+    raft_impl::node::Applies,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let storage = FailingStorage {
+        inner: MemoryStorage::new(),
+        fail: std::sync::Arc::clone(&fail),
+    };
+    let config = NodeConfig {
+        id: 0,
+        servers: 1,
+        tick: Duration::from_millis(10),
+        heartbeat_interval: Duration::from_millis(10),
+        election_timeout_min: Duration::from_millis(20),
+        election_timeout_max: Duration::from_millis(20),
+        seed: Some(7),
+        apply_queue,
+        auto_tick: false,
+        ..NodeConfig::default()
+    };
+    let (node, applies) =
+        Node::start(config, Box::new(storage), std::sync::Arc::new(Nowhere)).expect("start");
+    for _ in 0..10 {
+        if node.state().role == Role::Leader {
+            return (node, applies, fail);
+        }
+        node.tick().expect("tick");
+    }
+    panic!("a one-server node did not elect itself in 10 ticks");
+}
+
+/// (6) Back-pressure hand-off: apply queues of one item, three proposals, and a reader on
+/// its own thread. The event loop may release an apply only while the applier's queue has
+/// room and must be woken when the applier takes one; the applier blocks while the
+/// service's stream is full and must be woken when the reader takes one. No lost wake-up
+/// in any schedule (loom fails on the deadlock), nothing dropped, order kept, and every
+/// proposal resolves `Ok`.
+#[test]
+fn bounded_applies_vs_slow_reader() {
+    check("bounded_applies_vs_slow_reader", || {
+        let (node, applies, _fail) = node_leader(1);
+        let reader = thread::spawn(move || {
+            let indices: Vec<u64> = (0..3)
+                .map(|_| match applies.recv() {
+                    Some(Applied::Entry { index, .. }) => index,
+                    other => panic!("expected an entry, got {other:?}"),
+                })
+                .collect();
+            (indices, applies)
+        });
+        let proposals: Vec<_> = (0..3u8)
+            .map(|i| node.propose(Bytes::from(vec![i])).expect("leader"))
+            .collect();
+        let expected: Vec<u64> = proposals.iter().map(|p| p.index()).collect();
+        for proposal in proposals {
+            proposal.wait().expect("applied");
+        }
+        let (indices, applies) = reader.join().expect("reader panicked");
+        assert_eq!(indices, expected);
+        node.shutdown();
+        assert!(applies.recv().is_none(), "the stream ends at shutdown");
+    });
+}
+
+/// (7) A storage failure racing a shutdown and a proposal: the sync of the proposal's write
+/// fails (the node stops itself) while another thread shuts the node down. Every thread
+/// ends (no deadlock, no leaked `Arc`), the proposal resolves with `Stopped` or `Shutdown`
+/// (never hangs, never `Ok`: nothing after the failed sync is durable), and the stream
+/// ends, with `Stopped` as its last item if the failure won.
+#[test]
+fn storage_failure_vs_shutdown() {
+    static FAILED: AtomicUsize = AtomicUsize::new(0);
+    static SHUT: AtomicUsize = AtomicUsize::new(0);
+    check("storage_failure_vs_shutdown", || {
+        let (node, applies, fail) = node_leader(4);
+        fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        let stopper = {
+            let node = node.clone();
+            thread::spawn(move || node.shutdown())
+        };
+        match node.propose(Bytes::from_static(b"x")) {
+            Ok(proposal) => match proposal.wait() {
+                Err(ProposalError::Stopped(StopReason::Storage(_))) => {
+                    FAILED.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(ProposalError::Shutdown) => {
+                    SHUT.fetch_add(1, Ordering::Relaxed);
+                }
+                other => panic!("proposal resolved {other:?}"),
+            },
+            Err(ProposeError::Shutdown | ProposeError::Stopped(_)) => {
+                SHUT.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(other) => panic!("propose failed with {other:?}"),
+        }
+        stopper.join().expect("stopper panicked");
+        node.shutdown();
+        while let Some(item) = applies.recv() {
+            assert!(
+                matches!(item, Applied::Stopped(_)),
+                "applied {item:?} after a failed sync"
+            );
+        }
+        assert!(matches!(
+            node.tick(),
+            Err(NodeError::Shutdown | NodeError::Stopped(_))
+        ));
+    });
+    let (failed, shut) = (FAILED.load(Ordering::Relaxed), SHUT.load(Ordering::Relaxed));
+    println!("  the storage failure resolved the proposal in {failed}, the shutdown in {shut}");
+    assert!(
+        failed > 0 && shut > 0,
+        "the failure/shutdown race was not explored both ways"
+    );
 }
 
 /// The command bytes the runtime decodes: postcard, LEB128 varints, in which a `u64`

@@ -3,10 +3,16 @@
 //! Layers (see `docs/impl.md`):
 //! - [`core`]: the deterministic sans-IO protocol state machine (Figure 2 and §7 of the
 //!   extended Raft paper). No threads, clocks or I/O.
+//! - [`node`]: the runtime a service embeds ([`node::Node`]): per peer an event loop that
+//!   owns the core, a storage worker with group commit and an applier, bounded queues
+//!   throughout, proposal handles, status counters and a role/term watch.
+//! - [`storage`]: the [`storage::Storage`] trait the node writes `Persist` deltas to, and
+//!   [`storage::MemoryStorage`].
 //! - [`runtime`]: the Lab 2 API ([`Raft::make`], `start`, `get_state`, `snapshot`, `kill`)
-//!   over the core, with a ticker, RPC threads and a single applier thread.
-//! - [`persister`]: where persistent state goes ([`MemoryPersister`], `FilePersister`).
-//! - [`transport`]: how RPCs travel ([`Transport`], [`RpcHandler`]).
+//!   as a thin layer over a [`node::Node`].
+//! - [`persister`]: the Lab's blob persisters ([`MemoryPersister`], `FilePersister`) and
+//!   [`PersisterStorage`], the adapter that makes one a `Storage`.
+//! - [`transport`]: how the Lab's RPCs travel ([`Transport`], [`RpcHandler`]).
 //!
 //! Cargo features (both off by default, both test machinery that a production build does not
 //! contain):
@@ -28,7 +34,7 @@ pub mod transport;
 mod sync;
 
 pub use apply::{ApplyMsg, Command};
-pub use persister::{FilePersister, MemoryPersister, PersistError, Persister};
+pub use persister::{FilePersister, MemoryPersister, PersistError, Persister, PersisterStorage};
 pub use transport::{RpcHandler, Transport};
 pub mod runtime;
 #[cfg(feature = "sim")]

@@ -45,7 +45,6 @@ use crate::sync::{
 
 pub use applier::{Applied, Applies};
 pub(crate) use applier::{ApplySink, SinkError};
-pub(crate) use config::timing_ticks;
 pub use config::{NodeConfig, NodeConfigError, TimingError};
 pub use error::{NodeError, ProposalError, ProposeError, StopReason};
 pub use network::Network;
@@ -78,6 +77,8 @@ impl std::fmt::Debug for Node {
 struct Handle {
     shared: Arc<Shared>,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// Threads of this node that have not returned yet (each decrements it as it ends).
+    live: std::sync::Arc<AtomicUsize>,
     /// Ends the service's stream at shutdown so a blocked applier returns.
     applies: Option<Arc<Queue<applier::Applied>>>,
     shut_down: AtomicBool,
@@ -100,6 +101,11 @@ impl Handle {
         }
         let threads = std::mem::take(&mut *lock(&self.threads));
         for thread in threads {
+            if is_current(&thread) {
+                // The last handle was dropped on one of the node's own threads (a network
+                // or sink that held a `Node`): that thread is ending anyway.
+                continue;
+            }
             // Every thread catches its own panics; a join error cannot carry a new one.
             let _ = thread.join();
         }
@@ -163,7 +169,7 @@ impl Node {
     pub fn start(
         config: NodeConfig,
         storage: Box<dyn Storage>,
-        network: Arc<dyn Network>,
+        network: std::sync::Arc<dyn Network>,
     ) -> Result<(Node, Applies), NodeError> {
         let queue = Arc::new(Queue::new(config.apply_queue));
         let sink = Box::new(QueueSink {
@@ -177,7 +183,7 @@ impl Node {
     pub(crate) fn start_with_sink(
         config: NodeConfig,
         storage: Box<dyn Storage>,
-        network: Arc<dyn Network>,
+        network: std::sync::Arc<dyn Network>,
         sink: Box<dyn ApplySink>,
         applies: Option<Arc<Queue<applier::Applied>>>,
     ) -> Result<Node, NodeError> {
@@ -193,7 +199,7 @@ impl Node {
             inbox_changed: Condvar::new(),
             published: Mutex::new(Published::default()),
             published_changed: Condvar::new(),
-            pending: Arc::new(AtomicUsize::new(0)),
+            pending: std::sync::Arc::new(AtomicUsize::new(0)),
             accepted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -202,7 +208,7 @@ impl Node {
         });
         let storage_queue = Arc::new(Queue::new(usize::MAX));
         let apply_queue = Arc::new(Queue::new(config.apply_queue));
-        let syncs = Arc::new(AtomicU64::new(0));
+        let syncs = std::sync::Arc::new(AtomicU64::new(0));
         let event_loop = EventLoop::new(
             core,
             Arc::clone(&shared),
@@ -212,17 +218,18 @@ impl Node {
             Arc::clone(&syncs),
             config.auto_tick.then_some(config.tick),
         );
+        let live = std::sync::Arc::new(AtomicUsize::new(0));
         let mut threads = Vec::with_capacity(3);
-        threads.push(thread::spawn(move || event_loop.run()));
+        threads.push(spawn(&live, move || event_loop.run()));
         {
             let shared = Arc::clone(&shared);
-            threads.push(thread::spawn(move || {
+            threads.push(spawn(&live, move || {
                 storage_worker::run_storage(shared, storage_queue, storage, syncs)
             }));
         }
         {
             let shared = Arc::clone(&shared);
-            threads.push(thread::spawn(move || {
+            threads.push(spawn(&live, move || {
                 applier::run_applier(shared, apply_queue, sink)
             }));
         }
@@ -230,6 +237,7 @@ impl Node {
             handle: Arc::new(Handle {
                 shared,
                 threads: Mutex::new(threads),
+                live,
                 applies,
                 shut_down: AtomicBool::new(false),
             }),
@@ -304,7 +312,7 @@ impl Node {
             shared.rejected.fetch_add(1, Ordering::Relaxed);
             return Err(ProposeError::Busy);
         }
-        let token = PendingToken(Arc::clone(&shared.pending));
+        let token = PendingToken(std::sync::Arc::clone(&shared.pending));
         let (answer, answered) = oneshot();
         let (outcome_tx, outcome) = oneshot();
         let propose = Propose {
@@ -395,6 +403,11 @@ impl Node {
     pub fn status(&self) -> Status {
         let shared = self.shared();
         let mut status = lock(&shared.published).status.clone();
+        {
+            let inbox = lock(&shared.inbox);
+            status.inbox_messages = inbox.messages.len();
+            status.inbox_proposals = inbox.proposals.len();
+        }
         status.applied = shared.applied.load(Ordering::SeqCst);
         status.pending_proposals = shared.pending.load(Ordering::SeqCst);
         status.proposals_accepted = shared.accepted.load(Ordering::Relaxed);
@@ -432,21 +445,38 @@ impl Node {
         self.handle.shutdown();
     }
 
-    /// Threads of this node still running (0 after `shutdown`).
+    /// Threads of this node that have not ended yet (3 while it runs; 0 once it has
+    /// stopped or shut down and every thread has returned).
     pub fn running_threads(&self) -> usize {
-        lock(&self.handle.threads)
-            .iter()
-            .filter(|thread| !is_finished(thread))
-            .count()
+        self.handle.live.load(Ordering::SeqCst)
     }
 }
 
+/// Spawns `body` on a thread counted in `live` until it returns.
+fn spawn(
+    live: &std::sync::Arc<AtomicUsize>,
+    body: impl FnOnce() + Send + 'static,
+) -> thread::JoinHandle<()> {
+    struct Alive(std::sync::Arc<AtomicUsize>);
+    impl Drop for Alive {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    live.fetch_add(1, Ordering::SeqCst);
+    let alive = Alive(std::sync::Arc::clone(live));
+    thread::spawn(move || {
+        let _alive = alive;
+        body();
+    })
+}
+
 #[cfg(not(loom))]
-fn is_finished(thread: &thread::JoinHandle<()>) -> bool {
-    thread.is_finished()
+fn is_current(thread: &thread::JoinHandle<()>) -> bool {
+    thread.thread().id() == std::thread::current().id()
 }
 
 #[cfg(loom)]
-fn is_finished(_thread: &thread::JoinHandle<()>) -> bool {
+fn is_current(_thread: &thread::JoinHandle<()>) -> bool {
     false
 }

@@ -5,9 +5,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod blob_storage;
 mod cached;
 mod file;
 mod format;
+pub use blob_storage::{BlobOpenError, PersisterStorage};
 use cached::{Cached, Saved};
 pub use file::FilePersister;
 pub use format::FileFormatError;

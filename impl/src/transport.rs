@@ -1,4 +1,6 @@
-//! How RPCs travel between peers, in the shape of labrpc.
+//! How RPCs travel between peers, in the shape of labrpc (the Lab layer's transport; a
+//! [`crate::node::Node`] sends through a non-blocking [`crate::node::Network`], and the Lab
+//! layer adapts one to the other with a fixed pool of sender threads per peer).
 //!
 //! Requests and replies cross the transport as bytes, so that every message is really
 //! encoded and decoded (labgob's deep-copy semantics) and byte counts are honest. A peer

@@ -209,7 +209,7 @@ pub(crate) fn run_applier(
             }
             shared
                 .applied
-                .fetch_max(index, crate::sync::Ordering::SeqCst);
+                .fetch_max(index, std::sync::atomic::Ordering::SeqCst);
             if let Some(outcome) = outcome {
                 outcome.resolve(Ok(()));
             }

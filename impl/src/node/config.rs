@@ -171,6 +171,11 @@ pub(crate) fn timing_ticks(
 }
 
 impl NodeConfig {
+    /// Checks the configuration as [`Node::start`](super::Node::start) does.
+    pub fn validate(&self) -> Result<(), super::NodeError> {
+        self.core_config().map(drop)
+    }
+
     /// The core's configuration, times rounded up to ticks, every bound checked.
     pub(crate) fn core_config(&self) -> Result<core::Config, super::NodeError> {
         if self.tick.is_zero() {

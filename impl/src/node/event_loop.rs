@@ -20,7 +20,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::core::{Apply, Core, Input, Message, Outgoing, Persist, Ready, Role};
-use crate::sync::{lock, Arc, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::sync::{lock, Arc};
 
 use super::applier::ApplyItem;
 use super::error::panic_message;
@@ -55,10 +57,10 @@ struct Pending {
 pub(crate) struct EventLoop {
     pub core: Core,
     pub shared: Arc<Shared>,
-    pub network: Arc<dyn Network>,
+    pub network: std::sync::Arc<dyn Network>,
     pub storage: Arc<Queue<Write>>,
     pub applier: Arc<Queue<ApplyItem>>,
-    pub syncs: Arc<AtomicU64>,
+    pub syncs: std::sync::Arc<AtomicU64>,
     pub tick: Option<Duration>,
     /// Writes handed to the storage worker so far, and how many of them are durable.
     pub issued_seq: u64,
@@ -74,10 +76,10 @@ impl EventLoop {
     pub(crate) fn new(
         core: Core,
         shared: Arc<Shared>,
-        network: Arc<dyn Network>,
+        network: std::sync::Arc<dyn Network>,
         storage: Arc<Queue<Write>>,
         applier: Arc<Queue<ApplyItem>>,
-        syncs: Arc<AtomicU64>,
+        syncs: std::sync::Arc<AtomicU64>,
         tick: Option<Duration>,
     ) -> Self {
         let durable_index = core.last_log_index();
@@ -113,6 +115,8 @@ impl EventLoop {
         if let End::Stopped(reason) = &end {
             tracing::error!(id = self.shared.id, %reason, "node stopped");
         }
+        // The core stays inspectable (`with_core`) once input is refused.
+        *lock(&self.shared.final_core) = Some(self.core.clone());
         // Refuse input from now on, and drop what is queued (RPC handlers waiting for a
         // reply see their slot close; proposers see their answer slot close).
         let leftover = {
@@ -142,7 +146,6 @@ impl EventLoop {
         self.held.clear();
         self.publish();
         self.shared.publish_end(&end);
-        *lock(&self.shared.final_core) = Some(self.core.clone());
     }
 
     fn serve(&mut self) -> End {
@@ -300,12 +303,22 @@ impl EventLoop {
             }));
             return;
         }
+        let bytes = command.len();
         let ready = self.step(Input::Propose(command), it);
         match ready.proposed {
             Some((index, term)) => {
                 self.shared.accepted.fetch_add(1, Ordering::Relaxed);
                 self.pending.insert(index, Pending { term, outcome });
                 answer.send(Ok((index, term)));
+            }
+            None if self.core.role() == Role::Leader => {
+                // Still leader, yet the core refused it: its own size limit (a command
+                // no message could carry) is below `max_command_bytes`.
+                self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+                answer.send(Err(ProposeError::TooLarge {
+                    bytes,
+                    max: self.shared.max_command_bytes,
+                }));
             }
             None => {
                 self.shared.rejected.fetch_add(1, Ordering::Relaxed);
@@ -452,10 +465,6 @@ impl EventLoop {
             term: self.core.current_term(),
             leader: self.core.leader_id(),
         };
-        let (inbox_messages, inbox_proposals) = {
-            let inbox = lock(&self.shared.inbox);
-            (inbox.messages.len(), inbox.proposals.len())
-        };
         let status = Status {
             id: self.shared.id,
             state,
@@ -464,8 +473,9 @@ impl EventLoop {
             last_index: self.core.last_log_index(),
             durable_index: self.durable_index.max(self.core.snapshot_index()),
             snapshot_index: self.core.snapshot_index(),
-            inbox_messages,
-            inbox_proposals,
+            // Read live by `Node::status` (the loop does not lock the inbox for them).
+            inbox_messages: 0,
+            inbox_proposals: 0,
             storage_queue: (self.issued_seq - self.durable_seq) as usize,
             apply_queue: self.backlog.len() + self.applier.len(),
             held: self.held.len(),

@@ -45,6 +45,25 @@ impl<T> Queue<T> {
         Ok(())
     }
 
+    /// Appends `item`; when the queue is full the oldest item is dropped to make room (for
+    /// messages that newer ones supersede). Hands `item` back if the queue is closed;
+    /// returns whether an item was dropped.
+    pub(crate) fn push_drop_oldest(&self, item: T) -> Result<bool, T> {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Err(item);
+        }
+        let dropped = if state.items.len() >= self.capacity {
+            state.items.pop_front()
+        } else {
+            None
+        };
+        state.items.push_back(item);
+        drop(state);
+        self.changed.notify_all();
+        Ok(dropped.is_some())
+    }
+
     /// Appends `item`, waiting while the queue is full; hands it back if the queue is or
     /// becomes closed.
     pub(crate) fn push_wait(&self, item: T) -> Result<(), T> {

@@ -7,7 +7,9 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::core::{Core, Message};
-use crate::sync::{lock, Arc, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crate::sync::{lock, Condvar, Mutex};
 
 use super::queue::OneshotSender;
 use super::status::{State, Status};
@@ -45,7 +47,7 @@ impl OutcomeSlot {
 }
 
 /// One unit of `Shared::pending`, given back when dropped (resolved or not).
-pub(crate) struct PendingToken(pub Arc<AtomicUsize>);
+pub(crate) struct PendingToken(pub std::sync::Arc<AtomicUsize>);
 
 impl Drop for PendingToken {
     fn drop(&mut self) {
@@ -142,6 +144,9 @@ pub(crate) struct Published {
 }
 
 /// Shared between the node's handles, its threads and the Lab layer's network threads.
+///
+/// The counters are `std` atomics even under loom: they only count (status, the `Busy`
+/// bound) and order nothing, so loom need not explore their interleavings.
 pub(crate) struct Shared {
     pub id: usize,
     pub inbox_capacity: usize,
@@ -152,7 +157,7 @@ pub(crate) struct Shared {
     pub published: Mutex<Published>,
     pub published_changed: Condvar,
     /// Proposals accepted and unresolved (an `Arc` of its own: every `OutcomeSlot` holds it).
-    pub pending: Arc<AtomicUsize>,
+    pub pending: std::sync::Arc<AtomicUsize>,
     pub accepted: AtomicU64,
     pub rejected: AtomicU64,
     pub dropped: AtomicU64,

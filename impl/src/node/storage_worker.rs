@@ -33,7 +33,7 @@ pub(crate) fn run_storage(
     shared: Arc<Shared>,
     queue: Arc<Queue<Write>>,
     mut storage: Box<dyn Storage>,
-    syncs: Arc<crate::sync::AtomicU64>,
+    syncs: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) {
     while let Some(writes) = queue.pop_all_wait() {
         let Some(last) = writes.last() else { continue };
@@ -62,7 +62,7 @@ pub(crate) fn run_storage(
             shared.request_stop(End::Stopped(reason));
             return;
         }
-        syncs.fetch_add(1, crate::sync::Ordering::SeqCst);
+        syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         shared.notify(|inbox| {
             // Reports only move forwards; the loop takes the latest.
             if inbox.synced.is_none_or(|old| old.seq < synced.seq) {

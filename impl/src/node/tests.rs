@@ -1,1 +1,548 @@
-//! Tests of the node runtime.
+//! Tests of the node runtime on an in-process network: back-pressure, proposal outcomes,
+//! storage failures and panics, slow syncs, shutdown.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::*;
+use crate::core::{Persist, Role};
+use crate::storage::{MemoryStorage, Recovered, Storage, StorageError};
+
+/// An in-process network: `send` delivers straight into the target's inbox (never blocks:
+/// `receive` only queues). Links can be cut one direction at a time.
+#[derive(Default)]
+struct Net {
+    nodes: Vec<OnceLock<Receiver>>,
+    cut: Mutex<HashSet<(usize, usize)>>,
+}
+
+impl Net {
+    fn new(servers: usize) -> Arc<Net> {
+        Arc::new(Net {
+            nodes: (0..servers).map(|_| OnceLock::new()).collect(),
+            cut: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Cuts (or restores) every link between `server` and the others, both ways.
+    fn isolate(&self, server: usize, isolated: bool) {
+        let mut cut = self.cut.lock().unwrap();
+        for other in 0..self.nodes.len() {
+            for link in [(server, other), (other, server)] {
+                if isolated {
+                    cut.insert(link);
+                } else {
+                    cut.remove(&link);
+                }
+            }
+        }
+    }
+
+    fn set_link(&self, from: usize, to: usize, up: bool) {
+        let mut cut = self.cut.lock().unwrap();
+        if up {
+            cut.remove(&(from, to));
+        } else {
+            cut.insert((from, to));
+        }
+    }
+}
+
+struct Link {
+    net: Arc<Net>,
+    from: usize,
+}
+
+impl Network for Link {
+    fn send(&self, to: usize, message: Bytes) {
+        if self.net.cut.lock().unwrap().contains(&(self.from, to)) {
+            return;
+        }
+        if let Some(node) = self.net.nodes.get(to).and_then(OnceLock::get) {
+            node.receive(self.from, &message);
+        }
+    }
+}
+
+/// What a test storage does on write and sync.
+#[derive(Default)]
+struct Hook {
+    /// Milliseconds every sync sleeps.
+    sync_delay_ms: AtomicU64,
+    /// Syncs wait while closed.
+    closed: Mutex<bool>,
+    opened: Condvar,
+    fail_sync: AtomicBool,
+    panic_write: AtomicBool,
+    syncs: AtomicU64,
+}
+
+impl Hook {
+    fn set_closed(&self, closed: bool) {
+        *self.closed.lock().unwrap() = closed;
+        self.opened.notify_all();
+    }
+}
+
+/// A [`MemoryStorage`] behind a [`Hook`]. `alive` is dropped with the storage: its strong
+/// count tells whether the storage worker has let go of it.
+struct Hooked {
+    inner: MemoryStorage,
+    hook: Arc<Hook>,
+    _alive: Arc<()>,
+}
+
+impl Storage for Hooked {
+    fn recovered(&self) -> Recovered {
+        self.inner.recovered()
+    }
+
+    fn write(&mut self, delta: &Persist) -> Result<(), StorageError> {
+        if self.hook.panic_write.load(Ordering::SeqCst) {
+            panic!("injected storage panic");
+        }
+        self.inner.write(delta)
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        let delay = self.hook.sync_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_millis(delay));
+        }
+        let mut closed = self.hook.closed.lock().unwrap();
+        while *closed {
+            closed = self.hook.opened.wait(closed).unwrap();
+        }
+        drop(closed);
+        if self.hook.fail_sync.load(Ordering::SeqCst) {
+            return Err(StorageError::Io {
+                path: "hooked".into(),
+                source: std::io::Error::other("injected sync failure"),
+            });
+        }
+        self.hook.syncs.fetch_add(1, Ordering::SeqCst);
+        self.inner.sync()
+    }
+}
+
+struct Cluster {
+    net: Arc<Net>,
+    nodes: Vec<Node>,
+    applies: Vec<Applies>,
+    hooks: Vec<Arc<Hook>>,
+    alive: Vec<Arc<()>>,
+}
+
+fn config(id: usize, servers: usize) -> NodeConfig {
+    NodeConfig {
+        id,
+        servers,
+        seed: Some(100 + id as u64),
+        ..NodeConfig::default()
+    }
+}
+
+fn cluster(servers: usize, tweak: impl Fn(&mut NodeConfig)) -> Cluster {
+    let net = Net::new(servers);
+    let mut cluster = Cluster {
+        net: Arc::clone(&net),
+        nodes: Vec::new(),
+        applies: Vec::new(),
+        hooks: Vec::new(),
+        alive: Vec::new(),
+    };
+    for id in 0..servers {
+        let hook = Arc::new(Hook::default());
+        let alive = Arc::new(());
+        let storage = Hooked {
+            inner: MemoryStorage::new(),
+            hook: Arc::clone(&hook),
+            _alive: Arc::clone(&alive),
+        };
+        let mut config = config(id, servers);
+        tweak(&mut config);
+        let link = Arc::new(Link {
+            net: Arc::clone(&net),
+            from: id,
+        });
+        let (node, applies) = Node::start(config, Box::new(storage), link).unwrap();
+        let _ = net.nodes[id].set(node.receiver());
+        cluster.nodes.push(node);
+        cluster.applies.push(applies);
+        cluster.hooks.push(hook);
+        cluster.alive.push(alive);
+    }
+    cluster
+}
+
+impl Cluster {
+    /// Waits for exactly one leader among `among` that every one of them follows.
+    fn leader(&self, among: &[usize]) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let states: Vec<State> = among.iter().map(|&i| self.nodes[i].state()).collect();
+            let leaders: Vec<usize> = among
+                .iter()
+                .zip(&states)
+                .filter(|(_, s)| s.role == Role::Leader)
+                .map(|(&i, _)| i)
+                .collect();
+            if let [leader] = leaders[..] {
+                let term = self.nodes[leader].state().term;
+                if states
+                    .iter()
+                    .all(|s| s.leader == Some(leader) && s.term == term)
+                {
+                    return leader;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no leader among {among:?}: {states:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn shutdown(&self) {
+        for node in &self.nodes {
+            node.shutdown();
+        }
+    }
+}
+
+/// The next entry on `applies`, within 10 s.
+fn next_entry(applies: &Applies) -> (u64, Bytes) {
+    match applies.recv_timeout(Duration::from_secs(10)) {
+        Ok(Some(Applied::Entry { index, command, .. })) => (index, command),
+        other => panic!("expected an entry, got {other:?}"),
+    }
+}
+
+/// Three nodes elect a leader (seen through a watch), a proposal resolves once applied,
+/// and every node applies it at its index.
+#[test]
+fn three_nodes_elect_and_apply_a_proposal() {
+    let cluster = cluster(3, |_| {});
+    let mut watch = cluster.nodes[0].watch();
+    let leader = cluster.leader(&[0, 1, 2]);
+    let seen = watch.changed_timeout(Duration::from_secs(1)).unwrap();
+    assert!(seen.is_some(), "node 0's watch saw no change");
+    let proposal = cluster.nodes[leader]
+        .propose(Bytes::from_static(b"x=1"))
+        .unwrap();
+    let index = proposal.index();
+    assert_eq!(
+        proposal
+            .wait_timeout(Duration::from_secs(10))
+            .map(|r| r.is_ok()),
+        Some(true)
+    );
+    for applies in &cluster.applies {
+        assert_eq!(next_entry(applies), (index, Bytes::from_static(b"x=1")));
+    }
+    let status = cluster.nodes[leader].status();
+    assert_eq!(status.state.role, Role::Leader);
+    assert!(status.commit_index >= index && status.applied >= index);
+    assert!(status.durable_index >= index, "{status:?}");
+    assert_eq!(status.proposals_accepted, 1);
+    let follower = (leader + 1) % 3;
+    assert!(matches!(
+        cluster.nodes[follower].propose(Bytes::from_static(b"y")),
+        Err(ProposeError::NotLeader { leader: Some(l), .. }) if l == leader
+    ));
+    cluster.shutdown();
+}
+
+/// Back-pressure: with `max_pending_proposals` unresolved (their sync is held), `propose`
+/// returns `Busy` at once; once the sync completes they all resolve and proposing works
+/// again. All of them went to storage in few syncs (batching).
+#[test]
+fn propose_is_busy_when_pending_proposals_are_full() {
+    let cluster = cluster(1, |config| config.max_pending_proposals = 4);
+    let node = &cluster.nodes[0];
+    cluster.leader(&[0]);
+    let syncs_before = cluster.hooks[0].syncs.load(Ordering::SeqCst);
+    cluster.hooks[0].set_closed(true);
+    let proposals: Vec<Proposal> = (0..4u8)
+        .map(|i| node.propose(Bytes::from(vec![i])).expect("room for four"))
+        .collect();
+    let started = Instant::now();
+    assert!(matches!(
+        node.propose(Bytes::from_static(b"five")),
+        Err(ProposeError::Busy)
+    ));
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "Busy was not immediate"
+    );
+    assert_eq!(node.status().pending_proposals, 4);
+    cluster.hooks[0].set_closed(false);
+    for proposal in proposals {
+        assert!(proposal.wait().is_ok());
+    }
+    let syncs = cluster.hooks[0].syncs.load(Ordering::SeqCst) - syncs_before;
+    assert!(syncs <= 4, "{syncs} syncs for four proposals");
+    node.propose(Bytes::from_static(b"again"))
+        .expect("room again")
+        .wait()
+        .unwrap();
+    assert!(node.status().proposals_rejected >= 1);
+    cluster.shutdown();
+}
+
+/// A service that does not read holds the node's apply stream at its bound; nothing is
+/// dropped and the loop keeps serving (proposals are still answered); once the service
+/// reads, every entry arrives in order.
+#[test]
+fn a_slow_service_is_bounded_and_loses_nothing() {
+    let cluster = cluster(1, |config| config.apply_queue = 2);
+    let node = &cluster.nodes[0];
+    cluster.leader(&[0]);
+    let mut last = 0;
+    for i in 0..50u32 {
+        last = node
+            .propose(Bytes::from(i.to_le_bytes().to_vec()))
+            .expect("accepted")
+            .index();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let status = node.status();
+    assert!(
+        cluster.applies[0].len() <= 2,
+        "{}",
+        cluster.applies[0].len()
+    );
+    assert!(status.apply_queue > 0, "{status:?}");
+    assert!(status.commit_index >= last);
+    for i in 0..50u32 {
+        let (_, command) = next_entry(&cluster.applies[0]);
+        assert_eq!(command, Bytes::from(i.to_le_bytes().to_vec()));
+    }
+    cluster.shutdown();
+}
+
+/// A leader cut off from the others accepts a proposal that cannot commit; a new leader is
+/// elected; when the new leader's messages reach the old one, it steps down and the
+/// proposal fails with `LeadershipLost` naming the new leader. The entry is then
+/// overwritten, so it is never applied.
+#[test]
+fn a_partitioned_leader_reports_leadership_lost_with_a_hint() {
+    let cluster = cluster(3, |_| {});
+    let old = cluster.leader(&[0, 1, 2]);
+    cluster.net.isolate(old, true);
+    let proposal = cluster.nodes[old]
+        .propose(Bytes::from_static(b"lost"))
+        .expect("still leader");
+    let others: Vec<usize> = (0..3).filter(|&i| i != old).collect();
+    let new = cluster.leader(&others);
+    assert!(proposal.wait_timeout(Duration::from_millis(50)).is_none());
+    // Only the new leader's messages reach the old leader: it learns the leader with the
+    // term (an AppendEntries), not from a reply.
+    cluster.net.set_link(new, old, true);
+    match proposal.wait_timeout(Duration::from_secs(10)) {
+        Some(Err(ProposalError::LeadershipLost { leader })) => assert_eq!(leader, Some(new)),
+        other => panic!("expected LeadershipLost, got {other:?}"),
+    }
+    cluster.shutdown();
+}
+
+/// A storage write that panics stops the node cleanly: the apply stream ends with
+/// `Stopped`, pending proposals fail with `Stopped`, new ones are refused, and every thread
+/// is joined (shutdown twice and drop do not panic).
+#[test]
+fn a_panicking_storage_stops_the_node_cleanly() {
+    let cluster = cluster(1, |_| {});
+    let node = cluster.nodes[0].clone();
+    cluster.leader(&[0]);
+    cluster.hooks[0].panic_write.store(true, Ordering::SeqCst);
+    let proposal = node.propose(Bytes::from_static(b"boom")).unwrap();
+    assert!(matches!(
+        proposal.wait(),
+        Err(ProposalError::Stopped(StopReason::StoragePanicked { .. }))
+    ));
+    assert!(matches!(
+        cluster.applies[0].recv_timeout(Duration::from_secs(5)),
+        Ok(Some(Applied::Stopped(StopReason::StoragePanicked { .. })))
+    ));
+    assert!(cluster.applies[0].recv().is_none(), "nothing after Stopped");
+    assert!(matches!(
+        node.propose(Bytes::from_static(b"x")),
+        Err(ProposeError::Stopped(_))
+    ));
+    assert!(matches!(node.tick(), Err(NodeError::Stopped(_))));
+    assert!(node.status().stopped.is_some());
+    // The threads end by themselves, before any shutdown: nothing leaks.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while node.running_threads() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} threads still running",
+            node.running_threads()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    node.shutdown();
+    node.shutdown();
+    assert_eq!(node.running_threads(), 0);
+    assert_eq!(
+        Arc::strong_count(&cluster.alive[0]),
+        1,
+        "storage not released"
+    );
+    drop(node);
+    drop(cluster);
+}
+
+/// A failing sync stops the node the same way, with the storage's error.
+#[test]
+fn a_failing_sync_stops_the_node() {
+    let cluster = cluster(1, |_| {});
+    let node = &cluster.nodes[0];
+    cluster.leader(&[0]);
+    cluster.hooks[0].fail_sync.store(true, Ordering::SeqCst);
+    let proposal = node.propose(Bytes::from_static(b"x")).unwrap();
+    assert!(matches!(
+        proposal.wait(),
+        Err(ProposalError::Stopped(StopReason::Storage(_)))
+    ));
+    let mut watch = node.watch();
+    loop {
+        match watch.changed_timeout(Duration::from_secs(5)) {
+            Err(NodeError::Stopped(StopReason::Storage(_))) => break,
+            Ok(Some(_)) => continue,
+            other => panic!("{other:?}"),
+        }
+    }
+    node.shutdown();
+    assert_eq!(node.running_threads(), 0);
+}
+
+/// No step waits for a disk write: with every sync taking 500 ms, the leader's heartbeats
+/// still leave on time, so followers keep their leader (no new term) while proposals
+/// commit (issue 10: the save under the core lock delayed heartbeats and the cluster
+/// churned through terms).
+#[test]
+fn a_slow_sync_does_not_delay_heartbeats() {
+    let cluster = cluster(3, |_| {});
+    let leader = cluster.leader(&[0, 1, 2]);
+    let term = cluster.nodes[leader].state().term;
+    for hook in &cluster.hooks {
+        hook.sync_delay_ms.store(500, Ordering::SeqCst);
+    }
+    let mut watches: Vec<Watch> = cluster.nodes.iter().map(Node::watch).collect();
+    let started = Instant::now();
+    let mut proposals = Vec::new();
+    while started.elapsed() < Duration::from_secs(3) {
+        proposals.push(
+            cluster.nodes[leader]
+                .propose(Bytes::from_static(b"p"))
+                .expect("still leader"),
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (i, watch) in watches.iter_mut().enumerate() {
+        let change = watch.changed_timeout(Duration::ZERO).unwrap();
+        assert!(change.is_none(), "node {i} changed to {change:?}");
+        assert_eq!(watch.current().term, term);
+    }
+    let last = proposals.pop().unwrap();
+    assert!(last
+        .wait_timeout(Duration::from_secs(10))
+        .is_some_and(|r| r.is_ok()));
+    // Group commit: far fewer syncs than proposals.
+    let syncs = cluster.hooks[leader].syncs.load(Ordering::SeqCst);
+    assert!(syncs < 30, "{syncs} syncs");
+    cluster.shutdown();
+}
+
+/// `shutdown` joins every thread; afterwards requests fail with `Shutdown`, the apply
+/// stream ends, and watches end. Dropping the last handle shuts down as well.
+#[test]
+fn shutdown_joins_every_thread() {
+    let cluster = cluster(1, |_| {});
+    let node = &cluster.nodes[0];
+    cluster.leader(&[0]);
+    assert_eq!(node.running_threads(), 3);
+    let mut watch = node.watch();
+    node.shutdown();
+    assert_eq!(node.running_threads(), 0);
+    assert_eq!(
+        Arc::strong_count(&cluster.alive[0]),
+        1,
+        "storage not released"
+    );
+    assert!(matches!(
+        node.propose(Bytes::from_static(b"x")),
+        Err(ProposeError::Shutdown)
+    ));
+    assert!(matches!(node.snapshot(1, vec![]), Err(NodeError::Shutdown)));
+    assert!(cluster.applies[0].recv().is_none());
+    assert!(matches!(watch.changed(), Err(NodeError::Shutdown)));
+    assert!(node.with_core(|core| core.current_term()).is_err());
+    assert_eq!(node.with_final_core(|core| core.role()), Some(Role::Leader));
+
+    let Cluster {
+        nodes,
+        applies,
+        alive,
+        ..
+    } = self::cluster(1, |_| {});
+    drop(nodes);
+    assert!(applies[0].recv().is_none(), "the stream ends on drop");
+    assert_eq!(
+        Arc::strong_count(&alive[0]),
+        1,
+        "storage not released on drop"
+    );
+}
+
+/// Configuration is checked: zero bounds, pipelining the core does not do, and timings
+/// after rounding to ticks.
+#[test]
+fn bad_configurations_are_refused() {
+    let start = |config: NodeConfig| {
+        let net = Net::new(3);
+        Node::start(
+            config,
+            Box::new(MemoryStorage::new()),
+            Arc::new(Link { net, from: 0 }),
+        )
+        .map(|_| ())
+    };
+    assert!(matches!(
+        start(NodeConfig {
+            apply_queue: 0,
+            ..config(0, 3)
+        }),
+        Err(NodeError::Config(NodeConfigError::Zero {
+            field: "apply_queue"
+        }))
+    ));
+    assert!(matches!(
+        start(NodeConfig {
+            max_inflight_appends: 4,
+            ..config(0, 3)
+        }),
+        Err(NodeError::Config(NodeConfigError::Inflight { .. }))
+    ));
+    assert!(matches!(
+        start(NodeConfig {
+            heartbeat_interval: Duration::from_millis(1),
+            election_timeout_min: Duration::from_millis(2),
+            election_timeout_max: Duration::from_millis(2),
+            ..config(0, 3)
+        }),
+        Err(NodeError::Timing(
+            TimingError::HeartbeatNotBelowElectionTimeout { .. }
+        ))
+    ));
+    assert!(matches!(
+        start(config(3, 3)),
+        Err(NodeError::Config(NodeConfigError::Core(_)))
+    ));
+}

@@ -289,12 +289,12 @@ impl<H: SaveHook> Persister for Hooked<H> {
 /// Saves fail while `failing` is set (a full disk, a lost volume).
 #[derive(Default)]
 struct FailWhen {
-    failing: AtomicBool,
+    failing: std::sync::atomic::AtomicBool,
 }
 
 impl SaveHook for FailWhen {
     fn before_save(&self) -> Result<(), crate::PersistError> {
-        if self.failing.load(Ordering::SeqCst) {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(crate::PersistError::Io {
                 path: "flaky".into(),
                 source: std::io::Error::other("injected failure"),
@@ -304,13 +304,42 @@ impl SaveHook for FailWhen {
     }
 }
 
-type Flaky = Hooked<FailWhen>;
+/// Saves wait while `closed` is set, and are counted.
+#[derive(Default)]
+struct Gate {
+    closed: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    saves: std::sync::atomic::AtomicUsize,
+    waiting: std::sync::atomic::AtomicUsize,
+}
 
-/// Peer `me` of `servers` over `persister`, with no ticker and links that never answer.
-fn lone_peer(
+impl Gate {
+    fn set_closed(&self, closed: bool) {
+        *self.closed.lock().unwrap() = closed;
+        self.opened.notify_all();
+    }
+}
+
+impl SaveHook for Gate {
+    fn before_save(&self) -> Result<(), crate::PersistError> {
+        let mut closed = self.closed.lock().unwrap();
+        self.waiting
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        while *closed {
+            closed = self.opened.wait(closed).unwrap();
+        }
+        self.waiting
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.saves.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Peer `me` of `servers` over `persister`, with no ticker and no sender threads.
+fn lone_peer<P: Persister>(
     me: usize,
     servers: usize,
-    persister: Arc<Flaky>,
+    persister: Arc<P>,
 ) -> (Raft<u64>, Receiver<ApplyMsg<u64>>) {
     let peers: Vec<Arc<dyn Transport>> = (0..servers)
         .map(|_| Arc::new(Direct::default()) as Arc<dyn Transport>)
@@ -319,51 +348,65 @@ fn lone_peer(
     let config = RaftConfig {
         seed: Some(7),
         spawn_ticker: false,
+        sender_threads: 0,
         ..RaftConfig::default()
     };
     let raft = Raft::make_with_config(peers, me, persister, tx, config).unwrap();
     (raft, rx)
 }
 
-/// Figure 2: a follower replies to AppendEntries only after it has made the entries
-/// durable. A save that fails withholds the reply, and so does every later step until a
-/// save succeeds, including a retry of the same request, which changes nothing in memory
-/// (the entry is there already) and so asks the core for no save of its own. A success
-/// reply before that would let the leader count an entry this follower could lose in a
-/// crash: a committed entry on fewer than a majority of disks.
-#[test]
-fn follower_answers_only_once_its_log_is_durable() {
-    let persister = Arc::new(Flaky::default());
-    persister.hook.failing.store(true, Ordering::SeqCst);
-    let (follower, _rx) = lone_peer(1, 3, Arc::clone(&persister));
-    let request = Message::AppendEntries {
+fn one_entry_append(command: Vec<u8>, leader_commit: u64) -> Vec<u8> {
+    Message::AppendEntries {
         term: 1,
         leader: 0,
         prev_log_index: 0,
         prev_log_term: 0,
         entries: vec![core::Entry {
             term: 1,
-            command: vec![7u8].into(),
+            command: command.into(),
         }],
-        leader_commit: 0,
+        leader_commit,
     }
     .encode()
-    .unwrap();
-    assert_eq!(follower.handle(&request), None, "save failed: no reply");
-    assert_eq!(
-        follower.handle(&request),
-        None,
-        "retried, still not durable"
-    );
-    follower.tick();
-    assert_eq!(
-        follower.handle(&request),
-        None,
-        "after a tick, still not durable"
-    );
+    .unwrap()
+}
 
-    persister.hook.failing.store(false, Ordering::SeqCst);
-    let reply = follower.handle(&request).expect("durable now: a reply");
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Figure 2: a follower replies to AppendEntries only after it has made the entries
+/// durable. While the save is held, the RPC handler gets no reply; once it completes, the
+/// reply acknowledges the entry, and the saved state holds it.
+#[test]
+fn follower_answers_only_once_its_log_is_durable() {
+    let persister = Arc::new(Hooked::<Gate>::default());
+    persister.hook.set_closed(true);
+    let (follower, _rx) = lone_peer(1, 3, Arc::clone(&persister));
+    let request = one_entry_append(vec![7], 0);
+    let handler = {
+        let follower = follower.clone();
+        let request = request.clone();
+        std::thread::spawn(move || follower.handle(&request))
+    };
+    wait_until("the save is in progress", || {
+        persister
+            .hook
+            .waiting
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !handler.is_finished(),
+        "replied before the entry was durable"
+    );
+    persister.hook.set_closed(false);
+    let reply = handler.join().unwrap().expect("durable now: a reply");
     assert!(
         matches!(
             Message::decode(&reply),
@@ -381,11 +424,89 @@ fn follower_answers_only_once_its_log_is_durable() {
     follower.kill();
 }
 
-/// A single-server cluster commits its own entries alone, so a command it could not save
-/// must not reach the service: the apply waits until a save (retried every tick) succeeds.
+/// A failing save stops the peer cleanly (issue 10: it used to keep running on state it
+/// could not save): no reply, `stop_reason` says why, the apply channel closes, and
+/// `kill`, `get_state` and `start` neither panic nor claim leadership.
+#[test]
+fn a_failing_save_stops_the_peer() {
+    let persister = Arc::new(Hooked::<FailWhen>::default());
+    persister
+        .hook
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (follower, rx) = lone_peer(1, 3, Arc::clone(&persister));
+    assert_eq!(follower.handle(&one_entry_append(vec![7], 0)), None);
+    wait_until("the peer stops", || follower.stop_reason().is_some());
+    assert!(matches!(
+        follower.stop_reason(),
+        Some(crate::node::StopReason::Storage(_))
+    ));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected),
+        "the apply channel closes"
+    );
+    assert_eq!(follower.handle(&one_entry_append(vec![7], 0)), None);
+    assert!(!follower.get_state().1);
+    assert_eq!(follower.start(1), (0, 0, false));
+    follower.kill();
+    follower.kill();
+    assert_eq!(follower.node().running_threads(), 0);
+}
+
+/// A committed entry the service's command type cannot decode stops the peer, and the
+/// service learns why: its apply channel closes after the entries before it, and
+/// `stop_reason` is `Undecodable` with the index.
+#[test]
+fn an_undecodable_committed_entry_stops_the_peer() {
+    let (follower, rx) = lone_peer(1, 3, Arc::new(MemoryPersister::new()));
+    let append = |prev: u64, command: Vec<u8>, commit: u64| {
+        Message::AppendEntries {
+            term: 1,
+            leader: 0,
+            prev_log_index: prev,
+            prev_log_term: if prev == 0 { 0 } else { 1 },
+            entries: vec![core::Entry {
+                term: 1,
+                command: command.into(),
+            }],
+            leader_commit: commit,
+        }
+        .encode()
+        .unwrap()
+    };
+    assert!(follower.handle(&append(0, vec![5], 1)).is_some());
+    // 0xff 0xff ...: a varint that never ends is not a `u64`.
+    assert!(follower.handle(&append(1, vec![0xff; 12], 2)).is_some());
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)),
+        Ok(ApplyMsg::Command {
+            command: 5,
+            command_index: 1
+        })
+    );
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+    );
+    wait_until("the peer stops", || follower.stop_reason().is_some());
+    assert!(
+        matches!(
+            follower.stop_reason(),
+            Some(crate::node::StopReason::Undecodable { index: 2, .. })
+        ),
+        "{:?}",
+        follower.stop_reason()
+    );
+    follower.kill();
+    assert_eq!(follower.node().running_threads(), 0);
+}
+
+/// A single-server cluster commits its own entries alone, so a command whose save has not
+/// completed must not reach the service: the apply waits for the save.
 #[test]
 fn nothing_is_applied_before_it_is_durable() {
-    let persister = Arc::new(Flaky::default());
+    let persister = Arc::new(Hooked::<Gate>::default());
     let (raft, rx) = lone_peer(0, 1, Arc::clone(&persister));
     for _ in 0..200 {
         if raft.get_state().1 {
@@ -394,19 +515,15 @@ fn nothing_is_applied_before_it_is_durable() {
         raft.tick();
     }
     assert!(raft.get_state().1, "a lone server elects itself");
-
-    persister.hook.failing.store(true, Ordering::SeqCst);
+    persister.hook.set_closed(true);
     let (index, _, is_leader) = raft.start(99);
     assert!(is_leader);
-    raft.tick();
     assert_eq!(
         rx.recv_timeout(Duration::from_millis(200)),
         Err(std::sync::mpsc::RecvTimeoutError::Timeout),
         "applied before it was saved"
     );
-
-    persister.hook.failing.store(false, Ordering::SeqCst);
-    raft.tick();
+    persister.hook.set_closed(false);
     let applied = rx
         .recv_timeout(Duration::from_secs(5))
         .expect("applied once saved");
@@ -422,62 +539,25 @@ fn nothing_is_applied_before_it_is_durable() {
     raft.kill();
 }
 
-/// Saves wait while `closed` is set, and are counted.
-#[derive(Default)]
-struct Gate {
-    closed: std::sync::Mutex<bool>,
-    opened: std::sync::Condvar,
-    saves: std::sync::atomic::AtomicUsize,
-}
-
-impl Gate {
-    fn set_closed(&self, closed: bool) {
-        *self.closed.lock().unwrap() = closed;
-        self.opened.notify_all();
-    }
-}
-
-impl SaveHook for Gate {
-    fn before_save(&self) -> Result<(), crate::PersistError> {
-        let mut closed = self.closed.lock().unwrap();
-        while *closed {
-            closed = self.opened.wait(closed).unwrap();
-        }
-        self.saves.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-/// `kill` returns only once no step is under way, and no step runs after it: a save in
-/// flight when `kill` is called finishes first, and nothing is saved afterwards. Otherwise
-/// a dead peer's late save could overwrite the state a successor already wrote to the same
-/// `FilePersister` directory.
+/// `kill` returns only once the save in flight has finished, and nothing is saved after it:
+/// otherwise a dead peer's late save could overwrite the state a successor already wrote to
+/// the same `FilePersister` directory.
 #[test]
-fn kill_waits_for_the_step_in_flight_and_nothing_saves_after_it() {
+fn kill_waits_for_the_save_in_flight_and_nothing_saves_after_it() {
     let persister = Arc::new(Hooked::<Gate>::default());
-    let (tx, _rx) = channel();
-    let config = RaftConfig {
-        seed: Some(3),
-        spawn_ticker: false,
-        ..RaftConfig::default()
-    };
-    let peers: Vec<Arc<dyn Transport>> = vec![Arc::new(Direct::default())];
-    let raft: Raft<u64> = Raft::make_with_config(peers, 0, persister.clone(), tx, config).unwrap();
+    let (raft, _rx) = lone_peer(0, 1, Arc::clone(&persister));
     while !raft.get_state().1 {
         raft.tick();
     }
-
     persister.hook.set_closed(true);
-    let proposer = {
-        let raft = raft.clone();
-        std::thread::spawn(move || raft.start(5))
-    };
-    // Wait until the proposal's step is inside `save`, holding the core lock.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while raft.shared.core.try_lock().is_ok() {
-        assert!(Instant::now() < deadline, "the proposal never reached save");
-        std::thread::yield_now();
-    }
+    assert!(raft.start(5).2);
+    wait_until("the save is in progress", || {
+        persister
+            .hook
+            .waiting
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+    });
     let killer = {
         let raft = raft.clone();
         std::thread::spawn(move || raft.kill())
@@ -489,20 +569,75 @@ fn kill_waits_for_the_step_in_flight_and_nothing_saves_after_it() {
     );
     persister.hook.set_closed(false);
     killer.join().unwrap();
-    let saves = persister.hook.saves.load(Ordering::SeqCst);
-    assert!(
-        proposer.join().unwrap().2,
-        "the proposal was accepted before kill"
-    );
-
+    let saves = persister
+        .hook
+        .saves
+        .load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(raft.start(6), (0, 0, false));
     raft.tick();
     raft.snapshot(1, vec![1]);
     assert_eq!(
-        persister.hook.saves.load(Ordering::SeqCst),
+        persister
+            .hook
+            .saves
+            .load(std::sync::atomic::Ordering::SeqCst),
         saves,
         "saved after kill"
     );
+    assert_eq!(raft.node().running_threads(), 0);
+}
+
+/// `propose` tells not-leader (with the term), too-large and shut-down apart.
+#[test]
+fn propose_distinguishes_the_reasons_for_refusal() {
+    let (raft, _rx) = lone_peer(1, 3, Arc::new(MemoryPersister::new()));
+    assert!(matches!(
+        raft.propose(1),
+        Err(crate::node::ProposeError::NotLeader { term: 0, .. })
+    ));
+    // After an AppendEntries from leader 0 in term 1, the hint names it.
+    assert!(raft.handle(&one_entry_append(vec![5], 0)).is_some());
+    assert!(matches!(
+        raft.propose(1),
+        Err(crate::node::ProposeError::NotLeader {
+            leader: Some(0),
+            term: 1
+        })
+    ));
+    raft.kill();
+    assert!(matches!(
+        raft.propose(1),
+        Err(crate::node::ProposeError::Shutdown)
+    ));
+
+    let (tx, _rx) = channel::<ApplyMsg<Vec<u8>>>();
+    let config = RaftConfig {
+        seed: Some(1),
+        spawn_ticker: false,
+        sender_threads: 0,
+        ..RaftConfig::default()
+    };
+    let big: Raft<Vec<u8>> = Raft::make_with_config(
+        vec![Arc::new(Direct::default()) as Arc<dyn Transport>],
+        0,
+        Arc::new(MemoryPersister::new()),
+        tx,
+        config,
+    )
+    .unwrap();
+    while !big.get_state().1 {
+        big.tick();
+    }
+    let command = vec![0u8; MAX_COMMAND_BYTES + 1];
+    match big.propose(command) {
+        Err(crate::node::ProposeError::TooLarge { bytes, max }) => {
+            assert_eq!(max, MAX_COMMAND_BYTES);
+            assert!(bytes > MAX_COMMAND_BYTES, "{bytes}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!big.start(vec![0u8; MAX_COMMAND_BYTES + 1]).2);
+    big.kill();
 }
 
 fn make_one(config: RaftConfig) -> Result<Raft<u64>, MakeError> {
@@ -520,6 +655,7 @@ fn timing(heartbeat_ms: u64, min_ms: u64, max_ms: u64) -> RaftConfig {
         election_timeout_max: Duration::from_millis(max_ms),
         seed: Some(1),
         spawn_ticker: false,
+        sender_threads: 0,
     }
 }
 
