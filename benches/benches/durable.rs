@@ -26,7 +26,7 @@ use raft_benches::clients::quantile;
 use raft_benches::fsync_floor::{self, Floor};
 use raft_benches::node_cluster::NodeCluster;
 use raft_benches::{machine, prefill, tally};
-use raft_impl::storage::Storage;
+use raft_impl::storage::{DiskOptions, DiskStorage, Storage, StorageError};
 
 const PEERS: usize = 3;
 const CLIENTS: usize = 64;
@@ -43,8 +43,13 @@ fn bench_dir() -> PathBuf {
 /// Opens a fresh disk storage in `dir` holding `entries` entries of `command`: created,
 /// filled, synced, closed and opened again (a storage reports what it held when opened).
 fn disk_storage(dir: &Path, entries: u64, command: &Bytes) -> Result<Box<dyn Storage>, String> {
-    let _ = (dir, entries, command, prefill::prefill);
-    Err("raft_impl::storage::DiskStorage is not on this branch yet".into())
+    let fail = |what: &str, e: StorageError| format!("{what} {}: {e}", dir.display());
+    let mut storage =
+        DiskStorage::create(dir, DiskOptions::default()).map_err(|e| fail("create", e))?;
+    prefill::prefill(&mut storage, entries, command).map_err(|e| fail("prefill", e))?;
+    drop(storage);
+    let storage = DiskStorage::open(dir, DiskOptions::default()).map_err(|e| fail("open", e))?;
+    Ok(Box::new(storage))
 }
 
 /// A cluster on disk storages in temporary directories (removed when dropped).
