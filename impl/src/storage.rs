@@ -13,7 +13,15 @@ use std::sync::Arc;
 
 use crate::core::{Persist, PersistentState, StateError};
 
+mod disk;
+mod format;
+mod fs;
 mod memory;
+#[cfg(test)]
+mod sim_fs;
+
+pub use disk::{DiskOptions, DiskStorage};
+pub use format::{Corruption, RecordDamage, SnapshotDamage};
 pub use memory::MemoryStorage;
 
 /// Why a storage could not be opened, written or synced.
@@ -31,6 +39,51 @@ pub enum StorageError {
     /// A delta does not fit the stored state, or a state could not be encoded or checked.
     #[error("invalid raft state")]
     State(#[from] StateError),
+    /// `open` of a directory that does not exist: a lost volume is an error, never a fresh
+    /// server (use `create` for a new one).
+    #[error("storage directory {} does not exist", path.display())]
+    Missing {
+        /// The directory.
+        path: std::path::PathBuf,
+    },
+    /// `open` of a directory that holds no storage (no marker file): a directory that was
+    /// emptied or replaced is an error, never a fresh server.
+    #[error("{} holds no raft storage (no marker file)", path.display())]
+    NotAStorage {
+        /// The directory.
+        path: std::path::PathBuf,
+    },
+    /// `create` in a directory that already holds a storage.
+    #[error("{} already holds a raft storage", path.display())]
+    AlreadyExists {
+        /// The directory.
+        path: std::path::PathBuf,
+    },
+    /// `create` in a directory holding files that are not a storage's.
+    #[error("{} is not empty: it holds {name:?}", path.display())]
+    NotEmpty {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// One entry that is in the way.
+        name: String,
+    },
+    /// Another storage, in this process or another, has the directory open.
+    #[error("storage directory {} is locked by another opener", path.display())]
+    Locked {
+        /// The directory.
+        path: std::path::PathBuf,
+    },
+    /// The files cannot be recovered without possibly losing an acknowledged write (a
+    /// torn tail is not this: it is cut off at open).
+    #[error("storage file {} is corrupt at offset {offset}: {reason}", path.display())]
+    Corrupt {
+        /// The damaged file (or the directory, for a missing file).
+        path: std::path::PathBuf,
+        /// The byte offset of the damage in the file (0 when it is the whole file).
+        offset: u64,
+        /// What is wrong (in the message, so not also a `source`).
+        reason: Corruption,
+    },
     /// The storage failed earlier and refuses further writes (what it holds on disk is still
     /// consistent; reopen it to recover).
     #[error("storage failed earlier and accepts no more writes")]

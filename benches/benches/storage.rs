@@ -1,0 +1,224 @@
+//! The storage alone (docs/storage.md, "Measurement"; issue 10 part 8): our `DiskStorage`
+//! side by side with `raft-log` (the alternative evaluated there; as configured by default,
+//! and without its 1 ms flush-batching window), on the same entries with the same fsync
+//! policy: append a batch of 1 or 64 entries of 128 B or 4 KiB, then make it durable with
+//! one fsync, and wait for that. `fsync/4KiB` is the floor: a 4 KiB append
+//! and `fdatasync` on a plain file, the least any durable append can cost here.
+//!
+//! Each storage is recreated (outside the timed part) after 64 MiB of entries, so runs
+//! measure the steady state of appending, not a growing directory. Files go to
+//! `$RAFT_BENCH_DIR` (default: the system temporary directory; it must be on a real disk
+//! for the figures to mean anything).
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use raft_impl::core::{Entry, HardState, LogChange, Persist};
+use raft_impl::storage::{DiskOptions, DiskStorage, Storage};
+use raft_log::api::raft_log_writer::RaftLogWriter;
+
+const BATCHES: [usize; 2] = [1, 64];
+const ENTRY_BYTES: [usize; 2] = [128, 4096];
+/// Bytes appended before a storage is replaced by a fresh one.
+const RECREATE_AFTER: usize = 64 << 20;
+
+fn bench_dir() -> PathBuf {
+    std::env::var_os("RAFT_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
+}
+
+/// The storage operations the bench drives, for both contenders.
+trait Contender {
+    fn create(dir: &std::path::Path) -> Self;
+    /// Appends `batch` after `last` and returns once it is durable (one fsync).
+    fn append_durably(&mut self, last: u64, batch: &[Entry]);
+}
+
+struct Ours(DiskStorage);
+
+impl Contender for Ours {
+    fn create(dir: &std::path::Path) -> Self {
+        let mut storage =
+            DiskStorage::create(dir.join("ours"), DiskOptions::default()).expect("create");
+        storage
+            .write(&Persist {
+                hard_state: Some(HardState {
+                    current_term: 1,
+                    voted_for: Some(0),
+                }),
+                ..Persist::default()
+            })
+            .expect("write");
+        storage.sync().expect("sync");
+        Ours(storage)
+    }
+
+    fn append_durably(&mut self, last: u64, batch: &[Entry]) {
+        let delta = Persist {
+            log: Some(LogChange {
+                after: last,
+                entries: batch.to_vec(),
+            }),
+            ..Persist::default()
+        };
+        self.0.write(&delta).expect("write");
+        self.0.sync().expect("sync");
+    }
+}
+
+/// raft-log's types: (term, index) ids, byte payloads, a channel to wait for the flush.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct RaftLogTypes;
+
+impl raft_log::Types for RaftLogTypes {
+    type LogId = (u64, u64);
+    type LogPayload = Vec<u8>;
+    type Vote = (u64, u64);
+    type Callback = SyncSender<io::Result<()>>;
+    type UserData = String;
+
+    fn log_index(log_id: &Self::LogId) -> u64 {
+        log_id.1
+    }
+
+    fn payload_size(payload: &Self::LogPayload) -> u64 {
+        payload.len() as u64
+    }
+}
+
+/// raft-log; with `NO_WAIT` its flush worker does not wait (by default up to 1 ms) for more
+/// requests before it syncs: our runtime batches writes itself (group commit), so a caller
+/// that waits for every flush, as here, would otherwise pay that window on each batch.
+struct RaftLog<const NO_WAIT: bool>(raft_log::RaftLog<RaftLogTypes>);
+
+impl<const NO_WAIT: bool> Contender for RaftLog<NO_WAIT> {
+    fn create(dir: &std::path::Path) -> Self {
+        let path = dir.join("raft-log");
+        std::fs::create_dir(&path).expect("a directory");
+        let mut config = raft_log::Config::new(path.to_str().expect("a UTF-8 path"));
+        if NO_WAIT {
+            config.wal.flush_batch_wait = Some(Duration::ZERO);
+        }
+        let mut log = raft_log::RaftLog::open(Arc::new(config)).expect("open");
+        log.save_vote((1, 0)).expect("vote");
+        let mut log = RaftLog(log);
+        log.flush();
+        log
+    }
+
+    fn append_durably(&mut self, last: u64, batch: &[Entry]) {
+        // raft-log owns its payloads: the command bytes are copied in (our storage shares
+        // them with the core's log).
+        let entries = (last + 1..)
+            .zip(batch)
+            .map(|(index, entry)| ((entry.term, index), entry.command.to_vec()));
+        self.0.append(entries).expect("append");
+        self.flush();
+    }
+}
+
+impl<const NO_WAIT: bool> RaftLog<NO_WAIT> {
+    /// `flush(sync = true)` and wait for its callback: one fsync, as ours.
+    fn flush(&mut self) {
+        let (done, wait) = sync_channel(1);
+        self.0.flush(true, Some(done)).expect("flush");
+        wait.recv()
+            .expect("the flush reports")
+            .expect("the flush succeeds");
+    }
+}
+
+fn batch(entries: usize, bytes: usize) -> Vec<Entry> {
+    let command: raft_impl::core::Bytes = vec![0xA5u8; bytes].into();
+    (0..entries)
+        .map(|_| Entry {
+            term: 1,
+            command: command.clone(),
+        })
+        .collect()
+}
+
+/// Times `iterations` durable batch appends, recreating the storage outside the timed part.
+fn run<C: Contender>(iterations: u64, entries: &[Entry]) -> Duration {
+    let batch_bytes: usize = entries.iter().map(|e| e.command.len()).sum();
+    let mut total = Duration::ZERO;
+    let mut done = 0;
+    while done < iterations {
+        let dir = tempfile::tempdir_in(bench_dir()).expect("a temporary directory");
+        let mut storage = C::create(dir.path());
+        let mut last = 0;
+        let mut appended = 0;
+        let start = Instant::now();
+        while done < iterations && appended < RECREATE_AFTER {
+            storage.append_durably(last, entries);
+            last += entries.len() as u64;
+            appended += batch_bytes.max(1);
+            done += 1;
+        }
+        total += start.elapsed();
+        drop(storage);
+    }
+    total
+}
+
+fn storage_side_by_side(c: &mut Criterion) {
+    let mut group = c.benchmark_group("storage/append+fsync");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    for entries in BATCHES {
+        for bytes in ENTRY_BYTES {
+            let batch = batch(entries, bytes);
+            let name = format!("{entries}x{bytes}B");
+            group.throughput(Throughput::Elements(entries as u64));
+            group.bench_with_input(BenchmarkId::new("ours", &name), &batch, |b, batch| {
+                b.iter_custom(|iterations| run::<Ours>(iterations, batch))
+            });
+            group.bench_with_input(BenchmarkId::new("raft-log", &name), &batch, |b, batch| {
+                b.iter_custom(|iterations| run::<RaftLog<false>>(iterations, batch))
+            });
+            let id = BenchmarkId::new("raft-log-nowait", &name);
+            group.bench_with_input(id, &batch, |b, batch| {
+                b.iter_custom(|iterations| run::<RaftLog<true>>(iterations, batch))
+            });
+        }
+    }
+    group.finish();
+}
+
+/// The floor: append 4 KiB and `fdatasync`, as a log does.
+fn fsync_floor(c: &mut Criterion) {
+    let dir = tempfile::tempdir_in(bench_dir()).expect("a temporary directory");
+    let path = dir.path().join("floor");
+    let mut group = c.benchmark_group("storage/fsync");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    let block = vec![7u8; 4096];
+    group.bench_function("4KiB", |b| {
+        b.iter_custom(|iterations| {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .open(&path)
+                .expect("a file");
+            let start = Instant::now();
+            for _ in 0..iterations {
+                file.write_all(&block).expect("write");
+                file.sync_data().expect("fdatasync");
+            }
+            start.elapsed()
+        })
+    });
+    group.finish();
+}
+
+criterion::criterion_group!(benches, fsync_floor, storage_side_by_side);
+criterion::criterion_main!(benches);

@@ -1,0 +1,536 @@
+//! The format and the directory rules: round trips, a torn tail cut at open, damage in the
+//! middle refused, segments deleted once a snapshot covers them, the lock, create vs open.
+
+use std::sync::Arc;
+
+use super::super::format;
+use super::*;
+use crate::core::{HardState, LogChange, SnapshotChange};
+
+fn entry(term: u64, byte: u8, len: usize) -> Entry {
+    Entry {
+        term,
+        command: vec![byte; len].into(),
+    }
+}
+
+fn append(after: u64, entries: Vec<Entry>) -> Persist {
+    Persist {
+        log: Some(LogChange { after, entries }),
+        ..Persist::default()
+    }
+}
+
+fn hard(term: u64, vote: Option<usize>) -> Persist {
+    Persist {
+        hard_state: Some(HardState {
+            current_term: term,
+            voted_for: vote,
+        }),
+        ..Persist::default()
+    }
+}
+
+fn snapshot(index: u64, term: u64, data: &[u8], kept: Vec<Entry>) -> Persist {
+    Persist {
+        snapshot: Some(SnapshotChange {
+            index,
+            term,
+            data: Arc::new(data.to_vec()),
+        }),
+        log: Some(LogChange {
+            after: index,
+            entries: kept,
+        }),
+        ..Persist::default()
+    }
+}
+
+/// Applies `deltas` to a default state, as `MemoryStorage` would.
+fn expected(deltas: &[Persist]) -> Recovered {
+    let mut recovered = Recovered::default();
+    for delta in deltas {
+        delta
+            .apply_to(&mut recovered.state, &mut recovered.snapshot)
+            .unwrap();
+    }
+    recovered
+}
+
+fn small_segments() -> DiskOptions {
+    DiskOptions { segment_bytes: 256 }
+}
+
+fn segment_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| format::parse_segment_name(name).is_some())
+        .collect();
+    names.sort();
+    names
+}
+
+fn some_deltas() -> Vec<Persist> {
+    vec![
+        hard(1, Some(0)),
+        append(0, vec![entry(1, 1, 10), entry(1, 2, 0)]),
+        hard(2, None),
+        append(1, vec![entry(2, 3, 5)]),
+        append(2, vec![entry(2, 4, 7), entry(2, 5, 1)]),
+        hard(2, Some(1)),
+    ]
+}
+
+/// Everything synced reads back exactly, through several segments, and a truncation
+/// record replays as one.
+#[test]
+fn round_trip_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let mut deltas = some_deltas();
+    for i in 0..20u8 {
+        deltas.push(append(4 + u64::from(i), vec![entry(2, i, 40)]));
+    }
+    let mut storage = DiskStorage::create(&path, small_segments()).unwrap();
+    for (i, delta) in deltas.iter().enumerate() {
+        storage.write(delta).unwrap();
+        if i % 3 == 0 {
+            storage.sync().unwrap();
+        }
+    }
+    storage.sync().unwrap();
+    drop(storage);
+    assert!(segment_files(&path).len() > 2, "rolled over");
+    let reopened = DiskStorage::open(&path, small_segments()).unwrap();
+    assert_eq!(reopened.recovered(), expected(&deltas));
+}
+
+/// The record format is postcard in a checksummed frame: pinned, so a change is a
+/// deliberate format change (docs/storage.md).
+#[test]
+fn record_bytes_are_pinned() {
+    let entries = [entry(2, 9, 2)];
+    let record = RecordRef::Delta {
+        hard: Some(Hard {
+            term: 2,
+            vote: Some(1),
+        }),
+        reset: None,
+        tail: Some(TailRef {
+            after: 3,
+            entries: &entries,
+        }),
+    };
+    let bytes = format::frame(&record).unwrap();
+    // Variant 1 (Delta), Some(term 2, Some(1)), None, Some(after 3, 1 entry (2, [9, 9])).
+    assert_eq!(&bytes[12..], &[1, 1, 2, 1, 1, 0, 1, 3, 1, 2, 2, 9, 9]);
+    assert_eq!(&bytes[..4], &13u32.to_le_bytes());
+    let (read, end) = format::read_record(&bytes, 0).unwrap();
+    assert_eq!(end, bytes.len());
+    assert!(matches!(read, Record::Delta { tail: Some(ref t), .. } if t.after == 3));
+}
+
+/// A record cut anywhere at the end of the last segment is a torn write: open cuts it off
+/// and recovers the deltas before it; the next writes append after the cut.
+#[test]
+fn torn_tail_is_cut() {
+    let deltas = some_deltas();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let mut storage = DiskStorage::create(&path, DiskOptions::default()).unwrap();
+    for delta in &deltas[..5] {
+        storage.write(delta).unwrap();
+    }
+    storage.sync().unwrap();
+    let synced_len = std::fs::metadata(path.join(format::segment_name(0)))
+        .unwrap()
+        .len();
+    storage.write(&deltas[5]).unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let segment = path.join(format::segment_name(0));
+    let full = std::fs::read(&segment).unwrap();
+    for len in synced_len as usize..full.len() {
+        std::fs::write(&segment, &full[..len]).unwrap();
+        let mut reopened = DiskStorage::open(&path, DiskOptions::default()).unwrap();
+        assert_eq!(reopened.recovered(), expected(&deltas[..5]), "cut at {len}");
+        assert_eq!(
+            std::fs::metadata(&segment).unwrap().len(),
+            synced_len,
+            "the torn bytes are gone"
+        );
+        reopened.write(&deltas[5]).unwrap();
+        reopened.sync().unwrap();
+        drop(reopened);
+        let again = DiskStorage::open(&path, DiskOptions::default()).unwrap();
+        assert_eq!(again.recovered(), expected(&deltas));
+    }
+}
+
+/// Zeros after the last record (a file extended but never written) are a torn tail too.
+#[test]
+fn zeroed_tail_is_cut() {
+    let deltas = some_deltas();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let mut storage = DiskStorage::create(&path, DiskOptions::default()).unwrap();
+    for delta in &deltas {
+        storage.write(delta).unwrap();
+    }
+    storage.sync().unwrap();
+    drop(storage);
+    let segment = path.join(format::segment_name(0));
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes.extend_from_slice(&[0; 4096]);
+    std::fs::write(&segment, &bytes).unwrap();
+    let reopened = DiskStorage::open(&path, DiskOptions::default()).unwrap();
+    assert_eq!(reopened.recovered(), expected(&deltas));
+}
+
+/// A damaged record with valid records after it is refused (cutting there would drop
+/// acknowledged deltas), and the files are left as they were.
+#[test]
+fn damage_before_valid_records_is_refused() {
+    let deltas = some_deltas();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let mut storage = DiskStorage::create(&path, DiskOptions::default()).unwrap();
+    for delta in &deltas {
+        storage.write(delta).unwrap();
+        storage.sync().unwrap();
+    }
+    drop(storage);
+    let segment = path.join(format::segment_name(0));
+    let good = std::fs::read(&segment).unwrap();
+    // Offsets of every record after the base.
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    while offset < good.len() {
+        starts.push(offset);
+        offset = format::read_record(&good, offset).unwrap().1;
+    }
+    for &start in &starts[1..starts.len() - 1] {
+        for flip in [start, start + 5, start + 12] {
+            let mut bad = good.clone();
+            bad[flip] ^= 0x40;
+            std::fs::write(&segment, &bad).unwrap();
+            match DiskStorage::open(&path, DiskOptions::default()) {
+                Err(StorageError::Corrupt {
+                    offset,
+                    reason: Corruption::ValidAfterDamage { .. },
+                    ..
+                }) => assert_eq!(offset, start as u64),
+                other => panic!("flip at {flip}: {other:?}"),
+            }
+            assert_eq!(std::fs::read(&segment).unwrap(), bad, "left untouched");
+        }
+    }
+}
+
+/// A snapshot writes its file, deletes the segments it covers, and reads back; the kept
+/// entries are not rewritten.
+#[test]
+fn snapshot_deletes_covered_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let mut storage = DiskStorage::create(&path, small_segments()).unwrap();
+    let mut deltas = vec![hard(1, Some(0))];
+    for i in 0..30u8 {
+        deltas.push(append(u64::from(i), vec![entry(1, i, 50)]));
+    }
+    for delta in &deltas {
+        storage.write(delta).unwrap();
+        storage.sync().unwrap();
+    }
+    let before = segment_files(&path);
+    assert!(before.len() > 5, "{before:?}");
+    let state = expected(&deltas).state;
+    let kept: Vec<Entry> = state.entries[28..].to_vec();
+    let compact = snapshot(28, 1, b"service state at 28", kept);
+    let len_before = storage.active_len;
+    storage.write(&compact).unwrap();
+    storage.sync().unwrap();
+    deltas.push(compact);
+    assert!(
+        storage.active_len - len_before < 80,
+        "the two kept entries of 50 bytes were not rewritten"
+    );
+    let after = segment_files(&path);
+    assert!(after.len() <= 2, "covered segments deleted: {after:?}");
+    assert!(path.join(format::snapshot_name(1)).exists());
+    drop(storage);
+    let reopened = DiskStorage::open(&path, small_segments()).unwrap();
+    assert_eq!(reopened.recovered(), expected(&deltas));
+    assert_eq!(
+        reopened.recovered().snapshot.as_slice(),
+        b"service state at 28"
+    );
+}
+
+/// A second snapshot replaces the first one's file; an installed snapshot past the log's
+/// end, with a conflicting log, clears it.
+#[test]
+fn snapshots_replace_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let mut storage = DiskStorage::create(&path, small_segments()).unwrap();
+    let mut deltas = some_deltas();
+    deltas.push(snapshot(
+        2,
+        2,
+        b"first",
+        vec![entry(2, 4, 7), entry(2, 5, 1)],
+    ));
+    deltas.push(hard(5, None));
+    deltas.push(snapshot(9, 4, b"installed", vec![]));
+    deltas.push(append(9, vec![entry(5, 7, 3)]));
+    for delta in &deltas {
+        storage.write(delta).unwrap();
+        storage.sync().unwrap();
+    }
+    assert!(
+        !path.join(format::snapshot_name(1)).exists(),
+        "stale file gone"
+    );
+    drop(storage);
+    let reopened = DiskStorage::open(&path, small_segments()).unwrap();
+    assert_eq!(reopened.recovered(), expected(&deltas));
+}
+
+/// A snapshot behind the stored one (the core never sends one; `apply_to` accepts it) reads
+/// back as `apply_to` defines it: the log is exactly the re-supplied entries.
+#[test]
+fn snapshot_behind_the_stored_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+    let mut deltas = some_deltas();
+    deltas.push(snapshot(3, 2, b"at 3", vec![entry(2, 5, 1)]));
+    deltas.push(snapshot(1, 1, b"at 1", vec![entry(2, 8, 2)]));
+    for delta in &deltas {
+        storage.write(delta).unwrap();
+    }
+    storage.sync().unwrap();
+    drop(storage);
+    let reopened = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+    assert_eq!(reopened.recovered(), expected(&deltas));
+}
+
+/// A delta that does not fit the stored log, or would make a state that does not read
+/// back, is refused and changes nothing.
+#[test]
+fn misfit_deltas_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+    storage.write(&hard(2, None)).unwrap();
+    storage.write(&append(0, vec![entry(2, 1, 1)])).unwrap();
+    assert!(matches!(
+        storage.write(&append(3, vec![entry(2, 1, 1)])),
+        Err(StorageError::State(StateError::LogChangeMisfit {
+            after: 3,
+            ..
+        }))
+    ));
+    assert!(matches!(
+        storage.write(&append(1, vec![entry(3, 1, 1)])),
+        Err(StorageError::State(StateError::TermAfterCurrent { .. }))
+    ));
+    assert!(matches!(
+        storage.write(&append(1, vec![entry(1, 1, 1)])),
+        Err(StorageError::State(StateError::TermsDecrease { .. }))
+    ));
+    storage.sync().unwrap();
+    drop(storage);
+    let reopened = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+    assert_eq!(
+        reopened.recovered(),
+        expected(&[hard(2, None), append(0, vec![entry(2, 1, 1)])])
+    );
+}
+
+/// The lock: a second opener in this process is refused while the first lives, and gets
+/// the storage once it is dropped.
+#[test]
+fn second_opener_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+    assert!(matches!(
+        DiskStorage::open(dir.path(), DiskOptions::default()),
+        Err(StorageError::Locked { .. })
+    ));
+    assert!(matches!(
+        DiskStorage::create(dir.path(), DiskOptions::default()),
+        Err(StorageError::Locked { .. })
+    ));
+    drop(first);
+    DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+}
+
+/// `create` refuses an existing storage or foreign files; `open` refuses a missing
+/// directory, an empty one, a dangling symlink, and a damaged marker.
+#[test]
+fn create_and_open_are_distinct() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("s");
+    assert!(matches!(
+        DiskStorage::open(&path, DiskOptions::default()),
+        Err(StorageError::Missing { .. })
+    ));
+    std::fs::create_dir(&path).unwrap();
+    assert!(matches!(
+        DiskStorage::open(&path, DiskOptions::default()),
+        Err(StorageError::NotAStorage { .. })
+    ));
+    drop(DiskStorage::create(&path, DiskOptions::default()).unwrap());
+    assert!(matches!(
+        DiskStorage::create(&path, DiskOptions::default()),
+        Err(StorageError::AlreadyExists { .. })
+    ));
+    std::fs::write(path.join(MARKER_FILE), b"something else").unwrap();
+    assert!(matches!(
+        DiskStorage::open(&path, DiskOptions::default()),
+        Err(StorageError::Corrupt {
+            reason: Corruption::BadMarker,
+            ..
+        })
+    ));
+    let foreign = root.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("data.db"), b"x").unwrap();
+    assert!(matches!(
+        DiskStorage::create(&foreign, DiskOptions::default()),
+        Err(StorageError::NotEmpty { ref name, .. }) if name == "data.db"
+    ));
+    #[cfg(unix)]
+    {
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(root.path().join("gone"), &link).unwrap();
+        assert!(matches!(
+            DiskStorage::open(&link, DiskOptions::default()),
+            Err(StorageError::Missing { .. })
+        ));
+    }
+}
+
+/// A lost segment whose entries the snapshot does not cover is an error, not a shorter
+/// log.
+#[test]
+fn missing_first_segment_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = DiskStorage::create(dir.path(), small_segments()).unwrap();
+    storage.write(&hard(1, None)).unwrap();
+    for i in 0..10u8 {
+        storage
+            .write(&append(u64::from(i), vec![entry(1, i, 60)]))
+            .unwrap();
+        storage.sync().unwrap();
+    }
+    drop(storage);
+    std::fs::remove_file(dir.path().join(format::segment_name(0))).unwrap();
+    assert!(matches!(
+        DiskStorage::open(dir.path(), small_segments()),
+        Err(StorageError::Corrupt {
+            reason: Corruption::MissingEntries { from: 1, .. },
+            ..
+        })
+    ));
+}
+
+/// A damaged or missing snapshot file is an error.
+#[test]
+fn damaged_snapshot_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+    for delta in some_deltas() {
+        storage.write(&delta).unwrap();
+    }
+    storage
+        .write(&snapshot(
+            3,
+            2,
+            b"data",
+            vec![entry(2, 4, 7), entry(2, 5, 1)],
+        ))
+        .unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let file = dir.path().join(format::snapshot_name(1));
+    let good = std::fs::read(&file).unwrap();
+    let mut bad = good.clone();
+    *bad.last_mut().unwrap() ^= 1;
+    std::fs::write(&file, &bad).unwrap();
+    assert!(matches!(
+        DiskStorage::open(dir.path(), DiskOptions::default()),
+        Err(StorageError::Corrupt {
+            reason: Corruption::SnapshotDamaged(_),
+            ..
+        })
+    ));
+    std::fs::remove_file(&file).unwrap();
+    assert!(matches!(
+        DiskStorage::open(dir.path(), DiskOptions::default()),
+        Err(StorageError::Corrupt {
+            reason: Corruption::SnapshotMissing { generation: 1 },
+            ..
+        })
+    ));
+    std::fs::write(&file, &good).unwrap();
+    DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+}
+
+/// A well-formed record with impossible values (it would take a writer that bypasses the
+/// checks, or damage that keeps the checksums) is refused, not replayed into an overflow.
+#[test]
+fn impossible_record_values_are_refused() {
+    for after in [u64::MAX, MAX_INDEX_OR_TERM, 5] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+        storage.write(&hard(1, None)).unwrap();
+        storage.sync().unwrap();
+        drop(storage);
+        let record = format::frame(&RecordRef::Delta {
+            hard: None,
+            reset: None,
+            tail: Some(TailRef {
+                after,
+                entries: &[],
+            }),
+        })
+        .unwrap();
+        let segment = dir.path().join(format::segment_name(0));
+        let mut bytes = std::fs::read(&segment).unwrap();
+        bytes.extend_from_slice(&record);
+        std::fs::write(&segment, &bytes).unwrap();
+        let result = DiskStorage::open(dir.path(), DiskOptions::default());
+        assert!(
+            matches!(
+                result,
+                Err(StorageError::Corrupt {
+                    reason: Corruption::OutOfRange { .. } | Corruption::Misfit { .. },
+                    ..
+                })
+            ),
+            "after {after}: {result:?}"
+        );
+    }
+}
+
+/// After a failed sync the storage refuses everything (the file's content is unknown)
+/// until it is reopened.
+#[test]
+fn failed_sync_poisons_until_reopen() {
+    let fs = SimFs::default();
+    let dir = Path::new("/sim");
+    let mut storage =
+        DiskStorage::create_in(Arc::new(fs.clone()), dir, DiskOptions::default()).unwrap();
+    storage.write(&hard(1, None)).unwrap();
+    fs.crash_after(1); // The write of the record succeeds, its fsync fails.
+    assert!(matches!(storage.sync(), Err(StorageError::Io { .. })));
+    assert!(matches!(
+        storage.write(&hard(2, None)),
+        Err(StorageError::Failed)
+    ));
+    assert!(matches!(storage.sync(), Err(StorageError::Failed)));
+}
+
+use super::super::sim_fs::SimFs;
