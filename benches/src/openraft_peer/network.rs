@@ -46,16 +46,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// The target's handle, or `Unreachable` if it was not registered yet (openraft retries).
-    fn raft<E: std::error::Error>(
-        &self,
-    ) -> Result<&BenchRaft, RPCError<u64, EmptyNode, RaftError<u64, E>>> {
-        self.raft.as_ref().ok_or_else(|| {
-            RPCError::Unreachable(Unreachable::new(&std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("node {} is not registered", self.target),
-            )))
-        })
+    /// `Unreachable`, for a target that was not registered yet (openraft retries). The error
+    /// type is the one openraft's `RaftNetwork` methods return.
+    fn unreachable<E: std::error::Error>(&self) -> RPCError<u64, EmptyNode, RaftError<u64, E>> {
+        RPCError::Unreachable(Unreachable::new(&std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("node {} is not registered", self.target),
+        )))
     }
 }
 
@@ -76,8 +73,10 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, EmptyNode, RaftError<u64>>> {
-        self.raft()?
-            .append_entries(rpc)
+        let Some(raft) = &self.raft else {
+            return Err(self.unreachable());
+        };
+        raft.append_entries(rpc)
             .await
             .map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
@@ -90,8 +89,10 @@ impl RaftNetwork<TypeConfig> for Connection {
         InstallSnapshotResponse<u64>,
         RPCError<u64, EmptyNode, RaftError<u64, InstallSnapshotError>>,
     > {
-        self.raft()?
-            .install_snapshot(rpc)
+        let Some(raft) = &self.raft else {
+            return Err(self.unreachable());
+        };
+        raft.install_snapshot(rpc)
             .await
             .map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
@@ -101,8 +102,10 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: VoteRequest<u64>,
         _option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, EmptyNode, RaftError<u64>>> {
-        self.raft()?
-            .vote(rpc)
+        let Some(raft) = &self.raft else {
+            return Err(self.unreachable());
+        };
+        raft.vote(rpc)
             .await
             .map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
