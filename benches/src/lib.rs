@@ -10,9 +10,15 @@
 #![warn(missing_docs)]
 
 pub mod allocator;
+pub mod append_memory;
+pub mod clients;
+pub mod fsync_floor;
 pub mod machine;
+pub mod node_cluster;
+pub mod openraft_peer;
 pub mod ours;
 pub mod peer;
+pub mod prefill;
 pub mod runtime_cluster;
 pub mod tally;
 pub mod workload;

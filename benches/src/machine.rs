@@ -27,3 +27,12 @@ pub fn minor_faults() -> Option<u64> {
     let after_name = stat.get(stat.rfind(')')? + 2..)?;
     after_name.split(' ').nth(7)?.parse().ok()
 }
+
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`), or `"unknown"`: other work on the
+/// machine skews every figure, so each summary prints it.
+pub fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -1,0 +1,140 @@
+//! End to end in one process (docs/performance.md, "End to end, ours vs openraft"): three
+//! peers, in-memory storage, in-process transport, N concurrent clients each writing one
+//! command at a time at the leader until it is applied there; writes/s for N = 1, 64, 256.
+//!
+//! - **ours**: `raft_impl::node::Node` × 3 on an in-memory storage that appends in place
+//!   (`benches/src/append_memory.rs`; `RAFT_BENCH_MEMORY_STORAGE=1` uses
+//!   `raft_impl::storage::MemoryStorage` instead, whose sync copies the whole log), messages
+//!   encoded and handed to the target's `Node::receive` (`benches/src/node_cluster.rs`); a
+//!   client is a thread calling `propose(..)` then `Proposal::wait()`.
+//! - **openraft** 0.9 (crates.io, pinned): `Raft` × 3 on one tokio runtime with an in-memory
+//!   log store, a counting state machine and a function-call network, as openraft's cluster
+//!   benchmark builds them (`benches/src/openraft_peer/`); a client is a tokio task calling
+//!   `client_write(..).await`.
+//!
+//! Both sides write the same 16-byte command. For each client count the two clusters run one
+//! after the other in the same binary; the summary prints writes/s over all timed work and
+//! the ratio ours / openraft.
+//!
+//! `RAFT_BENCH_OPENRAFT_WORKERS=N` sets the tokio runtime's worker threads (default: the
+//! number of logical CPUs).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, Throughput};
+use raft_benches::node_cluster::NodeCluster;
+use raft_benches::openraft_peer::OpenraftCluster;
+use raft_benches::{machine, tally};
+
+const CLIENTS: [usize; 3] = [1, 64, 256];
+const PEERS: usize = 3;
+/// The command both sides write (16 bytes).
+const COMMAND: &[u8] = b"set key-0 val-00";
+
+fn openraft_workers() -> usize {
+    std::env::var("RAFT_BENCH_OPENRAFT_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
+fn key(side: &str, clients: usize) -> String {
+    format!("end_to_end/{side}/{clients}")
+}
+
+fn end_to_end(c: &mut Criterion) {
+    let command = Bytes::from_static(COMMAND);
+    let workers = openraft_workers();
+    let mut group = c.benchmark_group("end_to_end");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for clients in CLIENTS {
+        group.throughput(Throughput::Elements(clients as u64));
+
+        let ours = if std::env::var_os("RAFT_BENCH_MEMORY_STORAGE").is_some() {
+            NodeCluster::start_memory_storage(PEERS)
+        } else {
+            NodeCluster::start_memory(PEERS)
+        }
+        .expect("start our cluster");
+        let pool = ours.clients(clients, command.clone());
+        let before = ours.applied();
+        let mut written = 0u64;
+        group.bench_function(BenchmarkId::new("ours", clients), |b| {
+            b.iter_custom(|iters| {
+                let round = pool.run(iters).expect("our clients' writes");
+                written += iters * clients as u64;
+                tally::record(&key("ours", clients), iters * clients as u64, round.elapsed);
+                round.elapsed
+            })
+        });
+        drop(pool);
+        // Every write acknowledged at the leader reaches every node's service.
+        let target = before.iter().max().copied().unwrap_or(0) + written;
+        assert!(
+            ours.wait_applied_on_all(target, Duration::from_secs(30)),
+            "ours: applied {:?}, expected at least {target} on every node",
+            ours.applied()
+        );
+        let busy = ours.busy();
+        ours.shutdown();
+
+        let openraft = OpenraftCluster::start(PEERS, workers).expect("start openraft");
+        let mut written = 0u64;
+        group.bench_function(BenchmarkId::new("openraft", clients), |b| {
+            b.iter_custom(|iters| {
+                let elapsed = openraft.write(clients, iters, &command);
+                written += iters * clients as u64;
+                tally::record(&key("openraft", clients), iters * clients as u64, elapsed);
+                elapsed
+            })
+        });
+        assert!(
+            openraft.wait_applied_on_all(written, Duration::from_secs(30)),
+            "openraft: applied {:?}, expected {written} on every node",
+            openraft.applied()
+        );
+        openraft.shutdown();
+        if busy > 0 {
+            println!(
+                "end_to_end, {clients} client(s): ours refused {busy} proposals as Busy (retried)"
+            );
+        }
+    }
+    group.finish();
+}
+
+fn summary() {
+    println!(
+        "\nend to end, 3 peers in one process, in-memory storage (writes/s over all timed work):"
+    );
+    println!("| clients | ours | openraft | ours / openraft |");
+    println!("| ---: | ---: | ---: | ---: |");
+    for clients in CLIENTS {
+        let ours = tally::rate(&key("ours", clients)).unwrap_or(f64::NAN);
+        let openraft = tally::rate(&key("openraft", clients)).unwrap_or(f64::NAN);
+        println!(
+            "| {clients} | {ours:.0} | {openraft:.0} | {:.2} |",
+            ours / openraft
+        );
+    }
+    println!(
+        "(openraft on a tokio runtime of {} worker threads)",
+        openraft_workers()
+    );
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    end_to_end(&mut criterion);
+    criterion.final_summary();
+    summary();
+    println!(
+        "(machine: {}; load: {})",
+        machine::describe(),
+        machine::load()
+    );
+}

@@ -1,0 +1,238 @@
+//! Our `raft_impl::node::Node` runtime end to end: three nodes in one process, any
+//! [`Storage`], and an in-process network that hands each encoded message straight to the
+//! target's [`Node::receive`].
+//!
+//! The network is the counterpart of the openraft peer's function-call network
+//! (`openraft_peer::network`), except that our messages travel encoded, as the `Network`
+//! trait defines them: `send` runs on the sender's event loop and calls the target's
+//! `receive`, which decodes the bytes and queues the message in the target's bounded inbox
+//! without blocking (the contract of `Network::send`). Every node's applied entries are
+//! drained by a thread that counts them, as the openraft peer's state machine counts.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use raft_impl::core::Role;
+use raft_impl::node::{Applied, Network, Node, NodeConfig, ProposeError};
+use raft_impl::storage::Storage;
+
+use crate::append_memory::AppendMemory;
+use crate::clients::{ClientPool, Operation};
+
+/// How long [`NodeCluster::start`] waits for a leader.
+const ELECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every node, by id, once all have started (messages sent before are dropped: Raft
+/// retries).
+#[derive(Default)]
+struct Router {
+    nodes: OnceLock<Vec<Node>>,
+}
+
+/// One node's end of the [`Router`].
+struct InProcess {
+    from: usize,
+    router: Arc<Router>,
+}
+
+impl Network for InProcess {
+    fn send(&self, to: usize, message: Bytes) {
+        if let Some(node) = self.router.nodes.get().and_then(|nodes| nodes.get(to)) {
+            node.receive(self.from, &message);
+        }
+    }
+}
+
+/// Three (or `n`) of our nodes in one process (see the module docs).
+pub struct NodeCluster {
+    router: Arc<Router>,
+    appliers: Vec<JoinHandle<()>>,
+    applied: Vec<Arc<AtomicU64>>,
+    leader: usize,
+    /// Proposals refused with `Busy` (back-pressure) and retried.
+    busy: Arc<AtomicU64>,
+}
+
+impl NodeCluster {
+    /// The node configuration the benches use for node `id` of `servers`: the defaults,
+    /// with a fixed seed per node so elections are reproducible.
+    /// `RAFT_BENCH_MAX_INFLIGHT_APPENDS=N` overrides `max_inflight_appends` (to try
+    /// pipelining without a rebuild).
+    pub fn config(id: usize, servers: usize) -> NodeConfig {
+        let defaults = NodeConfig::default();
+        NodeConfig {
+            id,
+            servers,
+            seed: Some(0x5eed + id as u64),
+            max_inflight_appends: std::env::var("RAFT_BENCH_MAX_INFLIGHT_APPENDS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(defaults.max_inflight_appends),
+            ..defaults
+        }
+    }
+
+    /// Starts one node per storage (node `i` on `storages[i]`) with `config(i, n)` and waits
+    /// until one of them leads and has committed an entry of its term.
+    pub fn start(
+        storages: Vec<Box<dyn Storage>>,
+        config: impl Fn(usize, usize) -> NodeConfig,
+    ) -> Result<Self, String> {
+        let servers = storages.len();
+        let router = Arc::new(Router::default());
+        let mut nodes = Vec::new();
+        let mut appliers = Vec::new();
+        let mut applied = Vec::new();
+        for (id, storage) in storages.into_iter().enumerate() {
+            let network = Arc::new(InProcess {
+                from: id,
+                router: Arc::clone(&router),
+            });
+            let (node, applies) = Node::start(config(id, servers), storage, network)
+                .map_err(|e| format!("node {id}: {e}"))?;
+            let count = Arc::new(AtomicU64::new(0));
+            applied.push(Arc::clone(&count));
+            appliers.push(
+                std::thread::Builder::new()
+                    .name(format!("bench-applier-{id}"))
+                    .spawn(move || {
+                        // The service: counts every entry handed to it, until the stream ends.
+                        for item in applies {
+                            match item {
+                                Applied::Entry { .. } => {
+                                    count.fetch_add(1, Ordering::Release);
+                                }
+                                Applied::Snapshot { .. } => {}
+                                Applied::Stopped(_) => break,
+                            }
+                        }
+                    })
+                    .map_err(|e| format!("applier thread: {e}"))?,
+            );
+            nodes.push(node);
+        }
+        if router.nodes.set(nodes).is_err() {
+            unreachable!("the router is set once");
+        }
+        let mut cluster = NodeCluster {
+            router,
+            appliers,
+            applied,
+            leader: 0,
+            busy: Arc::new(AtomicU64::new(0)),
+        };
+        cluster.leader = cluster.await_leader()?;
+        Ok(cluster)
+    }
+
+    /// Starts `servers` nodes on fresh in-memory storage that appends in place
+    /// ([`AppendMemory`]; see there why not `MemoryStorage`).
+    pub fn start_memory(servers: usize) -> Result<Self, String> {
+        let storages = (0..servers)
+            .map(|_| Box::new(AppendMemory::new()) as Box<dyn Storage>)
+            .collect();
+        Self::start(storages, Self::config)
+    }
+
+    /// Starts `servers` nodes on `raft_impl::storage::MemoryStorage` (crash-modelling: its
+    /// sync clones the whole durable state), for comparison with [`NodeCluster::start_memory`].
+    pub fn start_memory_storage(servers: usize) -> Result<Self, String> {
+        let storages = (0..servers)
+            .map(|_| Box::new(raft_impl::storage::MemoryStorage::new()) as Box<dyn Storage>)
+            .collect();
+        Self::start(storages, Self::config)
+    }
+
+    fn nodes(&self) -> &[Node] {
+        self.router.nodes.get().map_or(&[], Vec::as_slice)
+    }
+
+    /// Waits for a leader that commits a proposal (which also commits every entry of earlier
+    /// terms, §5.4.2).
+    fn await_leader(&self) -> Result<usize, String> {
+        let deadline = Instant::now() + ELECTION_TIMEOUT;
+        while Instant::now() < deadline {
+            for node in self.nodes() {
+                if node.state().role != Role::Leader {
+                    continue;
+                }
+                if let Ok(proposal) = node.propose(Bytes::from_static(b"warm-up")) {
+                    if let Some(Ok(())) = proposal.wait_timeout(Duration::from_secs(5)) {
+                        return Ok(node.id());
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Err("no leader committed a proposal within 30 s".into())
+    }
+
+    /// The leader found at start.
+    pub fn leader(&self) -> &Node {
+        &self.nodes()[self.leader]
+    }
+
+    /// A client pool of `clients` threads, each proposing `command` at the leader and
+    /// waiting until it is applied there, one at a time. A `Busy` refusal (back-pressure) is
+    /// retried after a yield and counted ([`NodeCluster::busy`]); any other error fails the
+    /// round.
+    pub fn clients(&self, clients: usize, command: Bytes) -> ClientPool {
+        let leader = self.leader().clone();
+        let busy = Arc::clone(&self.busy);
+        let operation: Arc<Operation> = Arc::new(move |_client, _seq| loop {
+            match leader.propose(command.clone()) {
+                Ok(proposal) => return proposal.wait().map_err(|e| e.to_string()),
+                Err(ProposeError::Busy) => {
+                    busy.fetch_add(1, Ordering::Relaxed);
+                    std::thread::yield_now();
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        });
+        ClientPool::new(clients, operation)
+    }
+
+    /// Proposals refused with `Busy` and retried so far.
+    pub fn busy(&self) -> u64 {
+        self.busy.load(Ordering::Relaxed)
+    }
+
+    /// Entries each node's service was handed so far.
+    pub fn applied(&self) -> Vec<u64> {
+        self.applied
+            .iter()
+            .map(|a| a.load(Ordering::Acquire))
+            .collect()
+    }
+
+    /// Waits until every node's service was handed at least `count` entries; false on
+    /// timeout.
+    pub fn wait_applied_on_all(&self, count: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.applied().iter().any(|&a| a < count) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
+    /// Each node's status.
+    pub fn status(&self) -> Vec<raft_impl::node::Status> {
+        self.nodes().iter().map(Node::status).collect()
+    }
+
+    /// Shuts every node down and joins the appliers.
+    pub fn shutdown(self) {
+        for node in self.nodes() {
+            node.shutdown();
+        }
+        for applier in self.appliers {
+            let _ = applier.join();
+        }
+    }
+}
