@@ -173,6 +173,10 @@ impl Cluster for CoreCluster {
     /// the next heartbeat: the leader is ticked (virtual time, counted in the timing) until
     /// one goes out.
     fn settle(&mut self) {
+        // The leader's own write of the batch, made durable once (group commit): only then
+        // does it count itself toward the commit quorum (§10.2.1), as raft-rs's leader does
+        // once its ready is persisted.
+        self.execute(&Event::Sync(self.leader));
         self.deliver_all();
         if self.core(self.leader).role() != Role::Leader || !self.followers_behind() {
             return;

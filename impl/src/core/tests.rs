@@ -1242,10 +1242,16 @@ impl Harness {
     }
 
     fn step(&mut self, i: usize, input: Input) -> Ready {
-        let ready = self.cores[i].step(input);
+        let mut ready = self.cores[i].step(input);
         if let Some(persist) = &ready.persist {
             let (state, snapshot) = &mut self.disks[i];
             persist.apply_to(state, snapshot).unwrap();
+            // This harness's disk is synchronous: the write is durable at once, and the
+            // core is told so (Raft thesis §10.2.1: only then does a leader count it).
+            let synced = sync(&mut self.cores[i]);
+            assert!(synced.persist.is_none(), "Persisted wrote persistent state");
+            ready.messages.extend(synced.messages);
+            ready.applies.extend(synced.applies);
         }
         for out in &ready.messages {
             assert_within_limits(&self.configs[i], &out.message);
@@ -1940,10 +1946,14 @@ fn chunked_run(seed: u64) -> usize {
         if !up[i] {
             continue;
         }
-        let ready = cores[i].step(input);
+        let mut ready = cores[i].step(input);
         if let Some(persist) = &ready.persist {
             let (state, snapshot) = &mut disks[i];
             persist.apply_to(state, snapshot).unwrap();
+            // A synchronous disk: durable at once, and the core is told (§10.2.1).
+            let synced = sync(&mut cores[i]);
+            ready.messages.extend(synced.messages);
+            ready.applies.extend(synced.applies);
         }
         for out in ready.messages {
             assert_within_limits(&configs[i], &out.message);

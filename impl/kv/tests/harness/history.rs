@@ -145,6 +145,10 @@ pub fn check(events: &[Event], budget: Duration) -> Verdict {
         }
     }
     let (tx, rx) = std::sync::mpsc::channel();
+    let keys = by_key.len();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let progress = std::sync::Arc::clone(&done);
+    let started = Instant::now();
     std::thread::spawn(move || {
         for (key, events) in by_key {
             let mut tester = LinearizabilityTester::new(KeySpec::default());
@@ -162,10 +166,17 @@ pub fn check(events: &[Event], budget: Duration) -> Verdict {
                 let _ = tx.send(Verdict::NotLinearizable);
                 return;
             }
+            progress.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         let _ = tx.send(Verdict::Linearizable);
     });
-    rx.recv_timeout(budget).unwrap_or(Verdict::Undecided)
+    let verdict = rx.recv_timeout(budget).unwrap_or(Verdict::Undecided);
+    println!(
+        "  checker: {} of {keys} keys decided in {:.1} s",
+        done.load(std::sync::atomic::Ordering::SeqCst),
+        started.elapsed().as_secs_f64()
+    );
+    verdict
 }
 
 /// Acknowledged appends missing from (or repeated in) the final read of their key.

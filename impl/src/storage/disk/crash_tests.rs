@@ -519,6 +519,12 @@ fn real_cluster_deltas_round_trip_through_restarts() {
             }
             peer.storage.write(persist).unwrap();
             peer.storage.sync().unwrap();
+            // Synced: tell the core (Raft thesis §10.2.1; a leader counts only durable
+            // entries of its own).
+            let (index, term) = (peer.core.last_log_index(), peer.core.log().last_term());
+            let synced = peer.core.step(Input::Persisted { index, term });
+            assert!(synced.persist.is_none());
+            queue.extend(synced.messages.into_iter().map(|outgoing| (id, outgoing)));
         }
         queue.extend(ready.messages.into_iter().map(|outgoing| (id, outgoing)));
     }
