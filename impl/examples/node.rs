@@ -1,11 +1,11 @@
-//! Three Raft nodes in one process: in-memory storage, an in-process channel network, and
-//! a few clients proposing through `Node::propose`.
+//! Three Raft nodes in one process: each on its own durable `DiskStorage` (fsync on every
+//! group commit) in a fresh directory, an in-process channel network, and a few clients
+//! proposing through `Node::propose`.
 //!
 //! ```text
-//! cargo run --release -p raft-impl --example node
+//! cargo run --release -p raft-impl --example node            # on disk, in a temp dir
+//! cargo run --release -p raft-impl --example node -- memory  # in memory
 //! ```
-//!
-//! To run on disk, change only `storage_for` (the one line marked below).
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
@@ -13,15 +13,24 @@ use std::time::{Duration, Instant};
 
 use raft_impl::core::Bytes;
 use raft_impl::node::{Applied, Network, Node, NodeConfig, ProposeError};
-use raft_impl::storage::{MemoryStorage, Storage};
+use raft_impl::storage::{DiskOptions, DiskStorage, MemoryStorage, Storage};
 
 const SERVERS: usize = 3;
 const CLIENTS: usize = 8;
 const COMMANDS_PER_CLIENT: usize = 500;
 
-/// The storage of server `id`.
-fn storage_for(_id: usize) -> Result<Box<dyn Storage>, Box<dyn std::error::Error>> {
-    Ok(Box::new(MemoryStorage::new())) // <- the one line to change for a disk storage
+/// The storage of server `id`: a new `DiskStorage` in `dir/server-<id>` (`create` refuses
+/// a directory that already holds one; a restarted server would use `DiskStorage::open`),
+/// or memory when the example runs with the argument `memory`.
+fn storage_for(
+    id: usize,
+    dir: &std::path::Path,
+) -> Result<Box<dyn Storage>, Box<dyn std::error::Error>> {
+    if std::env::args().nth(1).as_deref() == Some("memory") {
+        return Ok(Box::new(MemoryStorage::new()));
+    }
+    let path = dir.join(format!("server-{id}"));
+    Ok(Box::new(DiskStorage::create(path, DiskOptions::default())?))
 }
 
 /// An in-process network: one bounded channel per server. `send` never blocks (a full
@@ -39,6 +48,9 @@ impl Network for ChannelNetwork {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Removed (with the servers' data) when the example ends.
+    let data = tempfile::tempdir()?;
+    println!("data directory: {}", data.path().display());
     let (senders, receivers): (Vec<_>, Vec<Receiver<(usize, Bytes)>>) =
         (0..SERVERS).map(|_| sync_channel(4096)).unzip();
     let mut nodes = Vec::new();
@@ -53,7 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             me: id,
             peers: senders.clone(),
         });
-        let (node, applies) = Node::start(config, storage_for(id)?, network)?;
+        let (node, applies) = Node::start(config, storage_for(id, data.path())?, network)?;
         // Delivery: ends when every sender is gone (the nodes drop their networks when
         // they shut down).
         let delivering = node.clone();
