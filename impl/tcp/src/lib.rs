@@ -141,7 +141,8 @@ impl TcpTransport {
             local_address,
             threads: Mutex::new(Vec::new()),
         };
-        let mut threads = Vec::new();
+        // Every thread goes into `transport.threads` as soon as it runs, so that a failure to
+        // start a later one shuts down (and joins) the earlier ones.
         for peer in 0..peers {
             if peer == inner.config.me {
                 transport.queues.push(None);
@@ -153,17 +154,7 @@ impl TcpTransport {
             let spawned = thread::Builder::new()
                 .name(format!("raft-tcp-link-{}-{peer}", inner.config.me))
                 .spawn(move || link::run(inner, peer, rx));
-            match spawned {
-                Ok(handle) => threads.push(handle),
-                Err(error) => {
-                    *transport
-                        .threads
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner) = threads;
-                    transport.shutdown();
-                    return Err(TcpError::Thread(error));
-                }
-            }
+            transport.adopt(spawned)?;
         }
         let acceptor = {
             let inner = Arc::clone(&inner);
@@ -171,22 +162,26 @@ impl TcpTransport {
                 .name(format!("raft-tcp-accept-{}", inner.config.me))
                 .spawn(move || accept_loop(&inner, &listener))
         };
-        match acceptor {
-            Ok(handle) => threads.push(handle),
-            Err(error) => {
-                *transport
-                    .threads
+        transport.adopt(acceptor)?;
+        Ok(transport)
+    }
+
+    /// Keeps a started thread, or, if it could not start, shuts down the ones started before
+    /// it and reports the error.
+    fn adopt(&self, spawned: std::io::Result<JoinHandle<()>>) -> Result<(), TcpError> {
+        match spawned {
+            Ok(handle) => {
+                self.threads
                     .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = threads;
-                transport.shutdown();
-                return Err(TcpError::Thread(error));
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(handle);
+                Ok(())
+            }
+            Err(error) => {
+                self.shutdown();
+                Err(TcpError::Thread(error))
             }
         }
-        *transport
-            .threads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = threads;
-        Ok(transport)
     }
 
     /// Queues `message` for `to` and returns at once. Dropped (and counted) if `to` is not a
