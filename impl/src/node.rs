@@ -417,6 +417,13 @@ impl Node {
         status.proposals_accepted = shared.accepted.load(Ordering::Relaxed);
         status.proposals_rejected = shared.rejected.load(Ordering::Relaxed);
         status.messages_dropped = shared.dropped.load(Ordering::Relaxed);
+        // How the node ended is read live too: the loop's last published status may predate
+        // a stop that another thread (the storage worker, the applier) recorded.
+        match shared.end() {
+            Some(End::Stopped(reason)) => status.stopped = Some(reason),
+            Some(End::Shutdown) => status.shut_down = true,
+            None => {}
+        }
         status
     }
 

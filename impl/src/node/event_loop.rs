@@ -489,6 +489,13 @@ impl EventLoop {
         };
         let mut published = lock(&self.shared.published);
         let changed = state != self.state;
+        // Never overwrite how the node ended (`Shared::publish_end`, possibly from another
+        // thread, may have run since this loop's last publish).
+        let status = Status {
+            stopped: published.status.stopped.clone(),
+            shut_down: published.status.shut_down,
+            ..status
+        };
         published.status = status;
         published.state = state;
         if changed {
