@@ -94,6 +94,10 @@ pub struct Config {
     /// A request to a follower counts as outstanding (so new entries wait for its reply)
     /// for at most this many ticks; after that it is presumed lost or delayed.
     pub in_flight_timeout_ticks: u32,
+    /// AppendEntries carrying new entries that may be outstanding to one follower at once
+    /// (pipelining, at least 1). With 1, new entries wait for the reply to the previous
+    /// request; with more, the leader sends the next batch without waiting.
+    pub max_inflight_appends: usize,
     /// Seed of the election-timeout RNG.
     pub seed: u64,
 }
@@ -134,6 +138,9 @@ pub enum ConfigError {
     /// `max_entries_per_message` is 0: no entry could ever be sent.
     #[error("max_entries_per_message is 0")]
     ZeroBatch,
+    /// `max_inflight_appends` is 0: nothing could ever be sent.
+    #[error("max_inflight_appends is 0")]
+    ZeroInflight,
     /// `max_bytes_per_message` leaves no room for a command, or is above
     /// [`MAX_MESSAGE_BYTES`].
     #[error("max_bytes_per_message {bytes} is not in {min}..={max}")]
@@ -195,6 +202,7 @@ impl Config {
             max_bytes_per_message: DEFAULT_MESSAGE_BYTES,
             snapshot_chunk_bytes: DEFAULT_MESSAGE_BYTES,
             in_flight_timeout_ticks: 5,
+            max_inflight_appends: 1,
             seed,
         }
     }
@@ -239,6 +247,9 @@ impl Config {
         }
         if self.max_entries_per_message == 0 {
             return Err(ConfigError::ZeroBatch);
+        }
+        if self.max_inflight_appends == 0 {
+            return Err(ConfigError::ZeroInflight);
         }
         let max = MAX_MESSAGE_BYTES as usize;
         if !(MESSAGE_OVERHEAD_BYTES + 1..=max).contains(&self.max_bytes_per_message) {

@@ -39,9 +39,9 @@ pub struct NodeConfig {
     /// `max_bytes_per_message`): a batch stops at this many bytes, with at least one
     /// entry. Also the size of one InstallSnapshot chunk (Figure 13).
     pub max_batch_bytes: usize,
-    /// AppendEntries with new entries outstanding per follower. The core holds at most one
-    /// (`in_flight`, released by the reply or after `in_flight_timeout_ticks`), so only 1
-    /// is accepted today (see `docs/impl.md`).
+    /// AppendEntries with new entries outstanding per follower (the core's
+    /// `max_inflight_appends`): with more than 1 the leader pipelines, sending the next
+    /// batch before the previous one is acknowledged.
     pub max_inflight_appends: usize,
     /// Capacity of the apply stream ([`Applies`](super::Applies)): committed entries the
     /// service has not taken yet. When it is full the node stops releasing applies (it
@@ -123,14 +123,6 @@ pub enum NodeConfigError {
         /// The field's name.
         field: &'static str,
     },
-    /// `max_inflight_appends` above what the core pipelines.
-    #[error("max_inflight_appends is {requested}; the core keeps at most {supported} outstanding")]
-    Inflight {
-        /// The configured value.
-        requested: usize,
-        /// What the core supports.
-        supported: usize,
-    },
     /// The core refused the rest of the configuration (ids, cluster size).
     #[error("invalid core configuration")]
     Core(#[from] core::ConfigError),
@@ -208,13 +200,6 @@ impl NodeConfig {
                 return Err(NodeConfigError::Zero { field }.into());
             }
         }
-        if self.max_inflight_appends > 1 {
-            return Err(NodeConfigError::Inflight {
-                requested: self.max_inflight_appends,
-                supported: 1,
-            }
-            .into());
-        }
         let (heartbeat, min, max) = timing_ticks(
             self.tick,
             self.heartbeat_interval,
@@ -225,6 +210,7 @@ impl NodeConfig {
         tracing::debug!(id = self.id, seed, "election timeout seed");
         let mut config = core::Config::new(self.id, self.servers, seed);
         config.max_bytes_per_message = self.max_batch_bytes;
+        config.max_inflight_appends = self.max_inflight_appends;
         // A chunk's message carries the same overhead as an AppendEntries.
         config.snapshot_chunk_bytes = self
             .max_batch_bytes

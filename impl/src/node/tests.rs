@@ -523,13 +523,11 @@ fn bad_configurations_are_refused() {
             field: "apply_queue"
         }))
     ));
-    assert!(matches!(
-        start(NodeConfig {
-            max_inflight_appends: 4,
-            ..config(0, 3)
-        }),
-        Err(NodeError::Config(NodeConfigError::Inflight { .. }))
-    ));
+    assert!(start(NodeConfig {
+        max_inflight_appends: 4,
+        ..config(0, 3)
+    })
+    .is_ok());
     assert!(matches!(
         start(NodeConfig {
             heartbeat_interval: Duration::from_millis(1),
