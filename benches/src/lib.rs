@@ -21,6 +21,7 @@ pub mod peer;
 pub mod prefill;
 pub mod runtime_cluster;
 pub mod tally;
+pub mod tokio_link;
 pub mod workload;
 
 pub use ours::CoreCluster;
