@@ -306,23 +306,12 @@ impl PersistentStateRef<'_> {
                 snapshot_index: self.snapshot_index,
             });
         }
-        let mut previous = self.snapshot_term;
-        for (index, entry) in (self.snapshot_index + 1..).zip(self.entries) {
-            if entry.term < previous {
-                return Err(StateError::TermsDecrease {
-                    index,
-                    term: entry.term,
-                    previous,
-                });
-            }
-            previous = entry.term;
-        }
-        if previous > self.current_term {
-            return Err(StateError::TermAfterCurrent {
-                term: previous,
-                current_term: self.current_term,
-            });
-        }
+        check_log_terms(
+            self.snapshot_index,
+            self.snapshot_term,
+            self.entries,
+            self.current_term,
+        )?;
         if self.snapshot_index == 0 && self.snapshot_term != 0 {
             return Err(StateError::SnapshotTermWithoutIndex {
                 term: self.snapshot_term,
@@ -330,6 +319,36 @@ impl PersistentStateRef<'_> {
         }
         Ok(())
     }
+}
+
+/// The terms of a log never decrease (an entry's term is the term of the leader that
+/// created it, and a log only ever holds one leader's entries after another's, §5.3), and
+/// none is above the current term. `entries` follow index `after`, whose term is
+/// `after_term`. Shared by the state decoder and the disk storage's replay.
+pub(crate) fn check_log_terms(
+    after: u64,
+    after_term: u64,
+    entries: &[Entry],
+    current_term: u64,
+) -> Result<(), StateError> {
+    let mut previous = after_term;
+    for (index, entry) in (after + 1..).zip(entries) {
+        if entry.term < previous {
+            return Err(StateError::TermsDecrease {
+                index,
+                term: entry.term,
+                previous,
+            });
+        }
+        previous = entry.term;
+    }
+    if previous > current_term {
+        return Err(StateError::TermAfterCurrent {
+            term: previous,
+            current_term,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

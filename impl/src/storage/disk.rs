@@ -30,6 +30,7 @@ use super::format::{
 use super::fs::{Fs, FsFile, FsLock, LockFailure, OsFs};
 use super::{Recovered, Storage, StorageError};
 use crate::core::message::MAX_INDEX_OR_TERM;
+use crate::core::persist::check_log_terms;
 use crate::core::{Entry, Persist, PersistentState, StateError};
 
 /// Tuning of a [`DiskStorage`].
@@ -557,30 +558,14 @@ fn check_delta(
         });
     }
     // The terms the new log continues from, and its appended entries.
-    let (mut previous, after, appended): (u64, u64, &[Entry]) = match (reset, new_entries) {
+    let (previous, after, appended): (u64, u64, &[Entry]) = match (reset, new_entries) {
         (Some(reset), Some(entries)) => (reset.term, reset.index, entries),
         _ => match &delta.log {
             Some(change) => (state.term_at(change.after), change.after, &change.entries),
             None => (state.term_at(state.last_index()), state.last_index(), &[]),
         },
     };
-    for (index, entry) in (after + 1..).zip(appended) {
-        if entry.term < previous {
-            return Err(StateError::TermsDecrease {
-                index,
-                term: entry.term,
-                previous,
-            });
-        }
-        previous = entry.term;
-    }
-    if previous > hard.term {
-        return Err(StateError::TermAfterCurrent {
-            term: previous,
-            current_term: hard.term,
-        });
-    }
-    Ok(())
+    check_log_terms(after, previous, appended, hard.term)
 }
 
 fn persistent_state(state: &Mirror) -> PersistentState {
