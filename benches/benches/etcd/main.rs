@@ -21,7 +21,8 @@
 //!
 //! Environment: `RAFT_BENCH_ETCD_SECONDS` (measurement time per system and client count,
 //! default 10), `RAFT_BENCH_ETCD_DIR` (where the data directories go; default the target
-//! directory's `tmp`, on the disk the build is on), `RAFT_KV_BIN`.
+//! directory's `tmp`, on the disk the build is on), `RAFT_KV_BIN`,
+//! `RAFT_BENCH_ETCD_SYSTEMS` (`etcd`, `raft-kv` or both, comma-separated; default both).
 
 mod etcd_cluster;
 mod instant_servers;
@@ -138,7 +139,16 @@ fn measure(
         })
     });
     drop(pool);
-    results().insert((system, clients), measured);
+    // Nothing measured when a filter on the command line left this benchmark out.
+    if measured.puts > 0 {
+        results().insert((system, clients), measured);
+    }
+}
+
+/// Whether `system` is among `RAFT_BENCH_ETCD_SYSTEMS` (comma-separated; default both).
+fn selected(system: &str) -> bool {
+    std::env::var("RAFT_BENCH_ETCD_SYSTEMS")
+        .map_or(true, |list| list.split(',').any(|s| s.trim() == system))
 }
 
 /// Where the data directories go: on the disk, not a RAM file system.
@@ -171,6 +181,8 @@ fn main() {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(measurement_time())
+        // The plots' density estimates take seconds of CPU per benchmark on a small machine.
+        .without_plots()
         .configure_from_args();
     let test_mode = machine::test_mode();
     let load_before = machine::load();
@@ -190,6 +202,7 @@ fn main() {
 
     let etcd_version = etcd_cluster::version();
     let etcd = match &etcd_version {
+        _ if !selected("etcd") => None,
         None => {
             notes.push("etcd: SKIPPED: etcd not installed: run scripts/install-etcd.sh".into());
             None
@@ -200,7 +213,9 @@ fn main() {
         },
     };
     let binary = kv_cluster::binary();
-    let kv = if binary.is_file() {
+    let kv = if !selected("raft-kv") {
+        None
+    } else if binary.is_file() {
         match KvCluster::start(&binary, &kv_dir) {
             Ok(cluster) => Some(cluster),
             Err(error) => panic!("raft-kv did not start: {error}\n{}", log_tails(&kv_dir)),
