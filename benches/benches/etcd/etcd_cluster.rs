@@ -1,6 +1,7 @@
 //! A 3-member etcd cluster of separate `etcd` processes on 127.0.0.1, and a put client over
 //! etcd's JSON gateway (HTTP/1.1 keep-alive, `POST /v3/kv/put`, base64 keys and values).
 
+use std::ffi::OsString;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -13,9 +14,14 @@ use crate::Putter;
 /// Members of the cluster.
 const MEMBERS: usize = 3;
 
-/// `etcd --version`'s first line, or `None` if etcd is not on PATH.
+/// The etcd program: `RAFT_BENCH_ETCD_BIN`, or `etcd` from PATH.
+pub fn program() -> OsString {
+    std::env::var_os("RAFT_BENCH_ETCD_BIN").unwrap_or_else(|| "etcd".into())
+}
+
+/// `etcd --version`'s first line, or `None` if etcd is not installed.
 pub fn version() -> Option<String> {
-    let out = Command::new("etcd").arg("--version").output().ok()?;
+    let out = Command::new(program()).arg("--version").output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     out.status
         .success()
@@ -45,7 +51,7 @@ impl EtcdCluster {
         let mut processes = Vec::new();
         for i in 0..MEMBERS {
             let name = format!("m{i}");
-            let mut command = Command::new("etcd");
+            let mut command = Command::new(program());
             command
                 .arg("--name")
                 .arg(&name)

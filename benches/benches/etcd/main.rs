@@ -22,7 +22,8 @@
 //! Environment: `RAFT_BENCH_ETCD_SECONDS` (measurement time per system and client count,
 //! default 10), `RAFT_BENCH_ETCD_DIR` (where the data directories go; default the target
 //! directory's `tmp`, on the disk the build is on), `RAFT_KV_BIN`,
-//! `RAFT_BENCH_ETCD_SYSTEMS` (`etcd`, `raft-kv` or both, comma-separated; default both).
+//! `RAFT_BENCH_ETCD_SYSTEMS` (`etcd`, `raft-kv` or both, comma-separated; default both),
+//! `RAFT_BENCH_ETCD_BIN` (the etcd program; default `etcd`).
 
 mod etcd_cluster;
 mod instant_servers;
@@ -204,7 +205,10 @@ fn main() {
     let etcd = match &etcd_version {
         _ if !selected("etcd") => None,
         None => {
-            notes.push("etcd: SKIPPED: etcd not installed: run scripts/install-etcd.sh".into());
+            notes.push(format!(
+                "etcd: SKIPPED: etcd not installed (`{}` not found): run scripts/install-etcd.sh",
+                etcd_cluster::program().to_string_lossy()
+            ));
             None
         }
         Some(_) => match EtcdCluster::start(&etcd_dir) {
@@ -288,6 +292,22 @@ fn main() {
     }
     criterion.final_summary();
 
+    if test_mode {
+        // One put per client and step: nothing to report but that every step worked.
+        let done: Vec<String> = results()
+            .iter()
+            .map(|((system, clients), m)| format!("{system}/{clients}: {} puts", m.puts))
+            .collect();
+        println!(
+            "\nraft-kv against etcd, test mode: ran once each: {}",
+            done.join(", ")
+        );
+        for note in &notes {
+            println!("{note}");
+        }
+        println!("(no figures in test mode: `scripts/bench-etcd.sh` runs the measurement)");
+        return;
+    }
     summary(&SummaryContext {
         etcd_version: etcd_version.as_deref().unwrap_or("not installed"),
         binary: &binary,
@@ -298,9 +318,6 @@ fn main() {
     });
     for note in &notes {
         println!("{note}");
-    }
-    if test_mode {
-        println!("(test mode: every step ran once; `scripts/bench-etcd.sh` runs the measurement)");
     }
 }
 
@@ -317,22 +334,30 @@ fn millis(d: Option<Duration>) -> String {
     d.map_or_else(|| "-".into(), |d| format!("{:.2}", d.as_secs_f64() * 1e3))
 }
 
-fn summary(context: &SummaryContext<'_>) {
+/// One (system, client count)'s figures.
+struct Row {
+    rate: f64,
+    p50: Option<Duration>,
+    p99: Option<Duration>,
+    /// Microseconds of CPU per put: the client threads, the servers.
+    client_us: f64,
+    server_us: f64,
+}
+
+fn row(system: &'static str, clients: usize) -> Option<Row> {
     let mut results = results();
-    let mut row = |system: &'static str, clients: usize| {
-        let measured = results.get_mut(&(system, clients))?;
-        let rate = measured.puts as f64 / measured.elapsed.as_secs_f64().max(1e-9);
-        let p50 = quantile(&mut measured.latencies, 0.50);
-        let p99 = quantile(&mut measured.latencies, 0.99);
-        let per_put = |cpu: Duration| cpu.as_secs_f64() * 1e6 / measured.puts.max(1) as f64;
-        Some((
-            rate,
-            p50,
-            p99,
-            per_put(measured.client_cpu),
-            per_put(measured.server_cpu),
-        ))
-    };
+    let measured = results.get_mut(&(system, clients))?;
+    let per_put = |cpu: Duration| cpu.as_secs_f64() * 1e6 / measured.puts.max(1) as f64;
+    Some(Row {
+        rate: measured.puts as f64 / measured.elapsed.as_secs_f64().max(1e-9),
+        p50: quantile(&mut measured.latencies, 0.50),
+        p99: quantile(&mut measured.latencies, 0.99),
+        client_us: per_put(measured.client_cpu),
+        server_us: per_put(measured.server_cpu),
+    })
+}
+
+fn summary(context: &SummaryContext<'_>) {
     println!("\nraft-kv against etcd: 3 server processes each on 127.0.0.1, fsync on, puts of {VALUE_BYTES}-byte values to new keys, closed loop");
     println!("| clients | etcd puts/s | etcd p50 ms | etcd p99 ms | raft-kv puts/s | raft-kv p50 ms | raft-kv p99 ms | puts/s raft-kv / etcd | p99 raft-kv / etcd |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -340,28 +365,28 @@ fn summary(context: &SummaryContext<'_>) {
     for clients in CLIENTS {
         let etcd = row("etcd", clients);
         let kv = row("raft-kv", clients);
-        let cell = |r: &Option<(f64, Option<Duration>, Option<Duration>, f64, f64)>| match r {
-            Some((rate, p50, p99, _, _)) => {
-                format!("{rate:.0} | {} | {}", millis(*p50), millis(*p99))
-            }
+        let cell = |r: &Option<Row>| match r {
+            Some(r) => format!("{:.0} | {} | {}", r.rate, millis(r.p50), millis(r.p99)),
             None => "- | - | -".into(),
         };
         let ratio = match (&etcd, &kv) {
             (Some(e), Some(k)) => {
-                let p99 = match (e.2, k.2) {
+                let p99 = match (e.p99, k.p99) {
                     (Some(e), Some(k)) => format!("{:.2}", k.as_secs_f64() / e.as_secs_f64()),
                     _ => "-".into(),
                 };
-                format!("{:.2} | {p99}", k.0 / e.0)
+                format!("{:.2} | {p99}", k.rate / e.rate)
             }
             _ => "- | -".into(),
         };
         println!("| {clients} | {} | {} | {ratio} |", cell(&etcd), cell(&kv));
         for (system, r) in [("etcd", &etcd), ("raft-kv", &kv)] {
-            if let Some((rate, _, _, client, server)) = r {
+            if let Some(r) = r {
                 cpu_rows.push(format!(
-                    "| {system} | {clients} | {client:.1} | {:.1} % | {server:.1} |",
-                    client * rate / 1e4
+                    "| {system} | {clients} | {:.1} | {:.1} % | {:.1} |",
+                    r.client_us,
+                    r.client_us * r.rate / 1e4,
+                    r.server_us
                 ));
             }
         }
@@ -378,8 +403,8 @@ fn summary(context: &SummaryContext<'_>) {
     println!("| clients | etcd client (HTTP/JSON) | raft-kv client |");
     println!("| ---: | ---: | ---: |");
     for clients in CLIENTS {
-        let mut rate =
-            |system| row(system, clients).map_or_else(|| "-".into(), |r| format!("{:.0}", r.0));
+        let rate =
+            |system| row(system, clients).map_or_else(|| "-".into(), |r| format!("{:.0}", r.rate));
         let (http, kv) = (rate("instant-http"), rate("instant-kv"));
         println!("| {clients} | {http} | {kv} |");
     }
