@@ -531,6 +531,8 @@ fn handle_request(request: Request, node: &Node, shared: &Shared, config: &Serve
         must_wait
     };
     if must_wait {
+        // Set once the node has released the entry for applying: nothing more to ask it.
+        let mut released = false;
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -538,14 +540,17 @@ fn handle_request(request: Request, node: &Node, shared: &Shared, config: &Serve
             }
             match woken.recv_timeout(PROPOSAL_CHECK.min(deadline - now)) {
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {
+                Err(RecvTimeoutError::Timeout) if !released => {
                     // The node gave up on the entry (leadership lost, overwritten, stopped):
                     // its outcome is unknown here, so the client retries (same sequence
                     // number: applied at most once).
-                    if let Some(Err(_)) = proposal.wait_timeout(Duration::ZERO) {
-                        return Reply::Retry;
+                    match proposal.wait_timeout(Duration::ZERO) {
+                        Some(Ok(())) => released = true,
+                        Some(Err(_)) => return Reply::Retry,
+                        None => {}
                     }
                 }
+                Err(RecvTimeoutError::Timeout) => {}
             }
         }
     }
