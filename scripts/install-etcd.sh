@@ -4,7 +4,8 @@
 #
 # Debian's packages `etcd-server` and `etcd-client` (bookworm: etcd 3.4.23), with apt-get.
 # Idempotent: does nothing if `etcd` is already on PATH. Needs root (or sudo) to install.
-# Prints the version in use.
+# Prints the version in use (`sed -n 1p`, not `head -n 1`: head may exit before etcd has
+# written its other lines, and the SIGPIPE would fail the script under pipefail).
 set -euo pipefail
 
 if ! command -v etcd >/dev/null 2>&1; then
@@ -29,7 +30,7 @@ if ! command -v etcd >/dev/null 2>&1; then
     fi
 fi
 
-etcd --version | head -n 1
+etcd --version | sed -n 1p
 if command -v etcdctl >/dev/null 2>&1; then
-    ETCDCTL_API=3 etcdctl version | head -n 1
+    ETCDCTL_API=3 etcdctl version | sed -n 1p
 fi
