@@ -200,6 +200,13 @@ fn main() {
     std::fs::create_dir_all(&etcd_dir).expect("create etcd's data directory");
     std::fs::create_dir_all(&kv_dir).expect("create raft-kv's data directory");
     let file_system = file_system_of(dir.path());
+    if matches!(file_system.as_str(), "tmpfs" | "ramfs") {
+        // fsync on a RAM file system costs nothing: the comparison would not be of durable
+        // writes.
+        notes.push(format!(
+            "WARNING: the data directories are on {file_system}, not a disk: set RAFT_BENCH_ETCD_DIR"
+        ));
+    }
 
     let etcd_version = etcd_cluster::version();
     let etcd = match &etcd_version {
