@@ -63,16 +63,18 @@ pub enum Reply {
     },
 }
 
-/// Writes one frame.
+/// Writes one frame, in one `write` call: on a `TCP_NODELAY` socket two writes would be
+/// two segments, and the reader could wake for the length alone.
 pub fn write_frame<T: Serialize>(out: &mut impl Write, message: &T) -> io::Result<()> {
-    let payload = postcard::to_stdvec(message)
+    // The length is filled in once the payload is encoded after it.
+    let mut frame = postcard::to_extend(message, vec![0; 4])
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
-    let len = u32::try_from(payload.len())
+    let len = u32::try_from(frame.len() - 4)
         .ok()
         .filter(|&len| len <= MAX_FRAME_BYTES)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame over the limit"))?;
-    out.write_all(&len.to_le_bytes())?;
-    out.write_all(&payload)?;
+    frame[..4].copy_from_slice(&len.to_le_bytes());
+    out.write_all(&frame)?;
     out.flush()
 }
 

@@ -91,7 +91,8 @@ struct ServerArgs {
     /// The cluster's id.
     #[arg(long, default_value_t = 1)]
     cluster_id: u64,
-    /// Snapshot the store every this many applied entries.
+    /// Snapshot the store after at least this many applied entries, once their commands
+    /// also add up to the size of the last snapshot.
     #[arg(long, default_value_t = 10_000)]
     snapshot_every: u64,
     /// DELIBERATELY BROKEN: answer gets from the local copy, without the log.
