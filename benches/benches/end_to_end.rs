@@ -39,6 +39,12 @@ fn openraft_workers() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
+/// `RAFT_BENCH_CLIENT_THREADS=1`: our clients are OS threads calling `propose` then
+/// `Proposal::wait` (the blocking API) instead of tasks awaiting `Node::write`.
+fn thread_clients() -> bool {
+    std::env::var_os("RAFT_BENCH_CLIENT_THREADS").is_some()
+}
+
 fn key(side: &str, clients: usize) -> String {
     format!("end_to_end/{side}/{clients}")
 }
@@ -46,6 +52,13 @@ fn key(side: &str, clients: usize) -> String {
 fn end_to_end(c: &mut Criterion) {
     let command = Bytes::from_static(COMMAND);
     let workers = openraft_workers();
+    // Our clients' runtime: as many workers as openraft's (the nodes' own threads are
+    // outside it).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for our clients");
     let mut group = c.benchmark_group("end_to_end");
     group
         .sample_size(10)
@@ -60,18 +73,30 @@ fn end_to_end(c: &mut Criterion) {
             NodeCluster::start_memory(PEERS)
         }
         .expect("start our cluster");
-        let pool = ours.clients(clients, command.clone());
-        let before = ours.applied();
         let mut written = 0u64;
-        group.bench_function(BenchmarkId::new("ours", clients), |b| {
-            b.iter_custom(|iters| {
-                let round = pool.run(iters).expect("our clients' writes");
-                written += iters * clients as u64;
-                tally::record(&key("ours", clients), iters * clients as u64, round.elapsed);
-                round.elapsed
-            })
-        });
-        drop(pool);
+        let before = ours.applied();
+        if thread_clients() {
+            let pool = ours.clients(clients, command.clone());
+            group.bench_function(BenchmarkId::new("ours", clients), |b| {
+                b.iter_custom(|iters| {
+                    let round = pool.run(iters).expect("our clients' writes");
+                    written += iters * clients as u64;
+                    tally::record(&key("ours", clients), iters * clients as u64, round.elapsed);
+                    round.elapsed
+                })
+            });
+        } else {
+            group.bench_function(BenchmarkId::new("ours", clients), |b| {
+                b.iter_custom(|iters| {
+                    let elapsed = ours
+                        .write_tasks(&runtime, clients, iters, &command)
+                        .expect("our clients' writes");
+                    written += iters * clients as u64;
+                    tally::record(&key("ours", clients), iters * clients as u64, elapsed);
+                    elapsed
+                })
+            });
+        }
         // Every write acknowledged at the leader reaches every node's service.
         let target = before.iter().max().copied().unwrap_or(0) + written;
         assert!(

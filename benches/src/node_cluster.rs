@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use raft_impl::core::Role;
-use raft_impl::node::{Applied, Network, Node, NodeConfig, ProposeError};
+use raft_impl::node::{Applied, Network, Node, NodeConfig, ProposeError, WriteError};
 use raft_impl::storage::Storage;
 
 use crate::append_memory::AppendMemory;
@@ -128,13 +128,24 @@ impl NodeCluster {
         Ok(cluster)
     }
 
+    /// [`NodeCluster::config`] for in-memory storage: the loop syncs itself
+    /// (`NodeConfig::sync_on_loop`: an in-memory sync does not block, so a storage worker
+    /// would only add a thread hand-off per write), unless `RAFT_BENCH_STORAGE_WORKER=1`.
+    pub fn memory_config(id: usize, servers: usize) -> NodeConfig {
+        NodeConfig {
+            sync_on_loop: std::env::var_os("RAFT_BENCH_STORAGE_WORKER").is_none(),
+            ..Self::config(id, servers)
+        }
+    }
+
     /// Starts `servers` nodes on fresh in-memory storage that appends in place
-    /// ([`AppendMemory`]; see there why not `MemoryStorage`).
+    /// ([`AppendMemory`]; see there why not `MemoryStorage`), with
+    /// [`NodeCluster::memory_config`].
     pub fn start_memory(servers: usize) -> Result<Self, String> {
         let storages = (0..servers)
             .map(|_| Box::new(AppendMemory::new()) as Box<dyn Storage>)
             .collect();
-        Self::start(storages, Self::config)
+        Self::start(storages, Self::memory_config)
     }
 
     /// Starts `servers` nodes on `raft_impl::storage::MemoryStorage` (crash-modelling: its
@@ -143,7 +154,7 @@ impl NodeCluster {
         let storages = (0..servers)
             .map(|_| Box::new(raft_impl::storage::MemoryStorage::new()) as Box<dyn Storage>)
             .collect();
-        Self::start(storages, Self::config)
+        Self::start(storages, Self::memory_config)
     }
 
     fn nodes(&self) -> &[Node] {
@@ -193,6 +204,49 @@ impl NodeCluster {
             }
         });
         ClientPool::new(clients, operation)
+    }
+
+    /// `clients` tasks on `runtime`, each writing `command` `per_client` times at the leader
+    /// with [`Node::write`] and awaiting each until it is applied there, one at a time — the
+    /// client model of the openraft side (a tokio task per client calling
+    /// `client_write(..).await`). Returns the time from the first spawn to the last
+    /// completion. A `Busy` refusal (back-pressure) is retried after a yield and counted.
+    pub fn write_tasks(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        clients: usize,
+        per_client: u64,
+        command: &Bytes,
+    ) -> Result<Duration, String> {
+        runtime.block_on(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..clients)
+                .map(|_| {
+                    let leader = self.leader().clone();
+                    let busy = Arc::clone(&self.busy);
+                    let command = command.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..per_client {
+                            loop {
+                                match leader.write(command.clone()).await {
+                                    Ok(_) => break,
+                                    Err(WriteError::Refused(ProposeError::Busy)) => {
+                                        busy.fetch_add(1, Ordering::Relaxed);
+                                        tokio::task::yield_now().await;
+                                    }
+                                    Err(e) => return Err(e.to_string()),
+                                }
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.map_err(|e| format!("client task: {e}"))??;
+            }
+            Ok(start.elapsed())
+        })
     }
 
     /// Proposals refused with `Busy` and retried so far.

@@ -171,7 +171,12 @@ pub(crate) fn run_applier(
 ) {
     let mut service_gone = false;
     while let Some(items) = queue.pop_all_wait() {
-        shared.notify(|inbox| inbox.applier_took = true);
+        // The loop stops releasing applies only when this queue is full (the rest wait in
+        // its backlog) and only the loop pushes here, so it needs waking for room only
+        // when a take emptied a full queue; any other take would wake it for nothing.
+        if items.len() >= queue.capacity() {
+            shared.notify(|inbox| inbox.applier_took = true);
+        }
         for ApplyItem { apply, outcome } in items {
             let index = match &apply {
                 Apply::Entry { index, .. } | Apply::Snapshot { index, .. } => *index,

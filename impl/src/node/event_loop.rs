@@ -28,10 +28,11 @@ use super::applier::ApplyItem;
 use super::error::panic_message;
 use super::network::Network;
 use super::queue::{OneshotSender, Queue};
-use super::shared::{Control, End, Inbox, OutcomeSlot, Propose, Received, Shared};
+use super::shared::{Control, End, Inbox, OutcomeSlot, Propose, Received, Shared, Synced};
 use super::status::{State, Status};
-use super::storage_worker::Write;
+use super::storage_worker::{write_and_sync, Write};
 use super::{ProposalError, ProposeError, StopReason};
+use crate::storage::Storage;
 
 /// Something that may leave only once the write of its iteration is durable.
 enum Held {
@@ -48,6 +49,14 @@ struct Iteration {
     held: Vec<Held>,
 }
 
+/// Where the loop's writes go.
+pub(crate) enum StorageSide {
+    /// To the storage worker thread (group commit off the loop).
+    Worker(Arc<Queue<Write>>),
+    /// Written and synced on the loop itself (`NodeConfig::sync_on_loop`).
+    Inline(Box<dyn Storage>),
+}
+
 /// A proposal waiting to be applied.
 struct Pending {
     term: u64,
@@ -58,7 +67,7 @@ pub(crate) struct EventLoop {
     pub core: Core,
     pub shared: Arc<Shared>,
     pub network: std::sync::Arc<dyn Network>,
-    pub storage: Arc<Queue<Write>>,
+    pub storage: StorageSide,
     pub applier: Arc<Queue<ApplyItem>>,
     pub syncs: std::sync::Arc<AtomicU64>,
     pub tick: Option<Duration>,
@@ -77,7 +86,7 @@ impl EventLoop {
         core: Core,
         shared: Arc<Shared>,
         network: std::sync::Arc<dyn Network>,
-        storage: Arc<Queue<Write>>,
+        storage: StorageSide,
         applier: Arc<Queue<ApplyItem>>,
         syncs: std::sync::Arc<AtomicU64>,
         tick: Option<Duration>,
@@ -127,13 +136,15 @@ impl EventLoop {
         };
         self.shared.inbox_changed.notify_all();
         for propose in leftover.proposals {
-            propose.answer.send(Err(end.propose_error()));
+            propose.refuse(end.propose_error());
         }
         drop(leftover.messages);
         drop(leftover.control);
         // A shutdown lets the worker finish what it was given; after a failure it has
         // exited already.
-        self.storage.close();
+        if let StorageSide::Worker(queue) = &self.storage {
+            queue.close();
+        }
         self.applier.close();
         for (_, pending) in std::mem::take(&mut self.pending) {
             pending.outcome.resolve(Err(end.proposal_error()));
@@ -159,17 +170,7 @@ impl EventLoop {
             }
             let mut it = Iteration::default();
             if let Some(synced) = inbox.synced {
-                if synced.seq > self.durable_seq {
-                    self.durable_seq = synced.seq;
-                    self.durable_index = synced.index;
-                    self.step(
-                        Input::Persisted {
-                            index: synced.index,
-                            term: synced.term,
-                        },
-                        &mut it,
-                    );
-                }
+                self.persisted(synced, &mut it);
             }
             for control in inbox.control {
                 match control {
@@ -217,6 +218,8 @@ impl EventLoop {
             if inbox.has_work() {
                 break;
             }
+            // Producers signal only a waiting loop (`Shared::wake`).
+            inbox.waiting = true;
             inbox = match next_tick {
                 None => self
                     .shared
@@ -235,7 +238,9 @@ impl EventLoop {
                         .0
                 }
             };
+            inbox.waiting = false;
         }
+        inbox.waiting = false;
         Inbox {
             messages: std::mem::take(&mut inbox.messages),
             proposals: std::mem::take(&mut inbox.proposals),
@@ -244,6 +249,23 @@ impl EventLoop {
             applier_took: std::mem::take(&mut inbox.applier_took),
             stop: inbox.stop.clone(),
             ended: None,
+            waiting: false,
+        }
+    }
+
+    /// Every write up to `synced.seq` is durable: the core counts the log up to there
+    /// (§10.2.1) and the outputs held for those writes may leave.
+    fn persisted(&mut self, synced: Synced, it: &mut Iteration) {
+        if synced.seq > self.durable_seq {
+            self.durable_seq = synced.seq;
+            self.durable_index = synced.index;
+            self.step(
+                Input::Persisted {
+                    index: synced.index,
+                    term: synced.term,
+                },
+                it,
+            );
         }
     }
 
@@ -290,42 +312,45 @@ impl EventLoop {
     }
 
     fn propose(&mut self, propose: Propose, it: &mut Iteration) {
-        let Propose {
-            command,
-            answer,
-            outcome,
-        } = propose;
         if self.core.role() != Role::Leader {
             self.shared.rejected.fetch_add(1, Ordering::Relaxed);
-            answer.send(Err(ProposeError::NotLeader {
+            propose.refuse(ProposeError::NotLeader {
                 leader: self.core.leader_id(),
                 term: self.core.current_term(),
-            }));
+            });
             return;
         }
-        let bytes = command.len();
-        let ready = self.step(Input::Propose(command), it);
+        let bytes = propose.command.len();
+        let ready = self.step(Input::Propose(propose.command.clone()), it);
         match ready.proposed {
             Some((index, term)) => {
                 self.shared.accepted.fetch_add(1, Ordering::Relaxed);
+                let Propose {
+                    answer,
+                    mut outcome,
+                    ..
+                } = propose;
+                outcome.accepted(index, term);
                 self.pending.insert(index, Pending { term, outcome });
-                answer.send(Ok((index, term)));
+                if let Some(answer) = answer {
+                    answer.send(Ok((index, term)));
+                }
             }
             None if self.core.role() == Role::Leader => {
                 // Still leader, yet the core refused it: its own size limit (a command
                 // no message could carry) is below `max_command_bytes`.
                 self.shared.rejected.fetch_add(1, Ordering::Relaxed);
-                answer.send(Err(ProposeError::TooLarge {
+                propose.refuse(ProposeError::TooLarge {
                     bytes,
                     max: self.shared.max_command_bytes,
-                }));
+                });
             }
             None => {
                 self.shared.rejected.fetch_add(1, Ordering::Relaxed);
-                answer.send(Err(ProposeError::NotLeader {
+                propose.refuse(ProposeError::NotLeader {
                     leader: self.core.leader_id(),
                     term: self.core.current_term(),
-                }));
+                });
             }
         }
     }
@@ -343,8 +368,23 @@ impl EventLoop {
     }
 
     /// Ends the iteration: one write, early sends, held outputs, applies, status.
-    fn finish(&mut self, it: Iteration) {
+    fn finish(&mut self, mut it: Iteration) {
+        // With the storage on the loop, a write is durable before the iteration ends: the
+        // `Persisted` step it allows may release more (a commit, applies), so the loop goes
+        // round until an iteration writes nothing (at most a step or two).
+        while let Some(synced) = self.finish_outputs(it) {
+            it = Iteration::default();
+            self.persisted(synced, &mut it);
+        }
+        self.pump_applies();
+        self.publish();
+    }
+
+    /// One write, early sends, held outputs; returns the write's report if it was synced
+    /// here (`StorageSide::Inline`).
+    fn finish_outputs(&mut self, it: Iteration) -> Option<Synced> {
         let Iteration { deltas, now, held } = it;
+        let mut inline = None;
         let gate = if deltas.is_empty() {
             self.issued_seq
         } else {
@@ -354,13 +394,39 @@ impl EventLoop {
                 deltas: merge(deltas),
                 log_end: (self.core.last_log_index(), self.core.log().last_term()),
             };
-            // Unbounded in count, but one write per iteration, and proposals are bounded
-            // by `max_pending_proposals`; a closed queue means the node is stopping.
-            let _ = self.storage.push_force(write);
+            match &self.storage {
+                StorageSide::Worker(queue) => {
+                    // Unbounded in count, but one write per iteration, and proposals are
+                    // bounded by `max_pending_proposals`; a closed queue means the node is
+                    // stopping.
+                    let _ = queue.push_force(write);
+                }
+                StorageSide::Inline(_) => inline = Some(write),
+            }
             self.issued_seq
         };
+        // A leader's AppendEntries leave before its own write (§10.2.1).
         for out in now {
             self.send(out);
+        }
+        let mut synced = None;
+        if let (Some(write), StorageSide::Inline(storage)) = (inline, &mut self.storage) {
+            match write_and_sync(&mut **storage, std::slice::from_ref(&write)) {
+                Ok(()) => {
+                    self.syncs.fetch_add(1, Ordering::Relaxed);
+                    synced = Some(Synced {
+                        seq: write.seq,
+                        index: write.log_end.0,
+                        term: write.log_end.1,
+                    });
+                }
+                Err(reason) => {
+                    // Nothing of this write is acknowledged: its held outputs stay held
+                    // and the loop stops at its next take of the inbox.
+                    tracing::error!(id = self.shared.id, %reason, "storage failed; the node stops");
+                    self.shared.request_stop(End::Stopped(reason));
+                }
+            }
         }
         self.release_durable();
         for item in held {
@@ -370,8 +436,7 @@ impl EventLoop {
                 self.held.push_back((gate, item));
             }
         }
-        self.pump_applies();
-        self.publish();
+        synced
     }
 
     fn release_durable(&mut self) {

@@ -351,6 +351,70 @@ fn a_partitioned_leader_reports_leadership_lost_with_a_hint() {
     cluster.shutdown();
 }
 
+/// A leader cut off from the others accepts a proposal at index `i`; the others elect a new
+/// leader, which commits an entry of its own term at `i`. When the new leader's
+/// AppendEntries reaches the old leader (it matches at `i - 1`, conflicts at `i`, and
+/// carries a commit index at or past `i`), the old leader steps down with `i` committed:
+/// its proposal stays pending until index `i` is applied, and then resolves `Overwritten`
+/// with both terms — the only outcome that says the command is lost for certain (Log
+/// Matching, Figure 3).
+#[test]
+fn an_overwritten_proposal_reports_overwritten() {
+    // One AppendEntries in flight: the new leader's next index for the old leader stays at
+    // its election-time value while the old leader is unreachable, so its first message
+    // there conflicts exactly at `i`.
+    let cluster = cluster(3, |config| config.max_inflight_appends = 1);
+    let old = cluster.leader(&[0, 1, 2]);
+    // Everything before `i` is on every node, so the new leader's log ends at `i - 1`.
+    let settled = cluster.nodes[old]
+        .propose(Bytes::from_static(b"before"))
+        .expect("leader");
+    assert_eq!(
+        settled
+            .wait_timeout(Duration::from_secs(10))
+            .map(|r| r.is_ok()),
+        Some(true)
+    );
+    let settled_index = settled.index();
+    for applies in &cluster.applies {
+        assert_eq!(next_entry(applies).0, settled_index);
+    }
+    cluster.net.isolate(old, true);
+    let doomed = cluster.nodes[old]
+        .propose(Bytes::from_static(b"doomed"))
+        .expect("still leader");
+    let others: Vec<usize> = (0..3).filter(|&i| i != old).collect();
+    let new = cluster.leader(&others);
+    let replacing = cluster.nodes[new]
+        .propose(Bytes::from_static(b"replacing"))
+        .expect("new leader");
+    assert_eq!(
+        replacing
+            .wait_timeout(Duration::from_secs(10))
+            .map(|r| r.is_ok()),
+        Some(true)
+    );
+    assert!(
+        replacing.index() >= doomed.index(),
+        "{replacing:?} {doomed:?}"
+    );
+    assert!(replacing.term() > doomed.term());
+    assert!(doomed.wait_timeout(Duration::from_millis(50)).is_none());
+    cluster.net.set_link(new, old, true);
+    match doomed.wait_timeout(Duration::from_secs(10)) {
+        Some(Err(ProposalError::Overwritten {
+            index,
+            term,
+            committed_term,
+        })) => {
+            assert_eq!((index, term), (doomed.index(), doomed.term()));
+            assert!(committed_term > term, "{committed_term} <= {term}");
+        }
+        other => panic!("expected Overwritten, got {other:?}"),
+    }
+    cluster.shutdown();
+}
+
 /// A storage write that panics stops the node cleanly: the apply stream ends with
 /// `Stopped`, pending proposals fail with `Stopped`, new ones are refused, and every thread
 /// is joined (shutdown twice and drop do not panic).
