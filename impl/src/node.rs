@@ -223,29 +223,39 @@ impl Node {
                 Some((queue, storage)),
             )
         };
+        let stage = Arc::new(applier::ApplyStage::new(sink));
         let event_loop = EventLoop::new(
             core,
             Arc::clone(&shared),
             network,
             storage_side,
             Arc::clone(&apply_queue),
+            Arc::clone(&stage),
             std::sync::Arc::clone(&syncs),
             config.auto_tick.then_some(config.tick),
         );
         let live = std::sync::Arc::new(AtomicUsize::new(0));
         let mut threads = Vec::with_capacity(3);
-        threads.push(spawn(&live, move || event_loop.run()));
+        threads.push(spawn(
+            &live,
+            format!("raft-loop-{}", config.id),
+            move || event_loop.run(),
+        ));
         if let Some((storage_queue, storage)) = worker {
             let shared = Arc::clone(&shared);
-            threads.push(spawn(&live, move || {
-                storage_worker::run_storage(shared, storage_queue, storage, syncs)
-            }));
+            threads.push(spawn(
+                &live,
+                format!("raft-storage-{}", config.id),
+                move || storage_worker::run_storage(shared, storage_queue, storage, syncs),
+            ));
         }
         {
             let shared = Arc::clone(&shared);
-            threads.push(spawn(&live, move || {
-                applier::run_applier(shared, apply_queue, sink)
-            }));
+            threads.push(spawn(
+                &live,
+                format!("raft-apply-{}", config.id),
+                move || applier::run_applier(shared, apply_queue, stage),
+            ));
         }
         Ok(Node {
             handle: Arc::new(Handle {
@@ -511,6 +521,7 @@ fn admit(shared: &Shared, command: &Bytes) -> Result<PendingToken, ProposeError>
 /// Spawns `body` on a thread counted in `live` until it returns.
 fn spawn(
     live: &std::sync::Arc<AtomicUsize>,
+    name: String,
     body: impl FnOnce() + Send + 'static,
 ) -> thread::JoinHandle<()> {
     struct Alive(std::sync::Arc<AtomicUsize>);
@@ -521,10 +532,24 @@ fn spawn(
     }
     live.fetch_add(1, Ordering::SeqCst);
     let alive = Alive(std::sync::Arc::clone(live));
-    thread::spawn(move || {
+    let run = move || {
         let _alive = alive;
         body();
-    })
+    };
+    #[cfg(not(loom))]
+    {
+        // Named, so profiles and debuggers tell the node's threads apart.
+        let spawned = thread::Builder::new().name(name).spawn(run);
+        match spawned {
+            Ok(handle) => handle,
+            Err(error) => panic!("the node cannot spawn a thread: {error}"),
+        }
+    }
+    #[cfg(loom)]
+    {
+        let _ = name;
+        thread::spawn(run)
+    }
 }
 
 #[cfg(not(loom))]

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 use crate::core::{Apply, Core, Input, Message, Outgoing, Persist, Ready, Role};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::sync::{lock, Arc};
+use crate::sync::{lock, Arc, Ordering as SyncOrdering};
 
-use super::applier::ApplyItem;
+use super::applier::{ApplyItem, ApplyStage};
 use super::error::panic_message;
 use super::network::Network;
 use super::queue::{OneshotSender, Queue};
@@ -69,6 +69,7 @@ pub(crate) struct EventLoop {
     pub network: std::sync::Arc<dyn Network>,
     pub storage: StorageSide,
     pub applier: Arc<Queue<ApplyItem>>,
+    pub stage: Arc<ApplyStage>,
     pub syncs: std::sync::Arc<AtomicU64>,
     pub tick: Option<Duration>,
     /// Writes handed to the storage worker so far, and how many of them are durable.
@@ -88,6 +89,7 @@ impl EventLoop {
         network: std::sync::Arc<dyn Network>,
         storage: StorageSide,
         applier: Arc<Queue<ApplyItem>>,
+        stage: Arc<ApplyStage>,
         syncs: std::sync::Arc<AtomicU64>,
         tick: Option<Duration>,
     ) -> Self {
@@ -98,6 +100,7 @@ impl EventLoop {
             network,
             storage,
             applier,
+            stage,
             syncs,
             tick,
             issued_seq: 0,
@@ -502,13 +505,19 @@ impl EventLoop {
         }
     }
 
-    /// Moves released applies to the applier while its queue has room (never blocks).
+    /// Hands released applies to the service: from the loop itself while the sink takes
+    /// them without blocking and nothing is queued for the applier (no thread hand-off),
+    /// else to the applier thread while its queue has room. Never blocks.
     fn pump_applies(&mut self) {
+        self.stage.deliver_now(&self.shared, &mut self.backlog);
         while self.applier.len() < self.applier.capacity() {
             let Some(item) = self.backlog.pop_front() else {
                 break;
             };
+            // Counted before it is visible to the applier, which uncounts it once delivered.
+            self.stage.queued.fetch_add(1, SyncOrdering::SeqCst);
             if let Err(item) = self.applier.try_push(item) {
+                self.stage.queued.fetch_sub(1, SyncOrdering::SeqCst);
                 self.backlog.push_front(item);
                 break;
             }
