@@ -54,11 +54,7 @@ fn end_to_end(c: &mut Criterion) {
     let workers = openraft_workers();
     // Our clients' runtime: as many workers as openraft's (the nodes' own threads are
     // outside it).
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime for our clients");
+    let runtime = NodeCluster::client_runtime(workers);
     let mut group = c.benchmark_group("end_to_end");
     group
         .sample_size(10)
@@ -90,7 +86,8 @@ fn end_to_end(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     let elapsed = ours
                         .write_tasks(&runtime, clients, iters, &command)
-                        .expect("our clients' writes");
+                        .expect("our clients' writes")
+                        .elapsed;
                     written += iters * clients as u64;
                     tally::record(&key("ours", clients), iters * clients as u64, elapsed);
                     elapsed

@@ -20,7 +20,7 @@ use raft_impl::node::{Applied, Network, Node, NodeConfig, ProposeError, WriteErr
 use raft_impl::storage::Storage;
 
 use crate::append_memory::AppendMemory;
-use crate::clients::{ClientPool, Operation};
+use crate::clients::{ClientPool, Operation, Round};
 
 /// How long [`NodeCluster::start`] waits for a leader.
 const ELECTION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -209,15 +209,17 @@ impl NodeCluster {
     /// `clients` tasks on `runtime`, each writing `command` `per_client` times at the leader
     /// with [`Node::write`] and awaiting each until it is applied there, one at a time — the
     /// client model of the openraft side (a tokio task per client calling
-    /// `client_write(..).await`). Returns the time from the first spawn to the last
-    /// completion. A `Busy` refusal (back-pressure) is retried after a yield and counted.
+    /// `client_write(..).await`). The round's time runs from the first spawn to the last
+    /// completion; every write's own latency is recorded. A `Busy` refusal (back-pressure)
+    /// is retried after a yield and counted ([`NodeCluster::busy`]); any other error fails
+    /// the round.
     pub fn write_tasks(
         &self,
         runtime: &tokio::runtime::Runtime,
         clients: usize,
         per_client: u64,
         command: &Bytes,
-    ) -> Result<Duration, String> {
+    ) -> Result<Round, String> {
         runtime.block_on(async {
             let start = Instant::now();
             let tasks: Vec<_> = (0..clients)
@@ -226,7 +228,9 @@ impl NodeCluster {
                     let busy = Arc::clone(&self.busy);
                     let command = command.clone();
                     tokio::spawn(async move {
+                        let mut latencies = Vec::with_capacity(per_client as usize);
                         for _ in 0..per_client {
+                            let begun = Instant::now();
                             loop {
                                 match leader.write(command.clone()).await {
                                     Ok(_) => break,
@@ -237,16 +241,37 @@ impl NodeCluster {
                                     Err(e) => return Err(e.to_string()),
                                 }
                             }
+                            latencies.push(begun.elapsed());
                         }
-                        Ok(())
+                        Ok(latencies)
                     })
                 })
                 .collect();
+            let mut latencies = Vec::with_capacity(clients * per_client as usize);
+            let mut failed = None;
             for task in tasks {
-                task.await.map_err(|e| format!("client task: {e}"))??;
+                match task.await {
+                    Ok(Ok(mut own)) => latencies.append(&mut own),
+                    Ok(Err(e)) => failed = Some(e),
+                    Err(e) => failed = Some(format!("client task: {e}")),
+                }
             }
-            Ok(start.elapsed())
+            let elapsed = start.elapsed();
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(Round { elapsed, latencies }),
+            }
         })
+    }
+
+    /// A tokio runtime of `workers` threads for [`NodeCluster::write_tasks`]' clients.
+    pub fn client_runtime(workers: usize) -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name("bench-client")
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the bench clients")
     }
 
     /// Proposals refused with `Busy` and retried so far.

@@ -12,7 +12,17 @@
 //!   (`node/storage_worker.rs`). Replies and votes leave only once durable; a leader's
 //!   AppendEntries leave at once (Raft thesis §10.2.1);
 //! - the **applier** hands committed entries to the service through a bounded stream
-//!   ([`Applies`]) and resolves [`Proposal`]s (`node/applier.rs`).
+//!   ([`Applies`]) and resolves [`Proposal`]s (`node/applier.rs`) when the loop cannot do
+//!   it itself without blocking (the loop delivers directly while the stream has room and
+//!   nothing is queued for the applier: one thread hand-off less per commit).
+//!
+//! With [`NodeConfig::sync_on_loop`] the loop also writes and syncs itself (for storage
+//! whose sync does not block), and there is no storage worker.
+//!
+//! Every hand-off signals its consumer only if it is blocked, and only that one thread: on
+//! a small machine the futex wake-ups, not the core, set the pace (docs/performance.md §7).
+//! [`Node::write`] proposes and awaits in one (a [`Write`] future), so a client is woken
+//! once per command and need not be a thread.
 //!
 //! Sending is the [`Network`]'s business: `send` must not block (the network owns its
 //! threads). Received bytes go to [`Node::receive`], which never blocks either.
@@ -358,7 +368,7 @@ impl Node {
             },
         };
         match shared.post(|inbox| inbox.proposals.push_back(propose)) {
-            Ok(()) => Write::pending(std::sync::Arc::clone(shared), rx),
+            Ok(()) => Write::pending(Arc::clone(shared), rx),
             Err(end) => Write::refused(end.propose_error()),
         }
     }

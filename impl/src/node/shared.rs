@@ -36,6 +36,8 @@ pub(crate) struct Propose {
 impl Propose {
     /// The loop refuses the command: nothing was appended.
     pub(crate) fn refuse(self, error: ProposeError) {
+        // The pending unit is given back before the caller can see the refusal.
+        drop(self.outcome.token);
         match self.outcome.tx {
             OutcomeTx::Write { tx, .. } => tx.send(Err(WriteError::Refused(error))),
             OutcomeTx::Proposal(_) => {
@@ -76,13 +78,16 @@ impl OutcomeSlot {
 
     pub(crate) fn resolve(self, outcome: Result<(), ProposalError>) {
         let OutcomeSlot { tx, token } = self;
+        // Given back before the waiter can see the outcome: a caller that proposes again
+        // as soon as it is woken must not find its own resolved proposal still counted
+        // toward `max_pending_proposals` (a spurious `Busy`).
+        drop(token);
         match tx {
             OutcomeTx::Proposal(tx) => tx.send(outcome),
             OutcomeTx::Write { tx, at } => {
                 tx.send(outcome.map(|()| at).map_err(WriteError::Failed));
             }
         }
-        drop(token);
     }
 }
 

@@ -4,6 +4,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::sync::Arc;
+
 use super::queue::OneshotReceiver;
 use super::shared::Shared;
 use super::{ProposalError, ProposeError, WriteError};
@@ -21,7 +23,7 @@ enum WriteState {
     Refused(Option<ProposeError>),
     /// Queued for the loop; `shared` tells a closed slot's reason.
     Pending {
-        shared: std::sync::Arc<Shared>,
+        shared: Arc<Shared>,
         rx: OneshotReceiver<Result<(u64, u64), WriteError>>,
     },
 }
@@ -40,7 +42,7 @@ impl Write {
     }
 
     pub(crate) fn pending(
-        shared: std::sync::Arc<Shared>,
+        shared: Arc<Shared>,
         rx: OneshotReceiver<Result<(u64, u64), WriteError>>,
     ) -> Self {
         Write {
