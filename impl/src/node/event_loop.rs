@@ -379,8 +379,11 @@ impl EventLoop {
             it = Iteration::default();
             self.persisted(synced, &mut it);
         }
-        self.pump_applies();
+        // Published before the hand-over: the loop may resolve proposals itself, and a
+        // caller woken by its outcome must find a status that covers it (commit index).
+        // The apply queue depth is as of before this hand-over.
         self.publish();
+        self.pump_applies();
     }
 
     /// One write, early sends, held outputs; returns the write's report if it was synced
