@@ -190,6 +190,7 @@ impl Node {
         let queue = Arc::new(Queue::new(config.apply_queue));
         let sink = Box::new(QueueSink {
             queue: Arc::clone(&queue),
+            unwoken: false,
         });
         let node = Node::start_with_sink(config, storage, network, sink, Some(Arc::clone(&queue)))?;
         Ok((node, Applies { queue }))

@@ -146,6 +146,10 @@ pub(crate) trait ApplySink: Send + 'static {
     fn try_deliver(&mut self, apply: Apply) -> Result<(), TryDeliverError> {
         Err(TryDeliverError::WouldBlock(apply))
     }
+    /// Wakes the service for what `try_deliver` handed over, if that was deferred (the loop
+    /// calls it after resolving the proposals, so the service's wake-up is not on their
+    /// path).
+    fn flush(&mut self) {}
     /// The stream ends (with the reason, if the node stopped on an error).
     fn end(&mut self, reason: Option<StopReason>);
 }
@@ -153,6 +157,8 @@ pub(crate) trait ApplySink: Send + 'static {
 /// The sink behind [`Applies`].
 pub(crate) struct QueueSink {
     pub queue: Arc<Queue<Applied>>,
+    /// `try_deliver` queued items without waking a waiting service (`flush` does).
+    pub unwoken: bool,
 }
 
 impl ApplySink for QueueSink {
@@ -168,12 +174,23 @@ impl ApplySink for QueueSink {
         if self.queue.len() >= self.queue.capacity() {
             return Err(TryDeliverError::WouldBlock(apply));
         }
-        self.queue
-            .try_push(apply.into())
-            .map_err(|_| TryDeliverError::Sink(SinkError::Closed))
+        match self.queue.try_push_quiet(apply.into()) {
+            Ok(wake) => {
+                self.unwoken |= wake;
+                Ok(())
+            }
+            Err(_) => Err(TryDeliverError::Sink(SinkError::Closed)),
+        }
+    }
+
+    fn flush(&mut self) {
+        if std::mem::take(&mut self.unwoken) {
+            self.queue.wake_waiters();
+        }
     }
 
     fn end(&mut self, reason: Option<StopReason>) {
+        self.flush();
         if let Some(reason) = reason {
             let _ = self.queue.push_force(Applied::Stopped(reason));
         }
@@ -233,8 +250,11 @@ impl ApplyStage {
         while let Some(item) = items.pop_front() {
             if let Some(item) = deliver(&mut state, shared, item, false) {
                 items.push_front(item);
-                return;
+                break;
             }
+        }
+        if !state.ended {
+            state.sink.flush();
         }
     }
 }

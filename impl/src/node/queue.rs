@@ -50,6 +50,23 @@ impl<T> Queue<T> {
         Ok(())
     }
 
+    /// [`try_push`](Queue::try_push) without waking anyone: returns whether a waiter must
+    /// be woken ([`Queue::wake_waiters`]) — so a producer can finish more urgent work (resolve
+    /// a proposal) before it pays for the wake-up.
+    pub(crate) fn try_push_quiet(&self, item: T) -> Result<bool, T> {
+        let mut state = lock(&self.state);
+        if state.closed || state.items.len() >= self.capacity {
+            return Err(item);
+        }
+        state.items.push_back(item);
+        Ok(state.waiters > 0)
+    }
+
+    /// Wakes every waiter (after [`try_push_quiet`](Queue::try_push_quiet)).
+    pub(crate) fn wake_waiters(&self) {
+        self.changed.notify_all();
+    }
+
     /// Appends `item`; when the queue is full the oldest item is dropped to make room (for
     /// messages that newer ones supersede). Hands `item` back if the queue is closed;
     /// returns whether an item was dropped.
