@@ -5,8 +5,12 @@
 //! - **ours**: `raft_impl::node::Node` × 3 on an in-memory storage that appends in place
 //!   (`benches/src/append_memory.rs`; `RAFT_BENCH_MEMORY_STORAGE=1` uses
 //!   `raft_impl::storage::MemoryStorage` instead, whose sync copies the whole log), messages
-//!   encoded and handed to the target's `Node::receive` (`benches/src/node_cluster.rs`); a
-//!   client is a thread calling `propose(..)` then `Proposal::wait()`.
+//!   encoded and handed to the target's `Node::receive` (`benches/src/node_cluster.rs`);
+//!   the nodes sync on their loops (`NodeConfig::sync_on_loop`: in-memory storage;
+//!   `RAFT_BENCH_STORAGE_WORKER=1` keeps the storage worker); a client is a tokio task
+//!   awaiting `Node::write(..)` on a runtime of as many workers as openraft's
+//!   (`RAFT_BENCH_CLIENT_THREADS=1`: an OS thread calling `propose(..)` then
+//!   `Proposal::wait()`).
 //! - **openraft** 0.9 (crates.io, pinned): `Raft` × 3 on one tokio runtime with an in-memory
 //!   log store, a counting state machine and a function-call network, as openraft's cluster
 //!   benchmark builds them (`benches/src/openraft_peer/`); a client is a tokio task calling
@@ -16,8 +20,8 @@
 //! after the other in the same binary; the summary prints writes/s over all timed work and
 //! the ratio ours / openraft.
 //!
-//! `RAFT_BENCH_OPENRAFT_WORKERS=N` sets the tokio runtime's worker threads (default: the
-//! number of logical CPUs).
+//! `RAFT_BENCH_OPENRAFT_WORKERS=N` sets the tokio runtimes' worker threads, openraft's and
+//! our clients' (default: the number of logical CPUs).
 
 use std::time::Duration;
 

@@ -234,13 +234,12 @@ impl Node {
                 Some((queue, storage)),
             )
         };
-        let stage = Arc::new(applier::ApplyStage::new(sink));
+        let stage = Arc::new(applier::ApplyStage::new(apply_queue, sink));
         let event_loop = EventLoop::new(
             core,
             Arc::clone(&shared),
             network,
             storage_side,
-            Arc::clone(&apply_queue),
             Arc::clone(&stage),
             std::sync::Arc::clone(&syncs),
             config.auto_tick.then_some(config.tick),
@@ -265,7 +264,7 @@ impl Node {
             threads.push(spawn(
                 &live,
                 format!("raft-apply-{}", config.id),
-                move || applier::run_applier(shared, apply_queue, stage),
+                move || applier::run_applier(shared, stage),
             ));
         }
         Ok(Node {

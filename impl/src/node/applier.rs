@@ -209,6 +209,8 @@ pub(crate) struct ApplyItem {
 /// less per commit). Whoever holds the lock delivers; order is kept by
 /// [`ApplyStage::queued`].
 pub(crate) struct ApplyStage {
+    /// The applier thread's queue (bounded: `NodeConfig::apply_queue`).
+    pub queue: Arc<Queue<ApplyItem>>,
     sink: Mutex<SinkState>,
     /// Items pushed to the applier's queue and not yet delivered: the loop delivers
     /// directly only while this is zero (only the loop raises it, so zero stays zero until
@@ -225,8 +227,9 @@ struct SinkState {
 }
 
 impl ApplyStage {
-    pub(crate) fn new(sink: Box<dyn ApplySink>) -> Self {
+    pub(crate) fn new(queue: Arc<Queue<ApplyItem>>, sink: Box<dyn ApplySink>) -> Self {
         ApplyStage {
+            queue,
             sink: Mutex::new(SinkState {
                 sink,
                 service_gone: false,
@@ -331,11 +334,8 @@ fn deliver(
 }
 
 /// The applier thread: takes released applies in order and hands them to the sink.
-pub(crate) fn run_applier(
-    shared: Arc<Shared>,
-    queue: Arc<Queue<ApplyItem>>,
-    stage: Arc<ApplyStage>,
-) {
+pub(crate) fn run_applier(shared: Arc<Shared>, stage: Arc<ApplyStage>) {
+    let queue = &stage.queue;
     while let Some(items) = queue.pop_all_wait() {
         // The loop stops releasing applies only when this queue is full (the rest wait in
         // its backlog) and only the loop pushes here, so it needs waking for room only

@@ -68,7 +68,7 @@ pub(crate) struct EventLoop {
     pub shared: Arc<Shared>,
     pub network: std::sync::Arc<dyn Network>,
     pub storage: StorageSide,
-    pub applier: Arc<Queue<ApplyItem>>,
+    /// The hand-over to the service (the applier thread's queue with it).
     pub stage: Arc<ApplyStage>,
     pub syncs: std::sync::Arc<AtomicU64>,
     pub tick: Option<Duration>,
@@ -88,7 +88,6 @@ impl EventLoop {
         shared: Arc<Shared>,
         network: std::sync::Arc<dyn Network>,
         storage: StorageSide,
-        applier: Arc<Queue<ApplyItem>>,
         stage: Arc<ApplyStage>,
         syncs: std::sync::Arc<AtomicU64>,
         tick: Option<Duration>,
@@ -99,7 +98,6 @@ impl EventLoop {
             shared,
             network,
             storage,
-            applier,
             stage,
             syncs,
             tick,
@@ -148,7 +146,7 @@ impl EventLoop {
         if let StorageSide::Worker(queue) = &self.storage {
             queue.close();
         }
-        self.applier.close();
+        self.stage.queue.close();
         for (_, pending) in std::mem::take(&mut self.pending) {
             pending.outcome.resolve(Err(end.proposal_error()));
         }
@@ -513,13 +511,13 @@ impl EventLoop {
     /// else to the applier thread while its queue has room. Never blocks.
     fn pump_applies(&mut self) {
         self.stage.deliver_now(&self.shared, &mut self.backlog);
-        while self.applier.len() < self.applier.capacity() {
+        while self.stage.queue.len() < self.stage.queue.capacity() {
             let Some(item) = self.backlog.pop_front() else {
                 break;
             };
             // Counted before it is visible to the applier, which uncounts it once delivered.
             self.stage.queued.fetch_add(1, SyncOrdering::SeqCst);
-            if let Err(item) = self.applier.try_push(item) {
+            if let Err(item) = self.stage.queue.try_push(item) {
                 self.stage.queued.fetch_sub(1, SyncOrdering::SeqCst);
                 self.backlog.push_front(item);
                 break;
@@ -554,7 +552,7 @@ impl EventLoop {
             inbox_messages: 0,
             inbox_proposals: 0,
             storage_queue: (self.issued_seq - self.durable_seq) as usize,
-            apply_queue: self.backlog.len() + self.applier.len(),
+            apply_queue: self.backlog.len() + self.stage.queue.len(),
             held: self.held.len(),
             pending_proposals: self.shared.pending.load(Ordering::SeqCst),
             proposals_accepted: self.shared.accepted.load(Ordering::Relaxed),
