@@ -1,6 +1,7 @@
 //! Durable end to end (docs/performance.md, "Durable"): three `Node`s on
 //! `raft_impl::storage::DiskStorage` in temporary directories on one file system, 64
-//! clients each proposing at the leader and waiting until applied, one at a time.
+//! clients each writing at the leader and waiting until applied, one at a time (a client is
+//! a tokio task awaiting `Node::write`, as in the end_to_end bench).
 //!
 //! One run measures, in order:
 //! 1. the fsync floor of that file system (`benches/src/fsync_floor.rs`): 4 KiB + fdatasync,
@@ -40,6 +41,15 @@ const COMMAND: &[u8] = b"set key-0 val-00";
 /// The two log lengths of the log-length check.
 const SHORT_LOG: u64 = 1_000;
 const LONG_LOG: u64 = 100_000;
+
+/// The clients' tokio runtime (as many workers as CPUs, as in the end_to_end bench): a
+/// client is a task awaiting `Node::write`.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        NodeCluster::client_runtime(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    })
+}
 
 fn bench_dir() -> PathBuf {
     std::env::var_os("RAFT_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
@@ -174,12 +184,10 @@ fn memory_commit(results: &mut Results, writes: u64, command: &Bytes) {
         Ok(c) => c,
         Err(e) => return results.errors.push(format!("memory cluster: {e}")),
     };
-    let pool = cluster.clients(1, command.clone());
-    match pool.run(writes) {
+    match cluster.write_tasks(runtime(), 1, writes, command) {
         Ok(mut round) => results.memory_commit = quantile(&mut round.latencies, 0.5),
         Err(e) => results.errors.push(format!("memory cluster writes: {e}")),
     }
-    drop(pool);
     cluster.shutdown();
 }
 
@@ -189,7 +197,6 @@ fn durable_commits(c: &mut Criterion, results: &mut Results, command: &Bytes) {
         Err(e) => return results.errors.push(format!("durable cluster: {e}")),
     };
     let syncs_before: u64 = disk.cluster.leader().status().syncs;
-    let pool = disk.cluster.clients(CLIENTS, command.clone());
     let mut latencies = Vec::new();
     let mut written = 0u64;
     let mut group = c.benchmark_group("durable");
@@ -200,7 +207,10 @@ fn durable_commits(c: &mut Criterion, results: &mut Results, command: &Bytes) {
         .throughput(Throughput::Elements(CLIENTS as u64));
     group.bench_function(BenchmarkId::new("commit", CLIENTS), |b| {
         b.iter_custom(|iters| {
-            let round = pool.run(iters).expect("durable writes");
+            let round = disk
+                .cluster
+                .write_tasks(runtime(), CLIENTS, iters, command)
+                .expect("durable writes");
             written += iters * CLIENTS as u64;
             latencies.extend_from_slice(&round.latencies);
             tally::record("durable/commit", iters * CLIENTS as u64, round.elapsed);
@@ -208,7 +218,6 @@ fn durable_commits(c: &mut Criterion, results: &mut Results, command: &Bytes) {
         })
     });
     group.finish();
-    drop(pool);
     let syncs = disk.cluster.leader().status().syncs - syncs_before;
     results.commit_p50 = quantile(&mut latencies, 0.5);
     results.commit_p99 = quantile(&mut latencies, 0.99);
@@ -241,7 +250,7 @@ fn log_length(
         }
         return;
     };
-    let pools = [&short, &long].map(|d| d.cluster.clients(CLIENTS, command.clone()));
+    let clusters = [&short.cluster, &long.cluster];
     let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     // One untimed round each first.
     let mut failed = None;
@@ -249,7 +258,7 @@ fn log_length(
         // The order flips every round, so a drift in the machine's load falls on both.
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
-            match pools[i].run(per_client) {
+            match clusters[i].write_tasks(runtime(), CLIENTS, per_client, command) {
                 Ok(r) if round > 0 => {
                     rates[i].push((CLIENTS as u64 * per_client) as f64 / r.elapsed.as_secs_f64())
                 }
@@ -258,7 +267,6 @@ fn log_length(
             }
         }
     }
-    drop(pools);
     if let Some(e) = failed {
         results.errors.push(format!("log-length writes: {e}"));
     }

@@ -5,8 +5,12 @@
 //! - **ours**: `raft_impl::node::Node` × 3 on an in-memory storage that appends in place
 //!   (`benches/src/append_memory.rs`; `RAFT_BENCH_MEMORY_STORAGE=1` uses
 //!   `raft_impl::storage::MemoryStorage` instead, whose sync copies the whole log), messages
-//!   encoded and handed to the target's `Node::receive` (`benches/src/node_cluster.rs`); a
-//!   client is a thread calling `propose(..)` then `Proposal::wait()`.
+//!   encoded and handed to the target's `Node::receive` (`benches/src/node_cluster.rs`);
+//!   the nodes sync on their loops (`NodeConfig::sync_on_loop`: in-memory storage;
+//!   `RAFT_BENCH_STORAGE_WORKER=1` keeps the storage worker); a client is a tokio task
+//!   awaiting `Node::write(..)` on a runtime of as many workers as openraft's
+//!   (`RAFT_BENCH_CLIENT_THREADS=1`: an OS thread calling `propose(..)` then
+//!   `Proposal::wait()`).
 //! - **openraft** 0.9 (crates.io, pinned): `Raft` × 3 on one tokio runtime with an in-memory
 //!   log store, a counting state machine and a function-call network, as openraft's cluster
 //!   benchmark builds them (`benches/src/openraft_peer/`); a client is a tokio task calling
@@ -16,8 +20,8 @@
 //! after the other in the same binary; the summary prints writes/s over all timed work and
 //! the ratio ours / openraft.
 //!
-//! `RAFT_BENCH_OPENRAFT_WORKERS=N` sets the tokio runtime's worker threads (default: the
-//! number of logical CPUs).
+//! `RAFT_BENCH_OPENRAFT_WORKERS=N` sets the tokio runtimes' worker threads, openraft's and
+//! our clients' (default: the number of logical CPUs).
 
 use std::time::Duration;
 
@@ -39,6 +43,12 @@ fn openraft_workers() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
+/// `RAFT_BENCH_CLIENT_THREADS=1`: our clients are OS threads calling `propose` then
+/// `Proposal::wait` (the blocking API) instead of tasks awaiting `Node::write`.
+fn thread_clients() -> bool {
+    std::env::var_os("RAFT_BENCH_CLIENT_THREADS").is_some()
+}
+
 fn key(side: &str, clients: usize) -> String {
     format!("end_to_end/{side}/{clients}")
 }
@@ -46,6 +56,9 @@ fn key(side: &str, clients: usize) -> String {
 fn end_to_end(c: &mut Criterion) {
     let command = Bytes::from_static(COMMAND);
     let workers = openraft_workers();
+    // Our clients' runtime: as many workers as openraft's (the nodes' own threads are
+    // outside it).
+    let runtime = NodeCluster::client_runtime(workers);
     let mut group = c.benchmark_group("end_to_end");
     group
         .sample_size(10)
@@ -60,18 +73,31 @@ fn end_to_end(c: &mut Criterion) {
             NodeCluster::start_memory(PEERS)
         }
         .expect("start our cluster");
-        let pool = ours.clients(clients, command.clone());
-        let before = ours.applied();
         let mut written = 0u64;
-        group.bench_function(BenchmarkId::new("ours", clients), |b| {
-            b.iter_custom(|iters| {
-                let round = pool.run(iters).expect("our clients' writes");
-                written += iters * clients as u64;
-                tally::record(&key("ours", clients), iters * clients as u64, round.elapsed);
-                round.elapsed
-            })
-        });
-        drop(pool);
+        let before = ours.applied();
+        if thread_clients() {
+            let pool = ours.clients(clients, command.clone());
+            group.bench_function(BenchmarkId::new("ours", clients), |b| {
+                b.iter_custom(|iters| {
+                    let round = pool.run(iters).expect("our clients' writes");
+                    written += iters * clients as u64;
+                    tally::record(&key("ours", clients), iters * clients as u64, round.elapsed);
+                    round.elapsed
+                })
+            });
+        } else {
+            group.bench_function(BenchmarkId::new("ours", clients), |b| {
+                b.iter_custom(|iters| {
+                    let elapsed = ours
+                        .write_tasks(&runtime, clients, iters, &command)
+                        .expect("our clients' writes")
+                        .elapsed;
+                    written += iters * clients as u64;
+                    tally::record(&key("ours", clients), iters * clients as u64, elapsed);
+                    elapsed
+                })
+            });
+        }
         // Every write acknowledged at the leader reaches every node's service.
         let target = before.iter().max().copied().unwrap_or(0) + written;
         assert!(

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use raft_impl::core::Role;
-use raft_impl::node::{Applied, Network, Node, NodeConfig, ProposeError};
+use raft_impl::node::{Applied, Network, Node, NodeConfig, ProposeError, WriteError};
 use raft_impl::storage::Storage;
 
 use crate::append_memory::AppendMemory;
-use crate::clients::{ClientPool, Operation};
+use crate::clients::{ClientPool, Operation, Round};
 
 /// How long [`NodeCluster::start`] waits for a leader.
 const ELECTION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -128,13 +128,24 @@ impl NodeCluster {
         Ok(cluster)
     }
 
+    /// [`NodeCluster::config`] for in-memory storage: the loop syncs itself
+    /// (`NodeConfig::sync_on_loop`: an in-memory sync does not block, so a storage worker
+    /// would only add a thread hand-off per write), unless `RAFT_BENCH_STORAGE_WORKER=1`.
+    pub fn memory_config(id: usize, servers: usize) -> NodeConfig {
+        NodeConfig {
+            sync_on_loop: std::env::var_os("RAFT_BENCH_STORAGE_WORKER").is_none(),
+            ..Self::config(id, servers)
+        }
+    }
+
     /// Starts `servers` nodes on fresh in-memory storage that appends in place
-    /// ([`AppendMemory`]; see there why not `MemoryStorage`).
+    /// ([`AppendMemory`]; see there why not `MemoryStorage`), with
+    /// [`NodeCluster::memory_config`].
     pub fn start_memory(servers: usize) -> Result<Self, String> {
         let storages = (0..servers)
             .map(|_| Box::new(AppendMemory::new()) as Box<dyn Storage>)
             .collect();
-        Self::start(storages, Self::config)
+        Self::start(storages, Self::memory_config)
     }
 
     /// Starts `servers` nodes on `raft_impl::storage::MemoryStorage` (crash-modelling: its
@@ -143,7 +154,7 @@ impl NodeCluster {
         let storages = (0..servers)
             .map(|_| Box::new(raft_impl::storage::MemoryStorage::new()) as Box<dyn Storage>)
             .collect();
-        Self::start(storages, Self::config)
+        Self::start(storages, Self::memory_config)
     }
 
     fn nodes(&self) -> &[Node] {
@@ -193,6 +204,74 @@ impl NodeCluster {
             }
         });
         ClientPool::new(clients, operation)
+    }
+
+    /// `clients` tasks on `runtime`, each writing `command` `per_client` times at the leader
+    /// with [`Node::write`] and awaiting each until it is applied there, one at a time — the
+    /// client model of the openraft side (a tokio task per client calling
+    /// `client_write(..).await`). The round's time runs from the first spawn to the last
+    /// completion; every write's own latency is recorded. A `Busy` refusal (back-pressure)
+    /// is retried after a yield and counted ([`NodeCluster::busy`]); any other error fails
+    /// the round.
+    pub fn write_tasks(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        clients: usize,
+        per_client: u64,
+        command: &Bytes,
+    ) -> Result<Round, String> {
+        runtime.block_on(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..clients)
+                .map(|_| {
+                    let leader = self.leader().clone();
+                    let busy = Arc::clone(&self.busy);
+                    let command = command.clone();
+                    tokio::spawn(async move {
+                        let mut latencies = Vec::with_capacity(per_client as usize);
+                        for _ in 0..per_client {
+                            let begun = Instant::now();
+                            loop {
+                                match leader.write(command.clone()).await {
+                                    Ok(_) => break,
+                                    Err(WriteError::Refused(ProposeError::Busy)) => {
+                                        busy.fetch_add(1, Ordering::Relaxed);
+                                        tokio::task::yield_now().await;
+                                    }
+                                    Err(e) => return Err(e.to_string()),
+                                }
+                            }
+                            latencies.push(begun.elapsed());
+                        }
+                        Ok(latencies)
+                    })
+                })
+                .collect();
+            let mut latencies = Vec::with_capacity(clients * per_client as usize);
+            let mut failed = None;
+            for task in tasks {
+                match task.await {
+                    Ok(Ok(mut own)) => latencies.append(&mut own),
+                    Ok(Err(e)) => failed = Some(e),
+                    Err(e) => failed = Some(format!("client task: {e}")),
+                }
+            }
+            let elapsed = start.elapsed();
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(Round { elapsed, latencies }),
+            }
+        })
+    }
+
+    /// A tokio runtime of `workers` threads for [`NodeCluster::write_tasks`]' clients.
+    pub fn client_runtime(workers: usize) -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name("bench-client")
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the bench clients")
     }
 
     /// Proposals refused with `Busy` and retried so far.

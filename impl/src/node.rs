@@ -12,7 +12,17 @@
 //!   (`node/storage_worker.rs`). Replies and votes leave only once durable; a leader's
 //!   AppendEntries leave at once (Raft thesis §10.2.1);
 //! - the **applier** hands committed entries to the service through a bounded stream
-//!   ([`Applies`]) and resolves [`Proposal`]s (`node/applier.rs`).
+//!   ([`Applies`]) and resolves [`Proposal`]s (`node/applier.rs`) when the loop cannot do
+//!   it itself without blocking (the loop delivers directly while the stream has room and
+//!   nothing is queued for the applier: one thread hand-off less per commit).
+//!
+//! With [`NodeConfig::sync_on_loop`] the loop also writes and syncs itself (for storage
+//! whose sync does not block), and there is no storage worker.
+//!
+//! Every hand-off signals its consumer only if it is blocked, and only that one thread: on
+//! a small machine the futex wake-ups, not the core, set the pace (docs/performance.md §7).
+//! [`Node::write`] proposes and awaits in one (a [`Write`] future), so a client is woken
+//! once per command and need not be a thread.
 //!
 //! Sending is the [`Network`]'s business: `send` must not block (the network owns its
 //! threads). Received bytes go to [`Node::receive`], which never blocks either.
@@ -34,6 +44,7 @@ mod status;
 mod storage_worker;
 #[cfg(test)]
 mod tests;
+mod write;
 
 use bytes::Bytes;
 
@@ -46,17 +57,18 @@ use crate::sync::{lock, thread, Arc, AtomicBool, Condvar, Mutex, Ordering};
 pub use applier::{Applied, Applies};
 pub(crate) use applier::{ApplySink, SinkError};
 pub use config::{NodeConfig, NodeConfigError, TimingError};
-pub use error::{NodeError, ProposalError, ProposeError, StopReason};
+pub use error::{NodeError, ProposalError, ProposeError, StopReason, WriteError};
 pub use network::Network;
 pub use proposal::Proposal;
 pub(crate) use queue::{oneshot, Queue};
 pub use status::{State, Status, Watch};
+pub use write::Write;
 
 use applier::QueueSink;
-use event_loop::EventLoop;
+use event_loop::{EventLoop, StorageSide};
 use queue::OneshotSender;
 use shared::{
-    Control, End, Inbox, OutcomeSlot, PendingToken, Propose, Published, Received, Shared,
+    Control, End, Inbox, OutcomeSlot, OutcomeTx, PendingToken, Propose, Published, Received, Shared,
 };
 
 /// One Raft peer. A cheap handle: clones are the same peer, and dropping the last one shuts
@@ -178,6 +190,7 @@ impl Node {
         let queue = Arc::new(Queue::new(config.apply_queue));
         let sink = Box::new(QueueSink {
             queue: Arc::clone(&queue),
+            unwoken: false,
         });
         let node = Node::start_with_sink(config, storage, network, sink, Some(Arc::clone(&queue)))?;
         Ok((node, Applies { queue }))
@@ -210,32 +223,49 @@ impl Node {
             applied: AtomicU64::new(core.snapshot_index()),
             final_core: Mutex::new(None),
         });
-        let storage_queue = Arc::new(Queue::new(usize::MAX));
         let apply_queue = Arc::new(Queue::new(config.apply_queue));
         let syncs = std::sync::Arc::new(AtomicU64::new(0));
+        let (storage_side, worker) = if config.sync_on_loop {
+            (StorageSide::Inline(storage), None)
+        } else {
+            let queue = Arc::new(Queue::new(usize::MAX));
+            (
+                StorageSide::Worker(Arc::clone(&queue)),
+                Some((queue, storage)),
+            )
+        };
+        let stage = Arc::new(applier::ApplyStage::new(apply_queue, sink));
         let event_loop = EventLoop::new(
             core,
             Arc::clone(&shared),
             network,
-            Arc::clone(&storage_queue),
-            Arc::clone(&apply_queue),
+            storage_side,
+            Arc::clone(&stage),
             std::sync::Arc::clone(&syncs),
             config.auto_tick.then_some(config.tick),
         );
         let live = std::sync::Arc::new(AtomicUsize::new(0));
         let mut threads = Vec::with_capacity(3);
-        threads.push(spawn(&live, move || event_loop.run()));
-        {
+        threads.push(spawn(
+            &live,
+            format!("raft-loop-{}", config.id),
+            move || event_loop.run(),
+        ));
+        if let Some((storage_queue, storage)) = worker {
             let shared = Arc::clone(&shared);
-            threads.push(spawn(&live, move || {
-                storage_worker::run_storage(shared, storage_queue, storage, syncs)
-            }));
+            threads.push(spawn(
+                &live,
+                format!("raft-storage-{}", config.id),
+                move || storage_worker::run_storage(shared, storage_queue, storage, syncs),
+            ));
         }
         {
             let shared = Arc::clone(&shared);
-            threads.push(spawn(&live, move || {
-                applier::run_applier(shared, apply_queue, sink)
-            }));
+            threads.push(spawn(
+                &live,
+                format!("raft-apply-{}", config.id),
+                move || applier::run_applier(shared, stage),
+            ));
         }
         Ok(Node {
             handle: Arc::new(Handle {
@@ -288,42 +318,14 @@ impl Node {
     /// ([`ProposeError::Busy`]), or when this node knows it is not the leader.
     pub fn propose(&self, command: Bytes) -> Result<Proposal, ProposeError> {
         let shared = self.shared();
-        if command.len() > shared.max_command_bytes {
-            shared.rejected.fetch_add(1, Ordering::Relaxed);
-            return Err(ProposeError::TooLarge {
-                bytes: command.len(),
-                max: shared.max_command_bytes,
-            });
-        }
-        {
-            let published = lock(&shared.published);
-            if let Some(end) = &published.end {
-                return Err(match end {
-                    NodeError::Stopped(reason) => ProposeError::Stopped(reason.clone()),
-                    _ => ProposeError::Shutdown,
-                });
-            }
-            if published.state.role != core::Role::Leader {
-                shared.rejected.fetch_add(1, Ordering::Relaxed);
-                return Err(ProposeError::NotLeader {
-                    leader: published.state.leader,
-                    term: published.state.term,
-                });
-            }
-        }
-        if shared.pending.fetch_add(1, Ordering::SeqCst) >= shared.max_pending_proposals {
-            shared.pending.fetch_sub(1, Ordering::SeqCst);
-            shared.rejected.fetch_add(1, Ordering::Relaxed);
-            return Err(ProposeError::Busy);
-        }
-        let token = PendingToken(std::sync::Arc::clone(&shared.pending));
+        let token = admit(shared, &command)?;
         let (answer, answered) = oneshot();
         let (outcome_tx, outcome) = oneshot();
         let propose = Propose {
             command,
-            answer,
+            answer: Some(answer),
             outcome: OutcomeSlot {
-                tx: outcome_tx,
+                tx: OutcomeTx::Proposal(outcome_tx),
                 token,
             },
         };
@@ -340,6 +342,34 @@ impl Node {
             None => Err(shared
                 .end()
                 .map_or(ProposeError::Shutdown, |end| end.propose_error())),
+        }
+    }
+
+    /// Writes `command`: [`propose`](Node::propose) and [`Proposal::wait`] in one, without
+    /// waiting in between. Returns at once; the [`Write`] resolves (as a future, or with
+    /// [`Write::wait`]) to the entry's `(index, term)` once it is applied, or to why not:
+    /// the refusals of `propose` ([`WriteError::Refused`], nothing appended) and the
+    /// outcomes of a proposal ([`WriteError::Failed`]). The caller is woken once per
+    /// command instead of twice, and a client need not be a thread: many writes can be
+    /// awaited on one.
+    pub fn write(&self, command: Bytes) -> Write {
+        let shared = self.shared();
+        let token = match admit(shared, &command) {
+            Ok(token) => token,
+            Err(error) => return Write::refused(error),
+        };
+        let (tx, rx) = oneshot();
+        let propose = Propose {
+            command,
+            answer: None,
+            outcome: OutcomeSlot {
+                tx: OutcomeTx::Write { tx, at: (0, 0) },
+                token,
+            },
+        };
+        match shared.post(|inbox| inbox.proposals.push_back(propose)) {
+            Ok(()) => Write::pending(Arc::clone(shared), rx),
+            Err(end) => Write::refused(end.propose_error()),
         }
     }
 
@@ -456,16 +486,52 @@ impl Node {
         self.handle.shutdown();
     }
 
-    /// Threads of this node that have not ended yet (3 while it runs; 0 once it has
-    /// stopped or shut down and every thread has returned).
+    /// Threads of this node that have not ended yet (3 while it runs, 2 with
+    /// `NodeConfig::sync_on_loop`; 0 once it has stopped or shut down and every thread has
+    /// returned).
     pub fn running_threads(&self) -> usize {
         self.handle.live.load(Ordering::SeqCst)
     }
 }
 
+/// The checks `propose` and `write` make before queueing anything: size, the node's end,
+/// leadership as last published, and the bound on pending proposals (whose unit it takes).
+fn admit(shared: &Shared, command: &Bytes) -> Result<PendingToken, ProposeError> {
+    if command.len() > shared.max_command_bytes {
+        shared.rejected.fetch_add(1, Ordering::Relaxed);
+        return Err(ProposeError::TooLarge {
+            bytes: command.len(),
+            max: shared.max_command_bytes,
+        });
+    }
+    {
+        let published = lock(&shared.published);
+        if let Some(end) = &published.end {
+            return Err(match end {
+                NodeError::Stopped(reason) => ProposeError::Stopped(reason.clone()),
+                _ => ProposeError::Shutdown,
+            });
+        }
+        if published.state.role != core::Role::Leader {
+            shared.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(ProposeError::NotLeader {
+                leader: published.state.leader,
+                term: published.state.term,
+            });
+        }
+    }
+    if shared.pending.fetch_add(1, Ordering::SeqCst) >= shared.max_pending_proposals {
+        shared.pending.fetch_sub(1, Ordering::SeqCst);
+        shared.rejected.fetch_add(1, Ordering::Relaxed);
+        return Err(ProposeError::Busy);
+    }
+    Ok(PendingToken(std::sync::Arc::clone(&shared.pending)))
+}
+
 /// Spawns `body` on a thread counted in `live` until it returns.
 fn spawn(
     live: &std::sync::Arc<AtomicUsize>,
+    name: String,
     body: impl FnOnce() + Send + 'static,
 ) -> thread::JoinHandle<()> {
     struct Alive(std::sync::Arc<AtomicUsize>);
@@ -476,10 +542,24 @@ fn spawn(
     }
     live.fetch_add(1, Ordering::SeqCst);
     let alive = Alive(std::sync::Arc::clone(live));
-    thread::spawn(move || {
+    let run = move || {
         let _alive = alive;
         body();
-    })
+    };
+    #[cfg(not(loom))]
+    {
+        // Named, so profiles and debuggers tell the node's threads apart.
+        let spawned = thread::Builder::new().name(name).spawn(run);
+        match spawned {
+            Ok(handle) => handle,
+            Err(error) => panic!("the node cannot spawn a thread: {error}"),
+        }
+    }
+    #[cfg(loom)]
+    {
+        let _ = name;
+        thread::spawn(run)
+    }
 }
 
 #[cfg(not(loom))]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::core::Apply;
-use crate::sync::Arc;
+use crate::sync::{lock, Arc, AtomicU64, Mutex, Ordering};
 
 use super::queue::{deadline_after, PopError, Queue};
 use super::shared::{End, OutcomeSlot, Shared};
@@ -129,10 +129,27 @@ pub(crate) enum SinkError {
     Failed(StopReason),
 }
 
+/// Why [`ApplySink::try_deliver`] did not take an apply.
+pub(crate) enum TryDeliverError {
+    /// Taking it now would block: it is handed back (the applier thread will wait).
+    WouldBlock(Apply),
+    /// As for [`ApplySink::deliver`].
+    Sink(SinkError),
+}
+
 /// Where the applier hands applies: the public [`Applies`] stream or the Lab's channel.
 pub(crate) trait ApplySink: Send + 'static {
     /// Hands one apply to the service; may block while the service catches up.
     fn deliver(&mut self, apply: Apply) -> Result<(), SinkError>;
+    /// Hands one apply to the service if that does not block (the event loop delivers
+    /// this way when nothing is queued for the applier thread). By default it never does.
+    fn try_deliver(&mut self, apply: Apply) -> Result<(), TryDeliverError> {
+        Err(TryDeliverError::WouldBlock(apply))
+    }
+    /// Wakes the service for what `try_deliver` handed over, if that was deferred (the loop
+    /// calls it after resolving the proposals, so the service's wake-up is not on their
+    /// path).
+    fn flush(&mut self) {}
     /// The stream ends (with the reason, if the node stopped on an error).
     fn end(&mut self, reason: Option<StopReason>);
 }
@@ -140,6 +157,8 @@ pub(crate) trait ApplySink: Send + 'static {
 /// The sink behind [`Applies`].
 pub(crate) struct QueueSink {
     pub queue: Arc<Queue<Applied>>,
+    /// `try_deliver` queued items without waking a waiting service (`flush` does).
+    pub unwoken: bool,
 }
 
 impl ApplySink for QueueSink {
@@ -149,7 +168,29 @@ impl ApplySink for QueueSink {
             .map_err(|_| SinkError::Closed)
     }
 
+    fn try_deliver(&mut self, apply: Apply) -> Result<(), TryDeliverError> {
+        // Only the holder of the sink pushes here (the service only takes), so room seen
+        // now is still there for the push.
+        if self.queue.len() >= self.queue.capacity() {
+            return Err(TryDeliverError::WouldBlock(apply));
+        }
+        match self.queue.try_push_quiet(apply.into()) {
+            Ok(wake) => {
+                self.unwoken |= wake;
+                Ok(())
+            }
+            Err(_) => Err(TryDeliverError::Sink(SinkError::Closed)),
+        }
+    }
+
+    fn flush(&mut self) {
+        if std::mem::take(&mut self.unwoken) {
+            self.queue.wake_waiters();
+        }
+    }
+
     fn end(&mut self, reason: Option<StopReason>) {
+        self.flush();
         if let Some(reason) = reason {
             let _ = self.queue.push_force(Applied::Stopped(reason));
         }
@@ -163,61 +204,162 @@ pub(crate) struct ApplyItem {
     pub outcome: Option<OutcomeSlot>,
 }
 
-/// The applier thread: takes released applies in order and hands them to `sink`.
-pub(crate) fn run_applier(
-    shared: Arc<Shared>,
-    queue: Arc<Queue<ApplyItem>>,
-    mut sink: Box<dyn ApplySink>,
-) {
-    let mut service_gone = false;
-    while let Some(items) = queue.pop_all_wait() {
-        shared.notify(|inbox| inbox.applier_took = true);
-        for ApplyItem { apply, outcome } in items {
-            let index = match &apply {
-                Apply::Entry { index, .. } | Apply::Snapshot { index, .. } => *index,
-            };
-            let delivered = if service_gone {
-                Ok(())
-            } else {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.deliver(apply)))
-                    .unwrap_or_else(|payload| {
-                        Err(SinkError::Failed(StopReason::Panicked {
-                            message: super::error::panic_message(&*payload),
-                        }))
-                    })
-            };
-            match delivered {
-                Ok(()) => {}
-                Err(SinkError::Closed) => service_gone = true,
-                Err(SinkError::Failed(reason)) => {
-                    tracing::error!(id = shared.id, index, %reason, "the service cannot take a committed entry; stopping");
-                    if let Some(outcome) = outcome {
-                        outcome.resolve(Err(super::ProposalError::Stopped(reason.clone())));
-                    }
-                    shared.request_stop(End::Stopped(reason.clone()));
-                    sink.end(Some(reason));
-                    return;
-                }
-            }
-            if service_gone {
-                // Committed, but the service no longer reads: resolved as the node's end
-                // says (a dropped stream while running still counts as applied).
-                if let Some(outcome) = outcome {
-                    outcome.resolve(shared.end().map_or(Ok(()), |end| Err(end.proposal_error())));
-                }
-                continue;
-            }
-            shared
-                .applied
-                .fetch_max(index, std::sync::atomic::Ordering::SeqCst);
-            if let Some(outcome) = outcome {
-                outcome.resolve(Ok(()));
+/// The sink and what became of the service, shared by the applier thread and the event
+/// loop (which delivers itself when nothing waits for the applier: one thread hand-off
+/// less per commit). Whoever holds the lock delivers; order is kept by
+/// [`ApplyStage::queued`].
+pub(crate) struct ApplyStage {
+    /// The applier thread's queue (bounded: `NodeConfig::apply_queue`).
+    pub queue: Arc<Queue<ApplyItem>>,
+    sink: Mutex<SinkState>,
+    /// Items pushed to the applier's queue and not yet delivered: the loop delivers
+    /// directly only while this is zero (only the loop raises it, so zero stays zero until
+    /// the loop queues again), so no apply overtakes one queued before it.
+    pub queued: AtomicU64,
+}
+
+struct SinkState {
+    sink: Box<dyn ApplySink>,
+    /// The service stopped reading: the rest is discarded.
+    service_gone: bool,
+    /// The stream was ended on a failure (`end` called): nothing more is delivered.
+    ended: bool,
+}
+
+impl ApplyStage {
+    pub(crate) fn new(queue: Arc<Queue<ApplyItem>>, sink: Box<dyn ApplySink>) -> Self {
+        ApplyStage {
+            queue,
+            sink: Mutex::new(SinkState {
+                sink,
+                service_gone: false,
+                ended: false,
+            }),
+            queued: AtomicU64::new(0),
+        }
+    }
+
+    /// Delivers `items` from the event loop while the sink takes them without blocking;
+    /// returns the rest (in order) when it would block. Only when nothing is queued.
+    pub(crate) fn deliver_now(
+        &self,
+        shared: &Shared,
+        items: &mut std::collections::VecDeque<ApplyItem>,
+    ) {
+        if items.is_empty() || self.queued.load(Ordering::SeqCst) != 0 {
+            return;
+        }
+        let mut state = lock(&self.sink);
+        while let Some(item) = items.pop_front() {
+            if let Some(item) = deliver(&mut state, shared, item, false) {
+                items.push_front(item);
+                break;
             }
         }
+        if !state.ended {
+            state.sink.flush();
+        }
+    }
+}
+
+/// Hands `item` to the sink (`wait`: blocking if need be) and resolves its proposal; hands
+/// the item back if the sink would block (`wait == false` only).
+fn deliver(
+    state: &mut SinkState,
+    shared: &Shared,
+    item: ApplyItem,
+    wait: bool,
+) -> Option<ApplyItem> {
+    let ApplyItem { apply, outcome } = item;
+    if state.ended {
+        if let Some(outcome) = outcome {
+            outcome.resolve(Err(shared
+                .end()
+                .map_or(super::ProposalError::Shutdown, |end| end.proposal_error())));
+        }
+        return None;
+    }
+    let index = match &apply {
+        Apply::Entry { index, .. } | Apply::Snapshot { index, .. } => *index,
+    };
+    let delivered = if state.service_gone {
+        Ok(())
+    } else {
+        let sink = &mut state.sink;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if wait {
+                sink.deliver(apply).map_err(TryDeliverError::Sink)
+            } else {
+                sink.try_deliver(apply)
+            }
+        }))
+        .unwrap_or_else(|payload| {
+            Err(TryDeliverError::Sink(SinkError::Failed(
+                StopReason::Panicked {
+                    message: super::error::panic_message(&*payload),
+                },
+            )))
+        })
+    };
+    match delivered {
+        Ok(()) => {}
+        Err(TryDeliverError::WouldBlock(apply)) => return Some(ApplyItem { apply, outcome }),
+        Err(TryDeliverError::Sink(SinkError::Closed)) => state.service_gone = true,
+        Err(TryDeliverError::Sink(SinkError::Failed(reason))) => {
+            tracing::error!(id = shared.id, index, %reason, "the service cannot take a committed entry; stopping");
+            if let Some(outcome) = outcome {
+                outcome.resolve(Err(super::ProposalError::Stopped(reason.clone())));
+            }
+            shared.request_stop(End::Stopped(reason.clone()));
+            state.sink.end(Some(reason));
+            state.ended = true;
+            return None;
+        }
+    }
+    if state.service_gone {
+        // Committed, but the service no longer reads: resolved as the node's end says (a
+        // dropped stream while running still counts as applied).
+        if let Some(outcome) = outcome {
+            outcome.resolve(shared.end().map_or(Ok(()), |end| Err(end.proposal_error())));
+        }
+        return None;
+    }
+    shared
+        .applied
+        .fetch_max(index, std::sync::atomic::Ordering::SeqCst);
+    if let Some(outcome) = outcome {
+        outcome.resolve(Ok(()));
+    }
+    None
+}
+
+/// The applier thread: takes released applies in order and hands them to the sink.
+pub(crate) fn run_applier(shared: Arc<Shared>, stage: Arc<ApplyStage>) {
+    let queue = &stage.queue;
+    while let Some(items) = queue.pop_all_wait() {
+        // The loop stops releasing applies only when this queue is full (the rest wait in
+        // its backlog) and only the loop pushes here, so it needs waking for room only
+        // when a take emptied a full queue; any other take would wake it for nothing.
+        if items.len() >= queue.capacity() {
+            shared.notify(|inbox| inbox.applier_took = true);
+        }
+        let taken = items.len() as u64;
+        {
+            let mut state = lock(&stage.sink);
+            for item in items {
+                // Blocking delivery never hands the item back.
+                let _ = deliver(&mut state, &shared, item, true);
+            }
+        }
+        stage.queued.fetch_sub(taken, Ordering::SeqCst);
     }
     let reason = match shared.end() {
         Some(End::Stopped(reason)) => Some(reason),
         _ => None,
     };
-    sink.end(reason);
+    let mut state = lock(&stage.sink);
+    if !state.ended {
+        state.ended = true;
+        state.sink.end(reason);
+    }
 }

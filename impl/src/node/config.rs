@@ -50,6 +50,15 @@ pub struct NodeConfig {
     /// Received messages waiting for the event loop at most; more are dropped (Raft
     /// retries).
     pub inbox: usize,
+    /// Whether the event loop writes and syncs the storage itself instead of handing each
+    /// write to a storage worker thread. On, a commit crosses one thread less on every peer
+    /// (no hand-off to the worker, no sync report back), but the loop waits for every sync:
+    /// use it only with a storage whose `sync` does not block (in memory). Off (the
+    /// default), syncs run on the worker with group commit, and heartbeats, votes and
+    /// proposals keep flowing while a sync is in progress. Durability is the same either
+    /// way: replies, votes and applies leave only once their write is synced, and the core
+    /// counts the leader's own log only up to the synced index (§10.2.1).
+    pub sync_on_loop: bool,
     /// Whether the event loop advances time itself, one tick per `tick`. Off, time moves
     /// only through [`Node::tick`](super::Node::tick) (deterministic tests, loom models).
     pub auto_tick: bool,
@@ -71,6 +80,7 @@ impl Default for NodeConfig {
             max_inflight_appends: 1,
             apply_queue: 1024,
             inbox: 4096,
+            sync_on_loop: false,
             auto_tick: true,
         }
     }

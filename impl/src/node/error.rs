@@ -120,6 +120,20 @@ pub enum ProposalError {
     Stopped(#[source] StopReason),
 }
 
+/// Why a [`Write`](super::Write) did not apply its command: refused before anything was
+/// appended, or appended and then not applied (as a [`Proposal`](super::Proposal) would
+/// have resolved).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    /// Refused: nothing was appended ([`Node::propose`](super::Node::propose)'s errors).
+    #[error(transparent)]
+    Refused(#[from] ProposeError),
+    /// Appended, but not applied as this command ([`Proposal::wait`](super::Proposal::wait)'s
+    /// errors).
+    #[error(transparent)]
+    Failed(#[from] ProposalError),
+}
+
 /// The message of a caught panic payload.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(message) = payload.downcast_ref::<&str>() {

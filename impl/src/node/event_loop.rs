@@ -22,16 +22,17 @@ use std::time::{Duration, Instant};
 use crate::core::{Apply, Core, Input, Message, Outgoing, Persist, Ready, Role};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::sync::{lock, Arc};
+use crate::sync::{lock, Arc, Ordering as SyncOrdering};
 
-use super::applier::ApplyItem;
+use super::applier::{ApplyItem, ApplyStage};
 use super::error::panic_message;
 use super::network::Network;
 use super::queue::{OneshotSender, Queue};
-use super::shared::{Control, End, Inbox, OutcomeSlot, Propose, Received, Shared};
+use super::shared::{Control, End, Inbox, OutcomeSlot, Propose, Received, Shared, Synced};
 use super::status::{State, Status};
-use super::storage_worker::Write;
+use super::storage_worker::{write_and_sync, Write};
 use super::{ProposalError, ProposeError, StopReason};
+use crate::storage::Storage;
 
 /// Something that may leave only once the write of its iteration is durable.
 enum Held {
@@ -48,6 +49,14 @@ struct Iteration {
     held: Vec<Held>,
 }
 
+/// Where the loop's writes go.
+pub(crate) enum StorageSide {
+    /// To the storage worker thread (group commit off the loop).
+    Worker(Arc<Queue<Write>>),
+    /// Written and synced on the loop itself (`NodeConfig::sync_on_loop`).
+    Inline(Box<dyn Storage>),
+}
+
 /// A proposal waiting to be applied.
 struct Pending {
     term: u64,
@@ -58,8 +67,9 @@ pub(crate) struct EventLoop {
     pub core: Core,
     pub shared: Arc<Shared>,
     pub network: std::sync::Arc<dyn Network>,
-    pub storage: Arc<Queue<Write>>,
-    pub applier: Arc<Queue<ApplyItem>>,
+    pub storage: StorageSide,
+    /// The hand-over to the service (the applier thread's queue with it).
+    pub stage: Arc<ApplyStage>,
     pub syncs: std::sync::Arc<AtomicU64>,
     pub tick: Option<Duration>,
     /// Writes handed to the storage worker so far, and how many of them are durable.
@@ -77,8 +87,8 @@ impl EventLoop {
         core: Core,
         shared: Arc<Shared>,
         network: std::sync::Arc<dyn Network>,
-        storage: Arc<Queue<Write>>,
-        applier: Arc<Queue<ApplyItem>>,
+        storage: StorageSide,
+        stage: Arc<ApplyStage>,
         syncs: std::sync::Arc<AtomicU64>,
         tick: Option<Duration>,
     ) -> Self {
@@ -88,7 +98,7 @@ impl EventLoop {
             shared,
             network,
             storage,
-            applier,
+            stage,
             syncs,
             tick,
             issued_seq: 0,
@@ -127,14 +137,16 @@ impl EventLoop {
         };
         self.shared.inbox_changed.notify_all();
         for propose in leftover.proposals {
-            propose.answer.send(Err(end.propose_error()));
+            propose.refuse(end.propose_error());
         }
         drop(leftover.messages);
         drop(leftover.control);
         // A shutdown lets the worker finish what it was given; after a failure it has
         // exited already.
-        self.storage.close();
-        self.applier.close();
+        if let StorageSide::Worker(queue) = &self.storage {
+            queue.close();
+        }
+        self.stage.queue.close();
         for (_, pending) in std::mem::take(&mut self.pending) {
             pending.outcome.resolve(Err(end.proposal_error()));
         }
@@ -159,17 +171,7 @@ impl EventLoop {
             }
             let mut it = Iteration::default();
             if let Some(synced) = inbox.synced {
-                if synced.seq > self.durable_seq {
-                    self.durable_seq = synced.seq;
-                    self.durable_index = synced.index;
-                    self.step(
-                        Input::Persisted {
-                            index: synced.index,
-                            term: synced.term,
-                        },
-                        &mut it,
-                    );
-                }
+                self.persisted(synced, &mut it);
             }
             for control in inbox.control {
                 match control {
@@ -217,6 +219,8 @@ impl EventLoop {
             if inbox.has_work() {
                 break;
             }
+            // Producers signal only a waiting loop (`Shared::wake`).
+            inbox.waiting = true;
             inbox = match next_tick {
                 None => self
                     .shared
@@ -235,7 +239,9 @@ impl EventLoop {
                         .0
                 }
             };
+            inbox.waiting = false;
         }
+        inbox.waiting = false;
         Inbox {
             messages: std::mem::take(&mut inbox.messages),
             proposals: std::mem::take(&mut inbox.proposals),
@@ -244,6 +250,23 @@ impl EventLoop {
             applier_took: std::mem::take(&mut inbox.applier_took),
             stop: inbox.stop.clone(),
             ended: None,
+            waiting: false,
+        }
+    }
+
+    /// Every write up to `synced.seq` is durable: the core counts the log up to there
+    /// (§10.2.1) and the outputs held for those writes may leave.
+    fn persisted(&mut self, synced: Synced, it: &mut Iteration) {
+        if synced.seq > self.durable_seq {
+            self.durable_seq = synced.seq;
+            self.durable_index = synced.index;
+            self.step(
+                Input::Persisted {
+                    index: synced.index,
+                    term: synced.term,
+                },
+                it,
+            );
         }
     }
 
@@ -290,42 +313,45 @@ impl EventLoop {
     }
 
     fn propose(&mut self, propose: Propose, it: &mut Iteration) {
-        let Propose {
-            command,
-            answer,
-            outcome,
-        } = propose;
         if self.core.role() != Role::Leader {
             self.shared.rejected.fetch_add(1, Ordering::Relaxed);
-            answer.send(Err(ProposeError::NotLeader {
+            propose.refuse(ProposeError::NotLeader {
                 leader: self.core.leader_id(),
                 term: self.core.current_term(),
-            }));
+            });
             return;
         }
-        let bytes = command.len();
-        let ready = self.step(Input::Propose(command), it);
+        let bytes = propose.command.len();
+        let ready = self.step(Input::Propose(propose.command.clone()), it);
         match ready.proposed {
             Some((index, term)) => {
                 self.shared.accepted.fetch_add(1, Ordering::Relaxed);
+                let Propose {
+                    answer,
+                    mut outcome,
+                    ..
+                } = propose;
+                outcome.accepted(index, term);
                 self.pending.insert(index, Pending { term, outcome });
-                answer.send(Ok((index, term)));
+                if let Some(answer) = answer {
+                    answer.send(Ok((index, term)));
+                }
             }
             None if self.core.role() == Role::Leader => {
                 // Still leader, yet the core refused it: its own size limit (a command
                 // no message could carry) is below `max_command_bytes`.
                 self.shared.rejected.fetch_add(1, Ordering::Relaxed);
-                answer.send(Err(ProposeError::TooLarge {
+                propose.refuse(ProposeError::TooLarge {
                     bytes,
                     max: self.shared.max_command_bytes,
-                }));
+                });
             }
             None => {
                 self.shared.rejected.fetch_add(1, Ordering::Relaxed);
-                answer.send(Err(ProposeError::NotLeader {
+                propose.refuse(ProposeError::NotLeader {
                     leader: self.core.leader_id(),
                     term: self.core.current_term(),
-                }));
+                });
             }
         }
     }
@@ -343,8 +369,26 @@ impl EventLoop {
     }
 
     /// Ends the iteration: one write, early sends, held outputs, applies, status.
-    fn finish(&mut self, it: Iteration) {
+    fn finish(&mut self, mut it: Iteration) {
+        // With the storage on the loop, a write is durable before the iteration ends: the
+        // `Persisted` step it allows may release more (a commit, applies), so the loop goes
+        // round until an iteration writes nothing (at most a step or two).
+        while let Some(synced) = self.finish_outputs(it) {
+            it = Iteration::default();
+            self.persisted(synced, &mut it);
+        }
+        // Published before the hand-over: the loop may resolve proposals itself, and a
+        // caller woken by its outcome must find a status that covers it (commit index).
+        // The apply queue depth is as of before this hand-over.
+        self.publish();
+        self.pump_applies();
+    }
+
+    /// One write, early sends, held outputs; returns the write's report if it was synced
+    /// here (`StorageSide::Inline`).
+    fn finish_outputs(&mut self, it: Iteration) -> Option<Synced> {
         let Iteration { deltas, now, held } = it;
+        let mut inline = None;
         let gate = if deltas.is_empty() {
             self.issued_seq
         } else {
@@ -354,13 +398,39 @@ impl EventLoop {
                 deltas: merge(deltas),
                 log_end: (self.core.last_log_index(), self.core.log().last_term()),
             };
-            // Unbounded in count, but one write per iteration, and proposals are bounded
-            // by `max_pending_proposals`; a closed queue means the node is stopping.
-            let _ = self.storage.push_force(write);
+            match &self.storage {
+                StorageSide::Worker(queue) => {
+                    // Unbounded in count, but one write per iteration, and proposals are
+                    // bounded by `max_pending_proposals`; a closed queue means the node is
+                    // stopping.
+                    let _ = queue.push_force(write);
+                }
+                StorageSide::Inline(_) => inline = Some(write),
+            }
             self.issued_seq
         };
+        // A leader's AppendEntries leave before its own write (§10.2.1).
         for out in now {
             self.send(out);
+        }
+        let mut synced = None;
+        if let (Some(write), StorageSide::Inline(storage)) = (inline, &mut self.storage) {
+            match write_and_sync(&mut **storage, std::slice::from_ref(&write)) {
+                Ok(()) => {
+                    self.syncs.fetch_add(1, Ordering::Relaxed);
+                    synced = Some(Synced {
+                        seq: write.seq,
+                        index: write.log_end.0,
+                        term: write.log_end.1,
+                    });
+                }
+                Err(reason) => {
+                    // Nothing of this write is acknowledged: its held outputs stay held
+                    // and the loop stops at its next take of the inbox.
+                    tracing::error!(id = self.shared.id, %reason, "storage failed; the node stops");
+                    self.shared.request_stop(End::Stopped(reason));
+                }
+            }
         }
         self.release_durable();
         for item in held {
@@ -370,8 +440,7 @@ impl EventLoop {
                 self.held.push_back((gate, item));
             }
         }
-        self.pump_applies();
-        self.publish();
+        synced
     }
 
     fn release_durable(&mut self) {
@@ -437,13 +506,19 @@ impl EventLoop {
         }
     }
 
-    /// Moves released applies to the applier while its queue has room (never blocks).
+    /// Hands released applies to the service: from the loop itself while the sink takes
+    /// them without blocking and nothing is queued for the applier (no thread hand-off),
+    /// else to the applier thread while its queue has room. Never blocks.
     fn pump_applies(&mut self) {
-        while self.applier.len() < self.applier.capacity() {
+        self.stage.deliver_now(&self.shared, &mut self.backlog);
+        while self.stage.queue.len() < self.stage.queue.capacity() {
             let Some(item) = self.backlog.pop_front() else {
                 break;
             };
-            if let Err(item) = self.applier.try_push(item) {
+            // Counted before it is visible to the applier, which uncounts it once delivered.
+            self.stage.queued.fetch_add(1, SyncOrdering::SeqCst);
+            if let Err(item) = self.stage.queue.try_push(item) {
+                self.stage.queued.fetch_sub(1, SyncOrdering::SeqCst);
                 self.backlog.push_front(item);
                 break;
             }
@@ -477,7 +552,7 @@ impl EventLoop {
             inbox_messages: 0,
             inbox_proposals: 0,
             storage_queue: (self.issued_seq - self.durable_seq) as usize,
-            apply_queue: self.backlog.len() + self.applier.len(),
+            apply_queue: self.backlog.len() + self.stage.queue.len(),
             held: self.held.len(),
             pending_proposals: self.shared.pending.load(Ordering::SeqCst),
             proposals_accepted: self.shared.accepted.load(Ordering::Relaxed),

@@ -3,9 +3,10 @@
 //! ([`oneshot`]). No hand-off uses a channel whose blocking loom cannot see.
 
 use std::collections::VecDeque;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::sync::{lock, Arc, Condvar, Mutex};
+use crate::sync::{lock, Arc, Condvar, Mutex, MutexGuard};
 
 /// A bounded multi-producer, multi-consumer FIFO. Closing it wakes every waiter: producers
 /// are refused from then on, consumers drain what is left and then see the end.
@@ -18,6 +19,10 @@ pub(crate) struct Queue<T> {
 struct QueueState<T> {
     items: VecDeque<T>,
     closed: bool,
+    /// Threads blocked on `changed` (producers waiting for room, consumers for items): a
+    /// change signals only when someone waits, so a hand-off to a busy thread costs no
+    /// futex call.
+    waiters: usize,
 }
 
 impl<T> Queue<T> {
@@ -27,6 +32,7 @@ impl<T> Queue<T> {
             state: Mutex::new(QueueState {
                 items: VecDeque::new(),
                 closed: false,
+                waiters: 0,
             }),
             changed: Condvar::new(),
             capacity: capacity.max(1),
@@ -40,9 +46,25 @@ impl<T> Queue<T> {
             return Err(item);
         }
         state.items.push_back(item);
-        drop(state);
-        self.changed.notify_all();
+        self.signal(state);
         Ok(())
+    }
+
+    /// [`try_push`](Queue::try_push) without waking anyone: returns whether a waiter must
+    /// be woken ([`Queue::wake_waiters`]) — so a producer can finish more urgent work (resolve
+    /// a proposal) before it pays for the wake-up.
+    pub(crate) fn try_push_quiet(&self, item: T) -> Result<bool, T> {
+        let mut state = lock(&self.state);
+        if state.closed || state.items.len() >= self.capacity {
+            return Err(item);
+        }
+        state.items.push_back(item);
+        Ok(state.waiters > 0)
+    }
+
+    /// Wakes every waiter (after [`try_push_quiet`](Queue::try_push_quiet)).
+    pub(crate) fn wake_waiters(&self) {
+        self.changed.notify_all();
     }
 
     /// Appends `item`; when the queue is full the oldest item is dropped to make room (for
@@ -59,8 +81,7 @@ impl<T> Queue<T> {
             None
         };
         state.items.push_back(item);
-        drop(state);
-        self.changed.notify_all();
+        self.signal(state);
         Ok(dropped.is_some())
     }
 
@@ -69,17 +90,13 @@ impl<T> Queue<T> {
     pub(crate) fn push_wait(&self, item: T) -> Result<(), T> {
         let mut state = lock(&self.state);
         while !state.closed && state.items.len() >= self.capacity {
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            state = self.wait(state);
         }
         if state.closed {
             return Err(item);
         }
         state.items.push_back(item);
-        drop(state);
-        self.changed.notify_all();
+        self.signal(state);
         Ok(())
     }
 
@@ -91,8 +108,7 @@ impl<T> Queue<T> {
             return Err(item);
         }
         state.items.push_back(item);
-        drop(state);
-        self.changed.notify_all();
+        self.signal(state);
         Ok(())
     }
 
@@ -100,17 +116,13 @@ impl<T> Queue<T> {
     pub(crate) fn pop_all_wait(&self) -> Option<Vec<T>> {
         let mut state = lock(&self.state);
         while state.items.is_empty() && !state.closed {
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            state = self.wait(state);
         }
         if state.items.is_empty() {
             return None;
         }
         let items = state.items.drain(..).collect();
-        drop(state);
-        self.changed.notify_all();
+        self.signal(state);
         Some(items)
     }
 
@@ -124,27 +136,27 @@ impl<T> Queue<T> {
         let mut state = lock(&self.state);
         loop {
             if let Some(item) = state.items.pop_front() {
-                drop(state);
-                self.changed.notify_all();
+                self.signal(state);
                 return Ok(item);
             }
             if state.closed {
                 return Err(PopError::Closed);
             }
             state = match deadline {
-                None => self
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                None => self.wait(state),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         return Err(PopError::Timeout);
                     }
-                    self.changed
+                    state.waiters += 1;
+                    let mut state = self
+                        .changed
                         .wait_timeout(state, deadline - now)
                         .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .0
+                        .0;
+                    state.waiters -= 1;
+                    state
                 }
             };
         }
@@ -155,12 +167,32 @@ impl<T> Queue<T> {
         let mut state = lock(&self.state);
         match state.items.pop_front() {
             Some(item) => {
-                drop(state);
-                self.changed.notify_all();
+                self.signal(state);
                 Ok(item)
             }
             None if state.closed => Err(PopError::Closed),
             None => Err(PopError::Timeout),
+        }
+    }
+
+    /// Blocks on `changed`, counted in `waiters`.
+    fn wait<'a>(&self, mut state: MutexGuard<'a, QueueState<T>>) -> MutexGuard<'a, QueueState<T>> {
+        state.waiters += 1;
+        let mut state = self
+            .changed
+            .wait(state)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.waiters -= 1;
+        state
+    }
+
+    /// Releases the lock and wakes the waiters, if any (producers and consumers share one
+    /// condition variable, so all of them: each rechecks its own condition).
+    fn signal(&self, state: MutexGuard<'_, QueueState<T>>) {
+        let waiters = state.waiters;
+        drop(state);
+        if waiters > 0 {
+            self.changed.notify_all();
         }
     }
 
@@ -207,6 +239,8 @@ pub(crate) fn oneshot<T>() -> (OneshotSender<T>, OneshotReceiver<T>) {
         Mutex::new(Slot {
             value: None,
             closed: false,
+            waiting: false,
+            waker: None,
         }),
         Condvar::new(),
     ));
@@ -221,6 +255,25 @@ pub(crate) fn oneshot<T>() -> (OneshotSender<T>, OneshotReceiver<T>) {
 struct Slot<T> {
     value: Option<T>,
     closed: bool,
+    /// The receiver is blocked on the condition variable (the sender signals only then).
+    waiting: bool,
+    /// The task polling the receiver as a future, woken when the slot fills or closes.
+    waker: Option<Waker>,
+}
+
+/// Sets the slot with `set` and wakes its receiver if it waits.
+fn fill<T>(slot: &SlotCell<T>, set: impl FnOnce(&mut Slot<T>)) {
+    let mut state = lock(&slot.0);
+    set(&mut state);
+    let waiting = state.waiting;
+    let waker = state.waker.take();
+    drop(state);
+    if waiting {
+        slot.1.notify_one();
+    }
+    if let Some(waker) = waker {
+        waker.wake();
+    }
 }
 
 type SlotCell<T> = Arc<(Mutex<Slot<T>>, Condvar)>;
@@ -234,8 +287,7 @@ impl<T> OneshotSender<T> {
     /// Fills the slot and wakes the receiver (nothing happens if it is gone).
     pub(crate) fn send(mut self, value: T) {
         if let Some(slot) = self.slot.take() {
-            lock(&slot.0).value = Some(value);
-            slot.1.notify_all();
+            fill(&slot, |state| state.value = Some(value));
         }
     }
 }
@@ -243,8 +295,7 @@ impl<T> OneshotSender<T> {
 impl<T> Drop for OneshotSender<T> {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
-            lock(&slot.0).closed = true;
-            slot.1.notify_all();
+            fill(&slot, |state| state.closed = true);
         }
     }
 }
@@ -271,6 +322,7 @@ impl<T> OneshotReceiver<T> {
             if state.closed {
                 return Err(PopError::Closed);
             }
+            state.waiting = true;
             state = match deadline {
                 None => changed
                     .wait(state)
@@ -278,6 +330,7 @@ impl<T> OneshotReceiver<T> {
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
+                        state.waiting = false;
                         return Err(PopError::Timeout);
                     }
                     changed
@@ -286,7 +339,30 @@ impl<T> OneshotReceiver<T> {
                         .0
                 }
             };
+            state.waiting = false;
         }
+    }
+}
+
+impl<T> OneshotReceiver<T> {
+    /// The value if it has come (`Ready(Some)`), the end if the sender was dropped unsent
+    /// (`Ready(None)`); otherwise registers `cx`'s waker, which the sender wakes.
+    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut state = lock(&self.slot.0);
+        if let Some(value) = state.value.take() {
+            return Poll::Ready(Some(value));
+        }
+        if state.closed {
+            return Poll::Ready(None);
+        }
+        if !state
+            .waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            state.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }
 

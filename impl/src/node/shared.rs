@@ -9,11 +9,11 @@ use bytes::Bytes;
 use crate::core::{Core, Message};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crate::sync::{lock, Condvar, Mutex};
+use crate::sync::{lock, Condvar, Mutex, MutexGuard};
 
 use super::queue::OneshotSender;
 use super::status::{State, Status};
-use super::{NodeError, ProposalError, ProposeError, StopReason};
+use super::{NodeError, ProposalError, ProposeError, StopReason, WriteError};
 
 /// A received message for the loop. `reply`: the Lab layer's RPC handler waiting for the
 /// reply this message produces (sent there instead of to the network, once durable).
@@ -23,26 +23,71 @@ pub(crate) struct Received {
     pub reply: Option<OneshotSender<Vec<u8>>>,
 }
 
-/// A proposal for the loop: the command, where to answer with its `(index, term)`, and the
+/// A proposal for the loop: the command, where to answer with its `(index, term)` (a
+/// [`Node::propose`](super::Node::propose) caller waits for it; a
+/// [`Node::write`](super::Node::write) has none: its outcome carries everything), and the
 /// slot its outcome goes to.
 pub(crate) struct Propose {
     pub command: Bytes,
-    pub answer: OneshotSender<Result<(u64, u64), ProposeError>>,
+    pub answer: Option<OneshotSender<Result<(u64, u64), ProposeError>>>,
     pub outcome: OutcomeSlot,
+}
+
+impl Propose {
+    /// The loop refuses the command: nothing was appended.
+    pub(crate) fn refuse(self, error: ProposeError) {
+        // The pending unit is given back before the caller can see the refusal.
+        drop(self.outcome.token);
+        match self.outcome.tx {
+            OutcomeTx::Write { tx, .. } => tx.send(Err(WriteError::Refused(error))),
+            OutcomeTx::Proposal(_) => {
+                if let Some(answer) = self.answer {
+                    answer.send(Err(error));
+                }
+            }
+        }
+    }
+}
+
+/// Where an accepted proposal's outcome goes.
+pub(crate) enum OutcomeTx {
+    /// A [`Proposal`](super::Proposal) handle.
+    Proposal(OneshotSender<Result<(), ProposalError>>),
+    /// A [`Write`](super::Write): the entry's position (known once accepted) with the
+    /// outcome.
+    Write {
+        tx: OneshotSender<Result<(u64, u64), WriteError>>,
+        at: (u64, u64),
+    },
 }
 
 /// The outcome of one accepted proposal. While it exists it counts toward
 /// `max_pending_proposals`; dropping it unsent tells the waiter the node shut down.
 pub(crate) struct OutcomeSlot {
-    pub tx: OneshotSender<Result<(), ProposalError>>,
+    pub tx: OutcomeTx,
     pub token: PendingToken,
 }
 
 impl OutcomeSlot {
+    /// The loop appended the entry at `(index, term)`.
+    pub(crate) fn accepted(&mut self, index: u64, term: u64) {
+        if let OutcomeTx::Write { at, .. } = &mut self.tx {
+            *at = (index, term);
+        }
+    }
+
     pub(crate) fn resolve(self, outcome: Result<(), ProposalError>) {
         let OutcomeSlot { tx, token } = self;
-        tx.send(outcome);
+        // Given back before the waiter can see the outcome: a caller that proposes again
+        // as soon as it is woken must not find its own resolved proposal still counted
+        // toward `max_pending_proposals` (a spurious `Busy`).
         drop(token);
+        match tx {
+            OutcomeTx::Proposal(tx) => tx.send(outcome),
+            OutcomeTx::Write { tx, at } => {
+                tx.send(outcome.map(|()| at).map_err(WriteError::Failed));
+            }
+        }
     }
 }
 
@@ -120,6 +165,10 @@ pub(crate) struct Inbox {
     pub stop: Option<End>,
     /// The loop has exited: nothing is accepted any more.
     pub ended: Option<End>,
+    /// The loop is blocked on `inbox_changed`: only then does a producer signal it. A
+    /// producer that finds the loop awake leaves its input for the loop's next take
+    /// without a futex wake-up (it checks `has_work` under this lock before it sleeps).
+    pub waiting: bool,
 }
 
 impl Inbox {
@@ -176,8 +225,7 @@ impl Shared {
             return Err(end);
         }
         let result = push(&mut inbox);
-        drop(inbox);
-        self.inbox_changed.notify_all();
+        self.wake(inbox);
         Ok(result)
     }
 
@@ -187,8 +235,7 @@ impl Shared {
         if inbox.stop.is_none() && inbox.ended.is_none() {
             inbox.stop = Some(end);
         }
-        drop(inbox);
-        self.inbox_changed.notify_all();
+        self.wake(inbox);
     }
 
     /// How the node ended, if it has (or is ending).
@@ -199,8 +246,20 @@ impl Shared {
 
     /// Wakes the loop with a flag set by `set`.
     pub(crate) fn notify(&self, set: impl FnOnce(&mut Inbox)) {
-        set(&mut lock(&self.inbox));
-        self.inbox_changed.notify_all();
+        let mut inbox = lock(&self.inbox);
+        set(&mut inbox);
+        self.wake(inbox);
+    }
+
+    /// Releases the inbox lock and signals the loop if it is blocked. Only the loop waits
+    /// on `inbox_changed`, so one signal suffices; none is needed when it is awake, since
+    /// it takes the inbox again before it next sleeps.
+    fn wake(&self, inbox: MutexGuard<'_, Inbox>) {
+        let waiting = inbox.waiting;
+        drop(inbox);
+        if waiting {
+            self.inbox_changed.notify_one();
+        }
     }
 
     /// Publishes how the node ended: watchers and status readers see it.

@@ -42,22 +42,7 @@ pub(crate) fn run_storage(
             index: last.log_end.0,
             term: last.log_end.1,
         };
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            for write in &writes {
-                for delta in &write.deltas {
-                    storage.write(delta)?;
-                }
-            }
-            storage.sync()
-        }));
-        let failure = match result {
-            Ok(Ok(())) => None,
-            Ok(Err(error)) => Some(StopReason::Storage(std::sync::Arc::new(error))),
-            Err(payload) => Some(StopReason::StoragePanicked {
-                message: panic_message(&*payload),
-            }),
-        };
-        if let Some(reason) = failure {
+        if let Err(reason) = write_and_sync(&mut *storage, &writes) {
             tracing::error!(id = shared.id, %reason, "storage failed; the node stops");
             shared.request_stop(End::Stopped(reason));
             return;
@@ -69,5 +54,29 @@ pub(crate) fn run_storage(
                 inbox.synced = Some(synced);
             }
         });
+    }
+}
+
+/// Writes `writes` in order and syncs once; a failure or a panic of the storage becomes the
+/// reason the node stops. (Shared by the worker and by a loop that syncs itself,
+/// `NodeConfig::sync_on_loop`.)
+pub(crate) fn write_and_sync(
+    storage: &mut dyn Storage,
+    writes: &[Write],
+) -> Result<(), StopReason> {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for write in writes {
+            for delta in &write.deltas {
+                storage.write(delta)?;
+            }
+        }
+        storage.sync()
+    }));
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(StopReason::Storage(std::sync::Arc::new(error))),
+        Err(payload) => Err(StopReason::StoragePanicked {
+            message: panic_message(&*payload),
+        }),
     }
 }

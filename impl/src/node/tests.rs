@@ -258,6 +258,102 @@ fn three_nodes_elect_and_apply_a_proposal() {
     cluster.shutdown();
 }
 
+/// Runs `future` to completion on this thread (a minimal executor: the waker unparks it).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+/// `Node::write`: awaited as a future, or waited on, it resolves to the entry's position
+/// once applied (the service sees the command there); at a follower it is refused with the
+/// leader's hint; beyond `max_pending_proposals` it is refused `Busy` without queueing.
+#[test]
+fn write_resolves_once_applied_and_reports_refusals() {
+    let cluster = cluster(3, |config| config.max_pending_proposals = 2);
+    let leader = cluster.leader(&[0, 1, 2]);
+    let node = &cluster.nodes[leader];
+    let (index, term) = block_on(node.write(Bytes::from_static(b"a"))).expect("applied");
+    assert_eq!(term, node.state().term);
+    assert!(node.status().applied >= index);
+    assert_eq!(
+        next_entry(&cluster.applies[leader]),
+        (index, Bytes::from_static(b"a"))
+    );
+    let (second, _) = node
+        .write(Bytes::from_static(b"b"))
+        .wait()
+        .expect("applied");
+    assert_eq!(second, index + 1);
+    let follower = (leader + 1) % 3;
+    match block_on(cluster.nodes[follower].write(Bytes::from_static(b"c"))) {
+        Err(WriteError::Refused(ProposeError::NotLeader {
+            leader: Some(l), ..
+        })) => {
+            assert_eq!(l, leader)
+        }
+        other => panic!("expected NotLeader, got {other:?}"),
+    }
+    // Hold the leader's syncs: two writes stay pending, a third is Busy at once.
+    cluster.hooks[leader].set_closed(true);
+    let held: Vec<Write> = (0..2u8).map(|i| node.write(Bytes::from(vec![i]))).collect();
+    match node.write(Bytes::from_static(b"over")).wait() {
+        Err(WriteError::Refused(ProposeError::Busy)) => {}
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    cluster.hooks[leader].set_closed(false);
+    let positions: Vec<u64> = held
+        .into_iter()
+        .map(|w| block_on(w).expect("applied").0)
+        .collect();
+    assert_eq!(positions, vec![second + 1, second + 2]);
+    cluster.shutdown();
+}
+
+/// `sync_on_loop`: no storage worker (two threads), a write is applied on every node and
+/// is durable on the leader when it resolves (the leader counts itself only once synced,
+/// §10.2.1); a failing sync on the loop stops the node as on the worker.
+#[test]
+fn sync_on_loop_keeps_durability_and_stops_on_a_failing_sync() {
+    let cluster = cluster(3, |config| config.sync_on_loop = true);
+    let leader = cluster.leader(&[0, 1, 2]);
+    let node = &cluster.nodes[leader];
+    assert_eq!(node.running_threads(), 2);
+    let (index, _) = node
+        .write(Bytes::from_static(b"x"))
+        .wait()
+        .expect("applied");
+    assert!(node.status().durable_index >= index, "{:?}", node.status());
+    for applies in &cluster.applies {
+        assert_eq!(next_entry(applies), (index, Bytes::from_static(b"x")));
+    }
+    cluster.hooks[leader]
+        .fail_sync
+        .store(true, Ordering::SeqCst);
+    assert!(matches!(
+        node.write(Bytes::from_static(b"y")).wait(),
+        Err(WriteError::Failed(ProposalError::Stopped(
+            StopReason::Storage(_)
+        )))
+    ));
+    assert!(matches!(node.stop_reason(), Some(StopReason::Storage(_))));
+    node.shutdown();
+    assert_eq!(node.running_threads(), 0);
+    cluster.shutdown();
+}
+
 /// Back-pressure: with `max_pending_proposals` unresolved (their sync is held), `propose`
 /// returns `Busy` at once; once the sync completes they all resolve and proposing works
 /// again. All of them went to storage in few syncs (batching).
@@ -347,6 +443,70 @@ fn a_partitioned_leader_reports_leadership_lost_with_a_hint() {
     match proposal.wait_timeout(Duration::from_secs(10)) {
         Some(Err(ProposalError::LeadershipLost { leader })) => assert_eq!(leader, Some(new)),
         other => panic!("expected LeadershipLost, got {other:?}"),
+    }
+    cluster.shutdown();
+}
+
+/// A leader cut off from the others accepts a proposal at index `i`; the others elect a new
+/// leader, which commits an entry of its own term at `i`. When the new leader's
+/// AppendEntries reaches the old leader (it matches at `i - 1`, conflicts at `i`, and
+/// carries a commit index at or past `i`), the old leader steps down with `i` committed:
+/// its proposal stays pending until index `i` is applied, and then resolves `Overwritten`
+/// with both terms — the only outcome that says the command is lost for certain (Log
+/// Matching, Figure 3).
+#[test]
+fn an_overwritten_proposal_reports_overwritten() {
+    // One AppendEntries in flight: the new leader's next index for the old leader stays at
+    // its election-time value while the old leader is unreachable, so its first message
+    // there conflicts exactly at `i`.
+    let cluster = cluster(3, |config| config.max_inflight_appends = 1);
+    let old = cluster.leader(&[0, 1, 2]);
+    // Everything before `i` is on every node, so the new leader's log ends at `i - 1`.
+    let settled = cluster.nodes[old]
+        .propose(Bytes::from_static(b"before"))
+        .expect("leader");
+    assert_eq!(
+        settled
+            .wait_timeout(Duration::from_secs(10))
+            .map(|r| r.is_ok()),
+        Some(true)
+    );
+    let settled_index = settled.index();
+    for applies in &cluster.applies {
+        assert_eq!(next_entry(applies).0, settled_index);
+    }
+    cluster.net.isolate(old, true);
+    let doomed = cluster.nodes[old]
+        .propose(Bytes::from_static(b"doomed"))
+        .expect("still leader");
+    let others: Vec<usize> = (0..3).filter(|&i| i != old).collect();
+    let new = cluster.leader(&others);
+    let replacing = cluster.nodes[new]
+        .propose(Bytes::from_static(b"replacing"))
+        .expect("new leader");
+    assert_eq!(
+        replacing
+            .wait_timeout(Duration::from_secs(10))
+            .map(|r| r.is_ok()),
+        Some(true)
+    );
+    assert!(
+        replacing.index() >= doomed.index(),
+        "{replacing:?} {doomed:?}"
+    );
+    assert!(replacing.term() > doomed.term());
+    assert!(doomed.wait_timeout(Duration::from_millis(50)).is_none());
+    cluster.net.set_link(new, old, true);
+    match doomed.wait_timeout(Duration::from_secs(10)) {
+        Some(Err(ProposalError::Overwritten {
+            index,
+            term,
+            committed_term,
+        })) => {
+            assert_eq!((index, term), (doomed.index(), doomed.term()));
+            assert!(committed_term > term, "{committed_term} <= {term}");
+        }
+        other => panic!("expected Overwritten, got {other:?}"),
     }
     cluster.shutdown();
 }
