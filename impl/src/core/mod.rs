@@ -32,6 +32,8 @@ mod fuzz_tests;
 pub mod log;
 pub mod message;
 pub mod persist;
+#[cfg(test)]
+mod pipeline_tests;
 mod replication;
 pub mod role;
 mod snapshot;
@@ -803,7 +805,7 @@ impl Core {
         self.state = RoleState::Leader(role::Progress {
             next_index: vec![self.log.last_index() + 1; servers],
             match_index,
-            in_flight: vec![None; servers],
+            in_flight: vec![role::InFlight::default(); servers],
             sent_commit: vec![0; servers],
             transfers: vec![None; servers],
         });
