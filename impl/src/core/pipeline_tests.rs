@@ -10,7 +10,15 @@ const SERVERS: usize = 3;
 /// Server 0 of three, elected in term 2 with an empty log and both followers idle (their
 /// heartbeat replies are in), with a window of `window` AppendEntries per follower.
 fn leader_with_window(window: usize) -> Core {
-    let mut core = elected(restored(0, window, (0, 0), &[]));
+    leader_with_config(Config {
+        max_inflight_appends: window,
+        ..Config::new(0, SERVERS, 11)
+    })
+}
+
+/// [`leader_with_window`] with any configuration.
+fn leader_with_config(config: Config) -> Core {
+    let mut core = elected(restore(config, (0, 0), &[]));
     for peer in [1, 2] {
         deliver(&mut core, peer, replication::accept(2, 0));
     }
@@ -43,6 +51,14 @@ fn elected(mut core: Core) -> Core {
 }
 
 fn restored(id: usize, window: usize, snapshot: (u64, u64), log_terms: &[u64]) -> Core {
+    let config = Config {
+        max_inflight_appends: window,
+        ..Config::new(id, SERVERS, 11 + id as u64)
+    };
+    restore(config, snapshot, log_terms)
+}
+
+fn restore(config: Config, snapshot: (u64, u64), log_terms: &[u64]) -> Core {
     let state = PersistentState {
         current_term: 1,
         voted_for: None,
@@ -55,10 +71,6 @@ fn restored(id: usize, window: usize, snapshot: (u64, u64), log_terms: &[u64]) -
                 command: vec![0].into(),
             })
             .collect(),
-    };
-    let config = Config {
-        max_inflight_appends: window,
-        ..Config::new(id, SERVERS, 11 + id as u64)
     };
     Core::restore(
         config,
@@ -229,7 +241,13 @@ fn a_window_of_one_is_figure_2_as_written() {
 // Reference: §5.2 (heartbeats)
 #[test]
 fn heartbeats_go_out_with_a_full_window() {
-    let mut leader = leader_with_window(2);
+    // Requests outstanding do not time out before the heartbeat is due: the window is
+    // still full when it goes.
+    let mut leader = leader_with_config(Config {
+        max_inflight_appends: 2,
+        in_flight_timeout_ticks: 100,
+        ..Config::new(0, SERVERS, 11)
+    });
     propose(&mut leader, 1);
     propose(&mut leader, 2);
     assert!(to(&propose(&mut leader, 3), 1).is_empty());
