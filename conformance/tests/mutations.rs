@@ -363,7 +363,7 @@ fn truncate_on_every_append_is_caught_pipelined() {
         mutation: Mutation::TruncateOnEveryAppend,
         sim: faulty(3).pipelined(3),
         sim_expect: &["<= last"],
-        trace: validation_only(faulty(3).pipelined(3)),
+        trace: validation_only(faulty(5).pipelined(3)),
         trace_expect: &["Receive(AppendEntries)"],
     });
 }
