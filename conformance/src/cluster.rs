@@ -147,6 +147,10 @@ pub struct ClusterConfig {
     pub heartbeat_interval: u32,
     /// The cores' `max_entries_per_message` (the shipped default: [`shipped_max_entries`]).
     pub max_entries_per_message: usize,
+    /// The cores' `max_inflight_appends` (1, the shipped default: one AppendEntries
+    /// outstanding per follower; more: pipelined replication, which trace validation
+    /// checks against the model's `pipelined` variant).
+    pub max_inflight_appends: usize,
     /// How long the network holds each message.
     pub delays: Delays,
     /// Lose a sent message identical to one already in flight, as the model's network does
@@ -289,6 +293,8 @@ impl Cluster {
             heartbeat_interval_ticks: c.heartbeat_interval,
             // The model sends the same capped prefix (`raft_model::Config::max_entries_per_message`).
             max_entries_per_message: c.max_entries_per_message,
+            // With more than one, the model's `pipelined` variant (`unbounded_model`).
+            max_inflight_appends: c.max_inflight_appends,
             ..Config::new(i, c.servers, seed)
         }
     }

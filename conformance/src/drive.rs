@@ -30,6 +30,8 @@ pub fn drive_cluster_config(servers: usize) -> ClusterConfig {
         // The shipped cap (512) is above any log the model can hold (indices are `u8`), so
         // the model's uncapped `max_entries_per_message: None` sends the same requests.
         max_entries_per_message: crate::cluster::shipped_max_entries(),
+        // Figure 2's next_index, as in the model bounds these tests drive.
+        max_inflight_appends: 1,
         delays: Delays::NONE,
         dedup: true,
         record: true,

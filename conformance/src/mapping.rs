@@ -15,7 +15,7 @@
 //! | `durable_index`              | `Core::durable_index` (= the disk's synced log end)     |
 //!
 //! Abstracted away: timers and the RNG (the model's actions are enabled at any time), the
-//! leader's `in_flight` batching flags and `leader_id` (they only decide *when* the core
+//! leader's `in_flight` flow-control counts and `leader_id` (they only decide *when* the core
 //! sends, never *what*), delivery times and partitions (the model's network is an
 //! unordered multiset; a partition only loses messages). A crashed server is mapped as
 //! the core restored from the durable part of its disk, which is the state the model's

@@ -33,6 +33,9 @@ pub struct SimConfig {
     /// The cores' batch cap; every profile ships the core's default
     /// ([`crate::cluster::shipped_max_entries`]).
     pub max_entries_per_message: usize,
+    /// The cores' window of AppendEntries outstanding per follower (1 in every standard
+    /// profile, the shipped default; more: pipelined replication).
+    pub max_inflight_appends: usize,
     /// How long the network holds each message.
     pub delays: Delays,
     /// Deliver a due message (rate per mille of scheduler decisions, like those below).
@@ -82,6 +85,7 @@ impl SimConfig {
             election_timeout: (10, 20),
             heartbeat_interval: 3,
             max_entries_per_message: crate::cluster::shipped_max_entries(),
+            max_inflight_appends: 1,
             delays: Delays {
                 short_max: 2,
                 long_per_mille: 10,
@@ -127,6 +131,15 @@ impl SimConfig {
         }
     }
 
+    /// This profile with pipelined replication: up to `window` AppendEntries outstanding
+    /// per follower (`max_inflight_appends`).
+    pub fn pipelined(self, window: usize) -> SimConfig {
+        SimConfig {
+            max_inflight_appends: window,
+            ..self
+        }
+    }
+
     /// This profile plus a service that misuses `snapshot` (as often as the standard
     /// profiles snapshot correctly), to exercise the core's guard at the API boundary.
     pub fn with_bad_snapshots(self) -> SimConfig {
@@ -144,6 +157,7 @@ impl SimConfig {
             election_timeout_max: self.election_timeout.1,
             heartbeat_interval: self.heartbeat_interval,
             max_entries_per_message: self.max_entries_per_message,
+            max_inflight_appends: self.max_inflight_appends,
             delays: self.delays,
             dedup: self.dedup,
             record: self.validate,

@@ -49,6 +49,8 @@ pub fn unbounded_model(cluster: &ClusterConfig) -> RaftModel {
         // The cores' storage has a durable prefix (§10.2.1): a leader's proposal is
         // unsynced until the harness syncs it (`Sync`), and a crash loses what was not.
         durable_prefix: true,
+        // Cores with a window above one advance next_index on send (rule L5).
+        pipelined: cluster.max_inflight_appends > 1,
     })
 }
 
@@ -116,6 +118,12 @@ pub struct Stats {
     /// `AppendEntries` actions whose request the batch cap cut short (the leader had more
     /// entries from `next_index` than `max_entries_per_message`).
     pub capped: u64,
+    /// `AppendEntries` actions that advanced the leader's `next_index` on send (rule L5,
+    /// pipelined cores only).
+    pub optimistic: u64,
+    /// Of those, the ones sent while an earlier AppendEntries with entries from the same
+    /// leader to the same follower was still in flight (requests really pipelined).
+    pub overlapping: u64,
     /// Traces whose validation stopped early because a value left the model's bounds.
     pub truncated: u64,
     /// Why they stopped: the kind of value (`term`, `index`, `command`, …) that left.
@@ -265,6 +273,17 @@ pub fn check_event(
     for (k, (action, step)) in actions.iter().zip(&outcome.steps).enumerate() {
         if let Some(next) = model.next_state(&predicted, action.clone()) {
             stats.capped += u64::from(cut_short(model, &predicted, action));
+            if let Action::AppendEntries(i, j) = action {
+                let (before, after) = (&predicted.servers[i.index()], &next.servers[i.index()]);
+                if before.next_index.get(j.index()) != after.next_index.get(j.index()) {
+                    stats.optimistic += 1;
+                    stats.overlapping += u64::from(predicted.network.packets().any(|p| {
+                        p.src == *i
+                            && p.dst == *j
+                            && matches!(&p.msg, raft_model::Message::AppendEntries { entries, .. } if !entries.is_empty())
+                    }));
+                }
+            }
             predicted = next;
             taken.push(match step {
                 Step::Resend(_) => "Duplicate(re-send)",

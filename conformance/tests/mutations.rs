@@ -343,6 +343,43 @@ fn no_prev_log_check_is_caught() {
     });
 }
 
+/// `config` without the simulator's own invariant checker: trace validation alone (the
+/// model's state and its `always` properties) must catch the mutation. With pipelining the
+/// bad request is accepted and its effect breaks an invariant in the same step, which the
+/// checker (run before the model comparison) would report first.
+fn validation_only(config: SimConfig) -> SimConfig {
+    SimConfig {
+        check_invariants: false,
+        ..config
+    }
+}
+
+/// The two replication mutations with pipelined cores (window 3, rule L5; the model's
+/// `pipelined` variant): several requests outstanding per follower, each starting where
+/// the previous one ended, must not hide a follower that truncates or skips the check.
+#[test]
+fn truncate_on_every_append_is_caught_pipelined() {
+    check(Spec {
+        mutation: Mutation::TruncateOnEveryAppend,
+        sim: faulty(3).pipelined(3),
+        sim_expect: &["<= last"],
+        trace: validation_only(faulty(5).pipelined(3)),
+        trace_expect: &["Receive(AppendEntries)"],
+    });
+}
+
+/// See `truncate_on_every_append_is_caught_pipelined`.
+#[test]
+fn no_prev_log_check_is_caught_pipelined() {
+    check(Spec {
+        mutation: Mutation::NoPrevLogCheck,
+        sim: faulty(3).pipelined(3),
+        sim_expect: &["log matching", "state machine safety"],
+        trace: validation_only(faulty(5).pipelined(3)),
+        trace_expect: &["Receive(AppendEntries)"],
+    });
+}
+
 #[test]
 fn leader_counts_undurable_is_caught() {
     // The leader commits with its own unsynced copy counted; that shows as a safety

@@ -69,6 +69,7 @@ fn cluster_config() -> ClusterConfig {
         election_timeout_max: 6,
         heartbeat_interval: 2,
         max_entries_per_message: 4,
+        max_inflight_appends: 1,
         delays: Delays::NONE,
         dedup: false,
         record: false,

@@ -50,7 +50,11 @@ fn run_seeds(block: u64, seeds: std::ops::Range<u64>, config: SimConfig) {
                 v.event,
                 v.message,
                 if config.crash > SimConfig::faulty(servers, EVENTS).crash { " --stormy" } else { "" }
-            ));
+            ) + &if config.max_inflight_appends > 1 {
+                format!(" --window {}", config.max_inflight_appends)
+            } else {
+                String::new()
+            });
         }
     }
     let wall = start.elapsed().as_secs_f64();
@@ -104,6 +108,23 @@ fn seeds_block_5_three_servers_four_entries_per_message() {
         seeds.end = seeds.start + (seeds.end - seeds.start).min(500);
     }
     run_seeds(5, seeds, config);
+}
+
+/// Pipelined replication (`max_inflight_appends` 4, rule L5) with small batches: catching
+/// up sends several AppendEntries without waiting, and a lost or overtaken one is
+/// recovered through a rejection, interleaved with every fault.
+#[test]
+fn seeds_block_6_three_servers_pipelined() {
+    let config = SimConfig {
+        max_entries_per_message: 4,
+        ..SimConfig::faulty(3, EVENTS).pipelined(4)
+    };
+    let mut seeds = seeds(6);
+    if std::env::var("SIM_SEEDS").is_err() {
+        // A fifth of a block, as for block 5.
+        seeds.end = seeds.start + (seeds.end - seeds.start).min(500);
+    }
+    run_seeds(6, seeds, config);
 }
 
 /// A run is a pure function of (seed, config): the same seed gives the same trace hash, a

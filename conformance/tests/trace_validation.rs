@@ -73,6 +73,22 @@ fn profiles() -> Vec<Profile> {
             },
             seeds: 200,
         },
+        // Pipelined cores (rule L5): several AppendEntries outstanding per follower, each
+        // advancing next_index on send, against the model's `pipelined` variant. The small
+        // cap makes catching up take several batches, so requests really overlap.
+        Profile {
+            name: "faulty, pipelined (window 3, max 2 entries per message)",
+            config: SimConfig {
+                max_entries_per_message: 2,
+                ..SimConfig::for_validation(3, 1_000).pipelined(3)
+            },
+            seeds: 300,
+        },
+        Profile {
+            name: "stormy, pipelined (window 4)",
+            config: stormy(3, 1_000).pipelined(4),
+            seeds: 150,
+        },
     ]
 }
 
@@ -178,9 +194,10 @@ fn validate_profile(profile: Profile, full_run: bool) -> (Stats, Vec<String>, Ve
         }
     }
     let cap = config.max_entries_per_message;
+    let window = config.max_inflight_appends;
     println!(
-        "{name}, {servers} servers, cap {cap}: {} traces, {} events, {} model states checked against the model's properties, {} re-sends, {} capped requests, {} truncated",
-        stats.traces, stats.events, stats.states_checked, stats.resends, stats.capped, stats.truncated
+        "{name}, {servers} servers, cap {cap}, window {window}: {} traces, {} events, {} model states checked against the model's properties, {} re-sends, {} capped requests, {} next_index advances on send ({} while an earlier request was in flight), {} truncated",
+        stats.traces, stats.events, stats.states_checked, stats.resends, stats.capped, stats.optimistic, stats.overlapping, stats.truncated
     );
     // Every event of every trace validated: none left the model's bounds, none stopped
     // early. (A failing trace stops early; it is reported as a failure.)
@@ -190,6 +207,18 @@ fn validate_profile(profile: Profile, full_run: bool) -> (Stats, Vec<String>, Ve
             "{name}, {servers} servers: {} of {least} events validated; truncated by {:?}",
             stats.events, stats.truncated_by
         ));
+    }
+    if full_run && window > 1 {
+        assert!(
+            stats.overlapping > 0,
+            "{name}: no request was sent while another was in flight: the profile is vacuous"
+        );
+    }
+    if full_run && window == 1 {
+        assert_eq!(
+            stats.optimistic, 0,
+            "{name}: a window of 1 is Figure 2's next_index"
+        );
     }
     if full_run && cap < 255 {
         assert!(
@@ -208,6 +237,8 @@ fn add(total: &mut Stats, p: Stats) {
     total.states_checked += p.states_checked;
     total.resends += p.resends;
     total.capped += p.capped;
+    total.optimistic += p.optimistic;
+    total.overlapping += p.overlapping;
     total.truncated += p.truncated;
     for (k, v) in p.truncated_by {
         *total.truncated_by.entry(k).or_default() += v;

@@ -43,6 +43,13 @@ pub struct Config {
     /// stable storage, `Action::Sync` makes it durable, and a crash keeps only the durable
     /// prefix. When off, an appended entry is durable at once (the model before §10.2.1).
     pub durable_prefix: bool,
+    /// Pipelined replication (rule L5 of `docs/protocol.md`, `raft-impl`'s
+    /// `max_inflight_appends > 1`): an `AppendEntries` action that sends entries also
+    /// advances the sender's `next_index[peer]` past them (optimistically, before any
+    /// reply), so the next request carries the entries after them. How many requests may
+    /// be outstanding is not modelled (flow control decides when, never what): any number,
+    /// up to `max_inflight`. When off, `next_index` moves only on replies (Figure 2).
+    pub pipelined: bool,
 }
 
 impl Default for Config {
@@ -62,6 +69,7 @@ impl Default for Config {
             prune_dead_messages: true,
             max_entries_per_message: None,
             durable_prefix: true,
+            pipelined: false,
         }
     }
 }
@@ -131,5 +139,6 @@ impl Config {
         ) + &self
             .max_entries_per_message
             .map_or_else(String::new, |cap| format!(" max-entries-per-message={cap}"))
+            + if self.pipelined { " pipelined=on" } else { "" }
     }
 }

@@ -207,7 +207,9 @@ impl RaftModel {
             }
             if self.room(in_flight, 1) {
                 for j in self.ids().filter(|&j| j != i) {
-                    if !replication_in_flight(state, s, i, j, self.config.max_entries_per_message) {
+                    if !replication_in_flight(state, s, i, j, self.config.max_entries_per_message)
+                        || self.pipelined_send_moves(s, i, j)
+                    {
                         actions.push(Action::AppendEntries(i, j));
                     }
                 }
@@ -333,7 +335,13 @@ impl RaftModel {
                 }
                 let msg =
                     replication::append_entries_for(s, *i, *j, self.config.max_entries_per_message);
-                send(&mut next, *i, *j, msg)
+                let moved = self.config.pipelined
+                    && replication::advance_next_index_on_send(
+                        &mut next.servers[i.index()],
+                        *j,
+                        &msg,
+                    );
+                send(&mut next, *i, *j, msg) | moved
             }
             Action::Sync(i) => next.servers[i.index()].sync(),
             Action::Snapshot(i, index) => {
@@ -395,7 +403,7 @@ impl RaftModel {
                         dst: *j,
                         msg,
                     };
-                    state.network.copies_of(&packet) > 0
+                    state.network.copies_of(&packet) > 0 && !self.pipelined_send_moves(s, *i, *j)
                 }
             }
             Action::AdvanceCommitIndex(i) => {
@@ -404,6 +412,18 @@ impl RaftModel {
             }
             _ => false,
         }
+    }
+
+    /// Whether leader `s` sending AppendEntries to `j` now moves its `next_index[j]` (rule
+    /// L5, only when pipelined): then the action changes the state even when the request
+    /// is a copy of one in flight (a rejection backed `next_index` up to it again).
+    fn pipelined_send_moves(&self, s: &ServerState, i: ServerId, j: ServerId) -> bool {
+        if !self.config.pipelined {
+            return false;
+        }
+        let msg = replication::append_entries_for(s, i, j, self.config.max_entries_per_message);
+        let mut after = s.clone();
+        replication::advance_next_index_on_send(&mut after, j, &msg)
     }
 
     fn do_timeout(&self, next: &mut ClusterState, i: ServerId) -> bool {

@@ -77,7 +77,8 @@ pub enum Message {
     InstallSnapshotReply {
         /// The follower's `current_term`, for the leader to update itself.
         term: Term,
-        /// The request's `last_included_index`, echoed so the leader can advance `match_index`.
+        /// The request's `last_included_index`, echoed so the leader can advance `match_index`
+        /// (0 in the rejection of a stale request, which claims nothing).
         last_included_index: Index,
     },
 }

@@ -169,12 +169,12 @@ fn reject_stale_request(s: &ServerState, msg: &Message) -> Message {
             conflict_index: 0,
             conflict_term: None,
         },
-        Message::InstallSnapshot {
-            last_included_index,
-            ..
-        } => Message::InstallSnapshotReply {
+        // IS1: claims nothing (index 0, which IS9 ignores). Echoing the request's index
+        // would let its sender, if it leads this later term when the reply arrives, count
+        // us as holding its snapshot (IS9); L2 could then never back next_index into it.
+        Message::InstallSnapshot { .. } => Message::InstallSnapshotReply {
             term,
-            last_included_index: *last_included_index,
+            last_included_index: 0,
         },
         _ => unreachable!("only requests are answered"),
     }

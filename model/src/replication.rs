@@ -62,6 +62,31 @@ pub fn append_entries_for(
     }
 }
 
+/// Rule L5 (pipelining, `Config::pipelined`): after sending `msg` to `peer`, a leader's
+/// `next_index[peer]` moves past the entries it carries, before any reply; a request with
+/// no entries (a heartbeat) leaves it. Returns whether it moved. Safety does not depend on
+/// it: `next_index` only chooses what the leader offers; the follower's check (AE2) decides
+/// what it accepts and only a success reply moves `match_index` (L1). A lost request makes
+/// the next one fail AE2, and its rejection backs `next_index` up (L2).
+pub fn advance_next_index_on_send(s: &mut ServerState, peer: ServerId, msg: &Message) -> bool {
+    let Message::AppendEntries {
+        prev_log_index,
+        entries,
+        ..
+    } = msg
+    else {
+        return false;
+    };
+    if entries.is_empty() {
+        return false;
+    }
+    let next = prev_log_index + entries.len() as Index + 1;
+    let slot = &mut s.next_index[peer.index()];
+    let moved = *slot != next;
+    *slot = next;
+    moved
+}
+
 /// Figure 2, AppendEntries receiver, for a request of the current term (normalised by the
 /// caller). Steps 1–5 are those of `docs/protocol.md`.
 pub fn handle_append_entries(
@@ -293,6 +318,28 @@ mod tests {
         assert_eq!(all, (1, vec![e(1, 2), e(2, 3), e(2, 4)]));
         let capped = entries(append_entries_for(&s, me, peer, Some(2)));
         assert_eq!(capped, (1, vec![e(1, 2), e(2, 3)]));
+    }
+
+    #[test]
+    fn a_pipelined_send_advances_next_index_past_its_entries_only() {
+        // Rule L5: entries move next_index at once; a heartbeat (no entries) does not.
+        let mut s = follower(&[e(1, 1), e(1, 2), e(2, 3)]);
+        s.role = Role::Leader;
+        s.next_index = vec![0, 2];
+        s.match_index = vec![0, 0];
+        let (me, peer) = (ServerId(0), ServerId(1));
+        let capped = append_entries_for(&s, me, peer, Some(1));
+        assert!(advance_next_index_on_send(&mut s, peer, &capped));
+        assert_eq!(s.next_index[1], 3, "past the one entry sent");
+        let rest = append_entries_for(&s, me, peer, None);
+        assert!(advance_next_index_on_send(&mut s, peer, &rest));
+        assert_eq!(s.next_index[1], 4);
+        let heartbeat = append_entries_for(&s, me, peer, None);
+        assert!(!advance_next_index_on_send(&mut s, peer, &heartbeat));
+        assert_eq!(s.next_index[1], 4);
+        // The reply to the first request never moves it back (L1).
+        handle_append_entries_reply(&mut s, peer, true, 2, 0, None, None);
+        assert_eq!((s.match_index[1], s.next_index[1]), (2, 4));
     }
 
     #[test]

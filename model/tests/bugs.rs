@@ -192,7 +192,7 @@ fn the_correct_model_passes_the_default_portfolio_with_pinned_counts() {
     }
 }
 
-const PINNED: [(&str, usize); 7] = [
+const PINNED: [(&str, usize); 8] = [
     ("elections", 256965),
     ("snapshots", 77898),
     ("one-entry", 653362),
@@ -200,4 +200,5 @@ const PINNED: [(&str, usize); 7] = [
     ("three-entries", 500831),
     ("snapshot-conflict", 738621),
     ("stale-leader", 2654621),
+    ("pipelined", 101931),
 ];

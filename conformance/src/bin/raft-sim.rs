@@ -45,6 +45,11 @@ struct Args {
     /// applied, or at/below the last).
     #[arg(long = "bad-snapshots")]
     bad_snapshots: bool,
+    /// AppendEntries outstanding per follower (the cores' `max_inflight_appends`; above 1:
+    /// pipelined replication, validated against the model's `pipelined` variant).
+    #[arg(long, value_name = "K", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=64))]
+    window: u64,
     /// Also replay every event through the model (trace validation) and print the first
     /// divergence of each failing seed with a field-by-field diff.
     #[arg(long)]
@@ -164,6 +169,7 @@ fn sim_config(args: &Args) -> SimConfig {
     } else {
         SimConfig::faulty(args.servers(), args.events)
     };
+    let config = config.pipelined(args.window as usize);
     if args.bad_snapshots {
         config.with_bad_snapshots()
     } else {
@@ -185,6 +191,11 @@ impl Args {
         } else {
             ""
         };
-        format!("{stormy}{bad}")
+        let window = if self.window > 1 {
+            format!(" --window {}", self.window)
+        } else {
+            String::new()
+        };
+        format!("{stormy}{bad}{window}")
     }
 }

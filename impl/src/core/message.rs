@@ -131,7 +131,8 @@ pub enum Message {
     InstallSnapshotReply {
         /// The follower's current term, for the leader to update itself.
         term: u64,
-        /// The request's `last_included_index`, echoed so the leader can update `match_index`.
+        /// The request's `last_included_index`, echoed so the leader can update `match_index`
+        /// (0 in the rejection of a stale request, which claims nothing).
         last_included_index: u64,
         /// When not `done`: how many bytes of this snapshot the follower holds, where the
         /// leader's next chunk starts (0: start over).

@@ -32,6 +32,8 @@ mod fuzz_tests;
 pub mod log;
 pub mod message;
 pub mod persist;
+#[cfg(test)]
+mod pipeline_tests;
 mod replication;
 pub mod role;
 mod snapshot;
@@ -674,14 +676,13 @@ impl Core {
                 conflict_index: 0,
                 conflict_term: None,
             },
-            Message::InstallSnapshot {
-                last_included_index,
-                ..
-            } => Message::InstallSnapshotReply {
+            // Claims nothing (IS1): index 0, which IS9 ignores. Echoing the request's
+            // index would tell the sender, should it lead this later term when the reply
+            // arrives, that we hold its snapshot; L2 could then never back `next_index`
+            // into the snapshot again (`tests.rs`, a_stale_install_snapshot_rejection_...).
+            Message::InstallSnapshot { .. } => Message::InstallSnapshotReply {
                 term,
-                last_included_index: *last_included_index,
-                // `done` as the model's reply has it: a leader that reads this reply in its
-                // own term applies IS9 to it (docs/protocol.md).
+                last_included_index: 0,
                 offset: 0,
                 done: true,
             },
@@ -803,7 +804,7 @@ impl Core {
         self.state = RoleState::Leader(role::Progress {
             next_index: vec![self.log.last_index() + 1; servers],
             match_index,
-            in_flight: vec![None; servers],
+            in_flight: vec![role::InFlight::default(); servers],
             sent_commit: vec![0; servers],
             transfers: vec![None; servers],
         });

@@ -42,28 +42,58 @@ impl Core {
         self.advance_commit_index();
     }
 
-    /// Sends AppendEntries (or InstallSnapshot) to every peer; with `force == false` only to
-    /// peers that have no request outstanding.
+    /// Sends AppendEntries (or InstallSnapshot) to every peer; with `force == false` (new
+    /// entries, a new commit index) only to peers whose window of outstanding requests has
+    /// room ([`Core::window`]); `force` (the heartbeat, §5.2) sends to all.
     pub(super) fn broadcast_append_entries(&mut self, force: bool) {
         let RoleState::Leader(progress) = &self.state else {
             return;
         };
         let (now, timeout) = (self.ticks, u64::from(self.config.in_flight_timeout_ticks));
-        let busy = |j: usize| progress.in_flight[j].is_some_and(|sent| now - sent < timeout);
-        let targets: Vec<usize> = self.peers().filter(|&j| force || !busy(j)).collect();
+        let full = |j: usize| {
+            progress.in_flight[j].is_full(self.window(progress.next_index[j]), now, timeout)
+        };
+        let targets: Vec<usize> = self.peers().filter(|&j| force || !full(j)).collect();
         for peer in targets {
             self.send_append_entries(peer);
+        }
+    }
+
+    /// How many requests may be outstanding to a follower whose `next_index` is
+    /// `next_index`: `max_inflight_appends` AppendEntries, but one InstallSnapshot chunk at a
+    /// time (each chunk goes at the offset the previous reply acknowledged, Figure 13).
+    /// Flow control only: it decides when a request goes out, never what it says.
+    pub(super) fn window(&self, next_index: u64) -> usize {
+        if next_index <= self.log.snapshot_index() {
+            1
+        } else {
+            self.config.max_inflight_appends
         }
     }
 
     /// AppendEntries with the entries from `next_index[peer]`, at most
     /// `max_entries_per_message` of them and at most `max_bytes_per_message` in all (but at
     /// least one), or InstallSnapshot when those entries are already compacted (§7).
+    ///
+    /// Pipelining (rule L5 of `docs/protocol.md`; `max_inflight_appends > 1`): a request
+    /// that carries entries advances `next_index[peer]` past them at once, optimistically,
+    /// so the next request carries the entries after them without waiting for the reply.
+    /// Safety does not depend on it: `next_index` only chooses what the leader offers, the
+    /// follower's consistency check (AppendEntries rule 2) decides what it accepts, and
+    /// `match_index` moves only on a success reply (rule L1). A request lost in the middle
+    /// makes the next one fail that check; its rejection backs `next_index` up (rule L2).
+    /// With a window of 1 `next_index` moves only on replies (Figure 2 as written).
     pub(super) fn send_append_entries(&mut self, peer: usize) {
+        let window = self.window(match &self.state {
+            RoleState::Leader(progress) => progress.next_index[peer],
+            _ => return,
+        });
+        let pipelined = self.config.max_inflight_appends > 1;
         let RoleState::Leader(progress) = &mut self.state else {
             return;
         };
-        progress.in_flight[peer] = Some(self.ticks);
+        let timeout = u64::from(self.config.in_flight_timeout_ticks);
+        progress.in_flight[peer].sent(window, self.ticks, timeout);
         let next_index = progress.next_index[peer];
         if next_index <= self.log.snapshot_index() {
             self.send_install_snapshot(peer);
@@ -75,18 +105,22 @@ impl Core {
             .term_at(prev_log_index)
             .expect("next_index is after the snapshot and at most last_index + 1");
         progress.sent_commit[peer] = self.commit_index;
+        let entries = self.log.slice_bounded(
+            next_index,
+            self.config.max_entries_per_message,
+            self.config
+                .max_bytes_per_message
+                .saturating_sub(APPEND_ENTRIES_FIXED_BYTES),
+        );
+        if pipelined && !entries.is_empty() {
+            progress.next_index[peer] = prev_log_index + entries.len() as u64 + 1;
+        }
         let request = Message::AppendEntries {
             term: self.current_term,
             leader: self.config.id,
             prev_log_index,
             prev_log_term,
-            entries: self.log.slice_bounded(
-                next_index,
-                self.config.max_entries_per_message,
-                self.config
-                    .max_bytes_per_message
-                    .saturating_sub(APPEND_ENTRIES_FIXED_BYTES),
-            ),
+            entries,
             leader_commit: self.commit_index,
         };
         self.send(peer, request);
@@ -220,17 +254,23 @@ impl Core {
         let RoleState::Leader(progress) = &mut self.state else {
             return;
         };
-        progress.in_flight[from] = None;
+        progress.in_flight[from].replied();
         if success {
             if match_index > last_index {
                 return; // A follower cannot hold entries we never had: bogus reply.
             }
-            // Replies may be reordered or duplicated: never move backwards.
+            // Rule L1. Replies may be reordered or duplicated (and, pipelined, answer
+            // requests sent before later ones): never move backwards.
             progress.match_index[from] = progress.match_index[from].max(match_index);
             progress.next_index[from] = progress.next_index[from].max(match_index + 1);
         } else if let Some(next) = backed_up_next {
+            // Rule L2: back up from the hints, never below what the follower is known to
+            // hold nor past our log.
             let floor = progress.match_index[from] + 1;
             progress.next_index[from] = next.clamp(floor, last_index + 1);
+            // Requests still outstanding were sent after the one that failed the check
+            // (pipelining): they fail it too, so the window starts empty again.
+            progress.in_flight[from].count = 0;
         }
         // Advancing the commit index tells every idle follower, `from` included.
         if !self.advance_commit_index() && (!success || self.follower_is_behind(from)) {

@@ -156,7 +156,7 @@ impl Core {
         let RoleState::Leader(progress) = &mut self.state else {
             return;
         };
-        progress.in_flight[from] = None;
+        progress.in_flight[from].replied();
         if last_included_index > last_index {
             return; // We never sent a snapshot past our log: bogus reply.
         }

@@ -1994,3 +1994,52 @@ fn chunked_run(seed: u64) -> usize {
     );
     snapshot_installs
 }
+
+/// The rejection of a stale InstallSnapshot claims nothing about the follower's log. The
+/// old leader may lead the rejection's (later) term by the time it arrives; if the reply
+/// echoed the request's `last_included_index`, IS9 would count the follower as holding the
+/// snapshot, and L2 (which never backs `next_index` below `match_index + 1`) could then
+/// never send it the snapshot again: the follower would be stuck behind for the term.
+// Reference: Figure 2 "All Servers" (stale request rejected with the current term); IS9
+#[test]
+fn a_stale_install_snapshot_rejection_claims_nothing() {
+    let mut follower = server(1, 3, None, (0, 0), &[]);
+    let ready = deliver(
+        &mut follower,
+        0,
+        Message::InstallSnapshot {
+            term: 2,
+            leader: 0,
+            last_included_index: 2,
+            last_included_term: 1,
+            offset: 0,
+            data: vec![9, 9],
+            done: true,
+        },
+    );
+    let rejection = only_reply(&ready).clone();
+    assert_eq!(rejection.term(), 3);
+    assert_eq!(follower.snapshot_index(), 0);
+    // The sender of the stale request, now leader of term 3, reads the rejection.
+    let mut leader = server(0, 2, None, (2, 1), &[1]);
+    make_leader(&mut leader);
+    assert_eq!(leader.current_term(), 3);
+    deliver(&mut leader, 1, rejection);
+    assert_eq!(leader.match_index(1), Some(0), "the follower holds nothing");
+    // Its AppendEntries rejection can still back next_index into the snapshot.
+    let ready = deliver(
+        &mut leader,
+        1,
+        Message::AppendEntriesReply {
+            term: 3,
+            success: false,
+            match_index: 0,
+            conflict_index: 1,
+            conflict_term: None,
+        },
+    );
+    assert!(matches!(
+        only_reply(&ready),
+        Message::InstallSnapshot { .. }
+    ));
+}

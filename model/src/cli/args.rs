@@ -132,6 +132,10 @@ pub struct BoundArgs {
     /// model without Raft thesis §10.2.1).
     #[arg(long)]
     pub no_durable_prefix: bool,
+    /// Pipelined replication (rule L5 of docs/protocol.md): sending entries advances the
+    /// leader's next_index past them before any reply.
+    #[arg(long)]
+    pub pipelined: bool,
     /// Switch off one rule (see `raft-model bugs`): checked over the default portfolio, or
     /// the bug's small bound with --quick.
     #[arg(long, value_name = "NAME")]
@@ -233,6 +237,7 @@ impl BoundArgs {
             || self.no_duplicates
             || self.no_drops
             || self.no_durable_prefix
+            || self.pipelined
     }
 
     /// The configuration: `base` with every given flag applied, validated.
@@ -253,6 +258,7 @@ impl BoundArgs {
         config.duplicates &= !self.no_duplicates;
         config.drops &= !self.no_drops;
         config.durable_prefix &= !self.no_durable_prefix;
+        config.pipelined |= self.pipelined;
         config.validate()?;
         Ok(config)
     }

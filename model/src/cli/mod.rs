@@ -161,6 +161,7 @@ fn explore_flags(config: &Config) -> String {
         (!config.duplicates, " --no-duplicates"),
         (!config.drops, " --no-drops"),
         (!config.durable_prefix, " --no-durable-prefix"),
+        (config.pipelined, " --pipelined"),
     ] {
         if off {
             flags.push_str(flag);

@@ -1,0 +1,318 @@
+//! Pipelined replication (`Config::max_inflight_appends`, rule L5 of `docs/protocol.md`):
+//! up to `k` AppendEntries with entries outstanding per follower, `next_index` advanced
+//! optimistically on send, a lost request recovered through one rejection, reordered
+//! replies harmless, and a window of 1 unchanged from Figure 2 as written.
+
+use super::*;
+
+const SERVERS: usize = 3;
+
+/// Server 0 of three, elected in term 2 with an empty log and both followers idle (their
+/// heartbeat replies are in), with a window of `window` AppendEntries per follower.
+fn leader_with_window(window: usize) -> Core {
+    leader_with_config(Config {
+        max_inflight_appends: window,
+        ..Config::new(0, SERVERS, 11)
+    })
+}
+
+/// [`leader_with_window`] with any configuration.
+fn leader_with_config(config: Config) -> Core {
+    let mut core = elected(restore(config, (0, 0), &[]));
+    for peer in [1, 2] {
+        deliver(&mut core, peer, replication::accept(2, 0));
+    }
+    core
+}
+
+/// `core` after it wins an election (its first heartbeats are outstanding).
+fn elected(mut core: Core) -> Core {
+    for _ in 0..=core.config().election_timeout_ticks_max {
+        core.step(Input::Tick);
+        if core.role() == Role::Candidate {
+            break;
+        }
+    }
+    let term = core.current_term();
+    for peer in [1, 2] {
+        if core.role() == Role::Candidate {
+            deliver(
+                &mut core,
+                peer,
+                Message::RequestVoteReply {
+                    term,
+                    vote_granted: true,
+                },
+            );
+        }
+    }
+    assert_eq!(core.role(), Role::Leader);
+    core
+}
+
+fn restored(id: usize, window: usize, snapshot: (u64, u64), log_terms: &[u64]) -> Core {
+    let config = Config {
+        max_inflight_appends: window,
+        ..Config::new(id, SERVERS, 11 + id as u64)
+    };
+    restore(config, snapshot, log_terms)
+}
+
+fn restore(config: Config, snapshot: (u64, u64), log_terms: &[u64]) -> Core {
+    let state = PersistentState {
+        current_term: 1,
+        voted_for: None,
+        snapshot_index: snapshot.0,
+        snapshot_term: snapshot.1,
+        entries: log_terms
+            .iter()
+            .map(|&term| Entry {
+                term,
+                command: vec![0].into(),
+            })
+            .collect(),
+    };
+    Core::restore(
+        config,
+        &state.encode().unwrap(),
+        vec![9; snapshot.0 as usize],
+    )
+    .unwrap()
+}
+
+fn deliver(core: &mut Core, from: usize, message: Message) -> Ready {
+    core.step(Input::Message { from, message })
+}
+
+fn propose(core: &mut Core, value: u8) -> Ready {
+    let ready = core.step(Input::Propose(vec![value].into()));
+    assert!(ready.proposed.is_some(), "the leader accepts the proposal");
+    ready
+}
+
+/// The messages of `ready` addressed to `peer`.
+fn to(ready: &Ready, peer: usize) -> Vec<Message> {
+    ready
+        .messages
+        .iter()
+        .filter(|m| m.to == peer)
+        .map(|m| m.message.clone())
+        .collect()
+}
+
+/// `(prev_log_index, number of entries)` of an AppendEntries.
+fn shape(message: &Message) -> (u64, usize) {
+    match message {
+        Message::AppendEntries {
+            prev_log_index,
+            entries,
+            ..
+        } => (*prev_log_index, entries.len()),
+        other => panic!("expected AppendEntries, got {other:?}"),
+    }
+}
+
+/// With a window of `k`, `k` proposals each send their entry at once, each request
+/// starting after the previous one (optimistic `next_index`); the `k+1`-th waits for a
+/// reply, and the reply releases one slot for the entries that waited.
+// Reference: none (pipelining: raft-rs `ProgressState::Replicate`, etcd `Inflights`)
+#[test]
+fn k_requests_go_out_without_replies_and_the_next_one_waits() {
+    const K: usize = 3;
+    let mut leader = leader_with_window(K);
+    for value in 1..=K as u8 {
+        let ready = propose(&mut leader, value);
+        let sent = to(&ready, 1);
+        assert_eq!(sent.len(), 1, "request {value} goes out without a reply");
+        assert_eq!(shape(&sent[0]), (u64::from(value) - 1, 1));
+        assert_eq!(leader.next_index(1), Some(u64::from(value) + 1));
+        assert_eq!(
+            leader.match_index(1),
+            Some(0),
+            "only a reply moves match_index"
+        );
+    }
+    let held = propose(&mut leader, 4);
+    assert!(to(&held, 1).is_empty(), "the window of {K} is full");
+    assert_eq!(leader.next_index(1), Some(4));
+    // The reply to the first request frees one slot: the held entry goes, after the third.
+    let ready = deliver(&mut leader, 1, replication::accept(2, 1));
+    assert_eq!(leader.match_index(1), Some(1));
+    let sent = to(&ready, 1);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(shape(&sent[0]), (3, 1));
+    assert_eq!(leader.next_index(1), Some(5));
+}
+
+/// A request lost between two delivered ones: the follower rejects the later one (its log
+/// is too short), the rejection backs `next_index` up to the gap and resets the window,
+/// and the resent request carries everything from the gap on.
+// Reference: Figure 2 AppendEntries rule 2 (the consistency check) and §5.3 (back-up)
+#[test]
+fn a_request_lost_in_the_middle_is_recovered_by_one_rejection() {
+    let mut leader = leader_with_window(3);
+    let mut follower = restored(1, 3, (0, 0), &[]);
+    let requests: Vec<Message> = (1..=3)
+        .map(|v| to(&propose(&mut leader, v), 1).remove(0))
+        .collect();
+    let first = deliver(&mut follower, 0, requests[0].clone());
+    // requests[1] is lost.
+    let third = deliver(&mut follower, 0, requests[2].clone());
+    assert_eq!(
+        follower.last_log_index(),
+        1,
+        "the third request fails the check"
+    );
+    deliver(&mut leader, 1, first.messages[0].message.clone());
+    assert_eq!(leader.match_index(1), Some(1));
+    let rejection = third.messages[0].message.clone();
+    assert!(matches!(
+        rejection,
+        Message::AppendEntriesReply {
+            success: false,
+            conflict_index: 2,
+            ..
+        }
+    ));
+    let resend = deliver(&mut leader, 1, rejection);
+    assert_eq!(leader.match_index(1), Some(1));
+    let sent = to(&resend, 1);
+    assert_eq!(
+        sent.len(),
+        1,
+        "the rejection sends the missing entries at once"
+    );
+    assert_eq!(
+        shape(&sent[0]),
+        (1, 2),
+        "from the gap to the end of the log"
+    );
+    assert_eq!(leader.next_index(1), Some(4));
+    // The window was reset: two more proposals go out although no success reply came.
+    for value in 4..=5 {
+        assert_eq!(to(&propose(&mut leader, value), 1).len(), 1);
+    }
+    let ready = deliver(&mut follower, 0, sent[0].clone());
+    assert_eq!(follower.last_log_index(), 3);
+    deliver(&mut leader, 1, ready.messages[0].message.clone());
+    assert_eq!(leader.match_index(1), Some(3));
+}
+
+/// Replies to pipelined requests may arrive in any order (or twice): `match_index` and
+/// `next_index` never move backwards.
+// Reference: Figure 2 (matchIndex "increases monotonically"); protocol.md rule L1
+#[test]
+fn reordered_replies_never_move_match_index_backwards() {
+    let mut leader = leader_with_window(3);
+    for value in 1..=3 {
+        propose(&mut leader, value);
+    }
+    for (match_index, expected) in [(3, 3), (1, 3), (2, 3), (3, 3)] {
+        deliver(&mut leader, 1, replication::accept(2, match_index));
+        assert_eq!(leader.match_index(1), Some(expected));
+        assert_eq!(leader.next_index(1), Some(4));
+    }
+}
+
+/// With a window of 1 (the default) nothing changes: `next_index` moves only on replies
+/// and a second proposal waits for the first request's reply.
+// Reference: Figure 2 (nextIndex, one request at a time)
+#[test]
+fn a_window_of_one_is_figure_2_as_written() {
+    let mut leader = leader_with_window(1);
+    let first = propose(&mut leader, 1);
+    assert_eq!(shape(&to(&first, 1)[0]), (0, 1));
+    assert_eq!(leader.next_index(1), Some(1), "not advanced on send");
+    assert!(
+        to(&propose(&mut leader, 2), 1).is_empty(),
+        "waits for the reply"
+    );
+    let ready = deliver(&mut leader, 1, replication::accept(2, 1));
+    assert_eq!(shape(&to(&ready, 1)[0]), (1, 1));
+    assert_eq!(
+        leader.next_index(1),
+        Some(2),
+        "the reply moved it, not the send"
+    );
+}
+
+/// A full window does not hold back the heartbeat (§5.2: it keeps followers from timing
+/// out); it starts at `next_index`, after the requests outstanding.
+// Reference: §5.2 (heartbeats)
+#[test]
+fn heartbeats_go_out_with_a_full_window() {
+    // Requests outstanding do not time out before the heartbeat is due: the window is
+    // still full when it goes.
+    let mut leader = leader_with_config(Config {
+        max_inflight_appends: 2,
+        in_flight_timeout_ticks: 100,
+        ..Config::new(0, SERVERS, 11)
+    });
+    propose(&mut leader, 1);
+    propose(&mut leader, 2);
+    assert!(to(&propose(&mut leader, 3), 1).is_empty());
+    let mut heartbeat = None;
+    for _ in 0..leader.config().heartbeat_interval_ticks {
+        let ready = leader.step(Input::Tick);
+        if !ready.messages.is_empty() {
+            heartbeat = Some(ready);
+        }
+    }
+    let heartbeat = heartbeat.expect("a heartbeat is due");
+    let sent = to(&heartbeat, 1);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        shape(&sent[0]),
+        (2, 1),
+        "after the two requests outstanding"
+    );
+}
+
+/// Requests unanswered for `in_flight_timeout_ticks` are all presumed lost: the whole
+/// window opens again.
+// Reference: none (flow control)
+#[test]
+fn a_timed_out_window_opens_whole_again() {
+    let mut leader = leader_with_window(2);
+    propose(&mut leader, 1);
+    propose(&mut leader, 2);
+    assert!(to(&propose(&mut leader, 3), 1).is_empty());
+    for _ in 0..leader.config().in_flight_timeout_ticks {
+        assert!(leader.step(Input::Tick).messages.is_empty());
+    }
+    assert_eq!(to(&propose(&mut leader, 4), 1).len(), 1);
+    assert_eq!(to(&propose(&mut leader, 5), 1).len(), 1);
+    assert!(to(&propose(&mut leader, 6), 1).is_empty());
+}
+
+/// InstallSnapshot chunks go one at a time whatever the window: the next chunk starts at
+/// the offset the previous reply acknowledged (Figure 13).
+// Reference: Figure 13 (offset)
+#[test]
+fn install_snapshot_stays_one_at_a_time() {
+    let mut leader = elected(restored(0, 3, (2, 1), &[1]));
+    let term = leader.current_term();
+    deliver(&mut leader, 2, replication::accept(term, 3));
+    // Follower 1 has nothing: its rejection backs next_index into the snapshot.
+    let ready = deliver(
+        &mut leader,
+        1,
+        Message::AppendEntriesReply {
+            term,
+            success: false,
+            match_index: 0,
+            conflict_index: 1,
+            conflict_term: None,
+        },
+    );
+    assert!(matches!(
+        to(&ready, 1)[..],
+        [Message::InstallSnapshot { .. }]
+    ));
+    let ready = propose(&mut leader, 1);
+    assert!(
+        to(&ready, 1).is_empty(),
+        "one chunk outstanding is the window"
+    );
+    assert_eq!(to(&ready, 2).len(), 1, "the other follower is pipelined");
+}
