@@ -32,6 +32,7 @@ impl CoreCluster {
             election_timeout_max: defaults.election_timeout_ticks_max,
             heartbeat_interval: defaults.heartbeat_interval_ticks,
             max_entries_per_message: defaults.max_entries_per_message,
+            max_inflight_appends: defaults.max_inflight_appends,
             delays: Delays::NONE,
             dedup: false,
             record: false,
