@@ -1,7 +1,7 @@
 //! Every bug variant is caught by the plain default portfolio (the bounds `raft-model
 //! check` runs with no bound flags) with the property named for it, and at its small
-//! `--quick` bound too. The correct model passes the whole portfolio exhaustively, with
-//! pinned state counts (the symmetry representative is canonical, so counts are exact).
+//! `--quick` bound too. (That the correct model passes the whole portfolio, with pinned
+//! state counts, is `tests/check.rs`.)
 
 use raft_model::check::{run, run_portfolio, CheckOptions, Completion, Outcome, StopWhen, Verdict};
 use raft_model::portfolio::default_portfolio;
@@ -170,35 +170,3 @@ fn no_bound_of_the_default_portfolio_prunes_messages() {
         assert!(!bound.config.prune_dead_messages, "{}", bound.name);
     }
 }
-
-#[test]
-fn the_correct_model_passes_the_default_portfolio_with_pinned_counts() {
-    // Exact counts: the symmetry representative is canonical, so a count depends only on
-    // the model and the bound, not on threads or scheduling.
-    let pinned = PINNED;
-    let bounds = default_portfolio(None);
-    assert_eq!(bounds.len(), pinned.len());
-    for (bound, (name, states)) in bounds.into_iter().zip(pinned) {
-        assert_eq!(bound.name, name);
-        let report = run(RaftModel::new(bound.config), &CheckOptions::default());
-        assert_eq!(report.completion, Completion::Exhaustive, "{name}");
-        assert!(report.all_hold(), "correct model at {name}");
-        assert_eq!(report.unique_states, states, "{name}");
-        println!(
-            "{name}: {} states in {:.1}s",
-            report.unique_states,
-            report.elapsed.as_secs_f64()
-        );
-    }
-}
-
-const PINNED: [(&str, usize); 8] = [
-    ("elections", 256965),
-    ("snapshots", 77898),
-    ("one-entry", 653362),
-    ("figure-8", 193191),
-    ("three-entries", 500831),
-    ("snapshot-conflict", 738621),
-    ("stale-leader", 2654621),
-    ("pipelined", 101931),
-];

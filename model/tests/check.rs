@@ -30,12 +30,18 @@ fn check(config: Config, symmetry: bool, threads: usize) -> raft_model::check::C
     run(RaftModel::new(config), &options)
 }
 
-/// The plain `raft-model check`: every bound of the default portfolio, exhaustively.
+/// The plain `raft-model check`: every bound of the default portfolio, exhaustively, with
+/// pinned state counts. The counts are exact: the symmetry representative is canonical, so
+/// a count depends only on the model and the bound, not on threads or scheduling. A count
+/// that moves means the model or a bound changed: update it knowingly.
 #[test]
 fn the_default_portfolio_holds_exhaustively() {
     let bounds = default_portfolio(None);
+    assert_eq!(bounds.len(), PINNED.len());
     let report = run_portfolio(&bounds, &CheckOptions::default(), |_| {}).expect("not vacuous");
-    for run in &report.runs {
+    for (run, (name, states)) in report.runs.iter().zip(PINNED) {
+        assert_eq!(run.bound.name, name);
+        assert_eq!(run.report.unique_states, states, "{name}");
         println!(
             "{:<16} {:?} {} unique states, depth {}, {:.1}s, peak RSS {:?} bytes",
             run.bound.name,
@@ -61,6 +67,17 @@ fn the_default_portfolio_holds_exhaustively() {
     assert_eq!(report.outcome(), Outcome::Pass);
     assert_eq!(report.outcome().exit_code(), 0);
 }
+
+const PINNED: [(&str, usize); 8] = [
+    ("elections", 256965),
+    ("snapshots", 77898),
+    ("one-entry", 653362),
+    ("figure-8", 193191),
+    ("three-entries", 500831),
+    ("snapshot-conflict", 738621),
+    ("stale-leader", 2654621),
+    ("pipelined", 101931),
+];
 
 fn bound(name: &'static str, config: Config) -> Bound {
     Bound {
