@@ -51,6 +51,18 @@ pub fn default_portfolio(bug: Option<Bug>) -> Vec<Bound> {
         prune_dead_messages: false,
         ..Config::default()
     };
+    // Also the base of `pipelined`, which differs only in rule L5.
+    let snapshots = Config {
+        max_term: 2,
+        max_requests: 2,
+        max_crashes: 0,
+        max_snapshots: Some(1),
+        max_inflight: Some(2),
+        duplicates: false,
+        drops: false,
+        durable_prefix: false,
+        ..base.clone()
+    };
     vec![
         Bound {
             name: "elections",
@@ -69,17 +81,7 @@ pub fn default_portfolio(bug: Option<Bug>) -> Vec<Bound> {
             name: "snapshots",
             why: "two requests and a snapshot: InstallSnapshot racing AppendEntries, a \
                   follower's log behind, at and ahead of a snapshot",
-            config: Config {
-                max_term: 2,
-                max_requests: 2,
-                max_crashes: 0,
-                max_snapshots: Some(1),
-                max_inflight: Some(2),
-                duplicates: false,
-                drops: false,
-                durable_prefix: false,
-                ..base.clone()
-            },
+            config: snapshots.clone(),
         },
         Bound {
             name: "one-entry",
@@ -161,16 +163,8 @@ pub fn default_portfolio(bug: Option<Bug>) -> Vec<Bound> {
                   advanced on send, a later request overtaking an earlier one and rejected, \
                   stale rejections backing next_index up under InstallSnapshot",
             config: Config {
-                max_term: 2,
-                max_requests: 2,
-                max_crashes: 0,
-                max_snapshots: Some(1),
-                max_inflight: Some(2),
-                duplicates: false,
-                drops: false,
-                durable_prefix: false,
                 pipelined: true,
-                ..base
+                ..snapshots
             },
         },
     ]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use crate::processes::{free_addresses, wait_until, Leash, Process};
+use crate::processes::{all_running, free_addresses, wait_until, Leash, Process};
 use crate::Putter;
 
 /// Members of the cluster.
@@ -78,15 +78,7 @@ impl EtcdCluster {
         };
         let agent = agent();
         cluster.leader = wait_until(Duration::from_secs(30), || {
-            for process in &mut cluster.processes {
-                if !process.running() {
-                    return Err(format!(
-                        "{} exited (see its log in {})",
-                        process.name(),
-                        root.display()
-                    ));
-                }
-            }
+            all_running(&mut cluster.processes, root)?;
             cluster.find_leader(&agent)
         })?;
         Ok(cluster)

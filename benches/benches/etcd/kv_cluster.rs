@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::processes::{free_addresses, wait_until, Leash, Process};
+use crate::processes::{all_running, free_addresses, wait_until, Leash, Process};
 use crate::Putter;
 
 /// Servers of the cluster.
@@ -74,15 +74,7 @@ impl KvCluster {
         let mut probe = cluster.client();
         probe.deadline = Duration::from_secs(1);
         wait_until(Duration::from_secs(30), || {
-            for process in &mut cluster.processes {
-                if !process.running() {
-                    return Err(format!(
-                        "{} exited (see its log in {})",
-                        process.name(),
-                        root.display()
-                    ));
-                }
-            }
+            all_running(&mut cluster.processes, root)?;
             probe
                 .put("bench-ready", "yes")
                 .map_err(|e| format!("no put succeeds yet: {e}"))

@@ -130,6 +130,21 @@ pub fn free_addresses(n: usize) -> io::Result<Vec<SocketAddr>> {
 
 /// Polls `ready` every 50 ms until it returns `Ok`, or fails with its last error after
 /// `timeout`.
+/// `Ok` while every process of a cluster still runs; else which one exited, and where its
+/// log is.
+pub fn all_running(processes: &mut [Process], root: &Path) -> Result<(), String> {
+    for process in processes {
+        if !process.running() {
+            return Err(format!(
+                "{} exited (see its log in {})",
+                process.name(),
+                root.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn wait_until<T>(
     timeout: Duration,
     mut ready: impl FnMut() -> Result<T, String>,
