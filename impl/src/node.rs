@@ -513,11 +513,17 @@ fn admit(shared: &Shared, command: &Bytes) -> Result<PendingToken, ProposeError>
             });
         }
         if published.state.role != core::Role::Leader {
+            // The published state can predate a stop that a worker has already recorded
+            // (the loop publishes on its next iteration): a stopped node says so, not
+            // "not the leader". Checked only on this path, so a leader's proposal pays
+            // nothing (posting to an ended inbox reports the end anyway).
+            let (leader, term) = (published.state.leader, published.state.term);
+            drop(published);
+            if let Some(end) = shared.end() {
+                return Err(end.propose_error());
+            }
             shared.rejected.fetch_add(1, Ordering::Relaxed);
-            return Err(ProposeError::NotLeader {
-                leader: published.state.leader,
-                term: published.state.term,
-            });
+            return Err(ProposeError::NotLeader { leader, term });
         }
     }
     if shared.pending.fetch_add(1, Ordering::SeqCst) >= shared.max_pending_proposals {
