@@ -263,6 +263,12 @@ fn cluster(dir: &std::path::Path) -> Result<(), String> {
         "Ctrl-C stops the cluster; its data stays in {}.",
         dir.display()
     );
+    // The servers exit when their standard input closes (`--exit-with-parent`), so the
+    // pipes stay open for as long as this process runs: `Child::wait` would close them.
+    let _pipes: Vec<_> = children
+        .iter_mut()
+        .filter_map(|child| child.stdin.take())
+        .collect();
     let mut failed = None;
     for (id, mut child) in children.into_iter().enumerate() {
         match child.wait() {
