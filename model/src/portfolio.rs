@@ -51,7 +51,7 @@ pub fn default_portfolio(bug: Option<Bug>) -> Vec<Bound> {
         prune_dead_messages: false,
         ..Config::default()
     };
-    // Also the base of `pipelined`, which differs only in rule L5.
+    // Also the base of `snapshot-conflict` (one request more) and `pipelined` (rule L5).
     let snapshots = Config {
         max_term: 2,
         max_requests: 2,
@@ -132,15 +132,8 @@ pub fn default_portfolio(bug: Option<Bug>) -> Vec<Bound> {
             why: "three requests and a snapshot: a snapshot reaching a follower whose log \
                   disagrees with it at the snapshot's last index and runs past it",
             config: Config {
-                max_term: 2,
                 max_requests: 3,
-                max_crashes: 0,
-                max_snapshots: Some(1),
-                max_inflight: Some(2),
-                duplicates: false,
-                drops: false,
-                durable_prefix: false,
-                ..base.clone()
+                ..snapshots.clone()
             },
         },
         Bound {
