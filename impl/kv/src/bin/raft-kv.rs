@@ -256,13 +256,22 @@ fn cluster(dir: &std::path::Path) -> Result<(), String> {
             }
         }
     }
-    println!("3 servers running; clients connect to {LOCAL_CLIENTS}. Try, in another terminal:");
-    println!("  raft-kv put greeting hello");
-    println!("  raft-kv get greeting");
-    println!(
-        "Ctrl-C stops the cluster; its data stays in {}.",
+    // The banner is advice for a person at a terminal. If whoever reads our standard output
+    // has gone away (`raft-kv cluster | head -1`), the cluster keeps running: a failed
+    // write must not stop it (`println!` would panic on a broken pipe).
+    let banner = format!(
+        "3 servers running; clients connect to {LOCAL_CLIENTS}. Try, in another terminal:\n  \
+         raft-kv put greeting hello\n  raft-kv get greeting\n\
+         Ctrl-C stops the cluster; its data stays in {}.\n",
         dir.display()
     );
+    {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout
+            .write_all(banner.as_bytes())
+            .and_then(|()| stdout.flush());
+    }
     // The servers exit when their standard input closes (`--exit-with-parent`), so the
     // pipes stay open for as long as this process runs: `Child::wait` would close them.
     let _pipes: Vec<_> = children
