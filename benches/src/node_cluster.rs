@@ -59,8 +59,9 @@ pub struct NodeCluster {
 impl NodeCluster {
     /// The node configuration the benches use for node `id` of `servers`: the defaults,
     /// with a fixed seed per node so elections are reproducible.
-    /// `RAFT_BENCH_MAX_INFLIGHT_APPENDS=N` overrides `max_inflight_appends` (to try
-    /// pipelining without a rebuild).
+    /// `RAFT_BENCH_MAX_INFLIGHT_APPENDS=N` overrides `max_inflight_appends`, and
+    /// `RAFT_BENCH_SPIN_MICROS=N` overrides `spin_before_sleep` (to compare without a
+    /// rebuild).
     pub fn config(id: usize, servers: usize) -> NodeConfig {
         let defaults = NodeConfig::default();
         NodeConfig {
@@ -71,6 +72,10 @@ impl NodeCluster {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(defaults.max_inflight_appends),
+            spin_before_sleep: std::env::var("RAFT_BENCH_SPIN_MICROS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(defaults.spin_before_sleep, Duration::from_micros),
             ..defaults
         }
     }

@@ -332,6 +332,7 @@ fn node_leader(
         seed: Some(7),
         apply_queue,
         auto_tick: false,
+        spin_before_sleep: Duration::ZERO,
         ..NodeConfig::default()
     };
     let (node, applies) =

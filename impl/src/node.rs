@@ -235,7 +235,7 @@ impl Node {
             )
         };
         let stage = Arc::new(applier::ApplyStage::new(apply_queue, sink));
-        let event_loop = EventLoop::new(
+        let mut event_loop = EventLoop::new(
             core,
             Arc::clone(&shared),
             network,
@@ -244,6 +244,7 @@ impl Node {
             std::sync::Arc::clone(&syncs),
             config.auto_tick.then_some(config.tick),
         );
+        event_loop.spin = config.spin_before_sleep;
         let live = std::sync::Arc::new(AtomicUsize::new(0));
         let mut threads = Vec::with_capacity(3);
         threads.push(spawn(

@@ -137,6 +137,10 @@ impl RaftConfig {
             auto_tick: self.spawn_ticker,
             // The Lab's `start` never waits for an outcome; the bound only guards memory.
             max_pending_proposals: 1 << 20,
+            // Figure 2 as written: next_index moves only on replies (the Lab's rules).
+            max_inflight_appends: 1,
+            // The Lab's tests run many peers on few CPUs; a peer sleeps when idle.
+            spin_before_sleep: Duration::ZERO,
             ..NodeConfig::default()
         }
     }

@@ -236,6 +236,32 @@ fn a_window_of_one_is_figure_2_as_written() {
     );
 }
 
+/// Why the node's default window is larger than 1: the commit that answers one proposal
+/// sends every follower an AppendEntries with the new commit index (and no entries), and
+/// with a window of 1 that request fills the window, so the next proposal waits a round
+/// trip for its reply before its entry can leave. A window of 2 sends it at once
+/// (`NodeConfig::max_inflight_appends`, docs/performance.md §7).
+// Reference: §5.3 (the leader tells followers its commit index in AppendEntries)
+#[test]
+fn the_commit_notice_fills_a_window_of_one_but_not_of_two() {
+    for (window, next_goes_at_once) in [(1, false), (2, true)] {
+        let mut leader = leader_with_window(window);
+        propose(&mut leader, 1);
+        leader.step(Input::Persisted { index: 1, term: 2 });
+        let commit = deliver(&mut leader, 1, replication::accept(2, 1));
+        assert_eq!(leader.commit_index(), 1);
+        let notice = to(&commit, 1);
+        assert_eq!(notice.len(), 1, "window {window}: the commit notice goes");
+        assert_eq!(shape(&notice[0]), (1, 0), "it carries no entries");
+        let next = propose(&mut leader, 2);
+        assert_eq!(
+            !to(&next, 1).is_empty(),
+            next_goes_at_once,
+            "window {window}: does the next entry leave before the notice is answered?"
+        );
+    }
+}
+
 /// A full window does not hold back the heartbeat (§5.2: it keeps followers from timing
 /// out); it starts at `next_index`, after the requests outstanding.
 // Reference: §5.2 (heartbeats)

@@ -39,9 +39,13 @@ pub struct NodeConfig {
     /// `max_bytes_per_message`): a batch stops at this many bytes, with at least one
     /// entry. Also the size of one InstallSnapshot chunk (Figure 13).
     pub max_batch_bytes: usize,
-    /// AppendEntries with new entries outstanding per follower (the core's
-    /// `max_inflight_appends`): with more than 1 the leader pipelines, sending the next
-    /// batch before the previous one is acknowledged.
+    /// AppendEntries outstanding per follower (the core's `max_inflight_appends`): with
+    /// more than 1 the leader pipelines, sending the next batch before the previous one is
+    /// acknowledged (rule L5 of docs/protocol.md, checked by the model's `pipelined` bound).
+    /// The default is 4: with 1, the AppendEntries that tells followers a new commit index
+    /// fills the window, and the next proposal waits a whole round trip for its reply
+    /// (docs/performance.md §7, where 1 client commits 1.5–2× faster with 2 or 4). 1 is
+    /// Figure 2 as written (the Lab runtime uses it).
     pub max_inflight_appends: usize,
     /// Capacity of the apply stream ([`Applies`](super::Applies)): committed entries the
     /// service has not taken yet. When it is full the node stops releasing applies (it
@@ -59,6 +63,13 @@ pub struct NodeConfig {
     /// way: replies, votes and applies leave only once their write is synced, and the core
     /// counts the leader's own log only up to the synced index (§10.2.1).
     pub sync_on_loop: bool,
+    /// How long the event loop keeps looking for input (yielding the CPU between looks)
+    /// before it sleeps. A reply often arrives microseconds after the loop ran out of
+    /// work; waking a sleeping thread costs far more on a loaded or virtual machine, and a
+    /// commit crosses several loops (docs/performance.md §7: 2–3× the commits of one
+    /// client). Costs at most this much CPU per loop iteration when idle (an idle node
+    /// iterates once per tick). `Duration::ZERO` sleeps at once.
+    pub spin_before_sleep: Duration,
     /// Whether the event loop advances time itself, one tick per `tick`. Off, time moves
     /// only through [`Node::tick`](super::Node::tick) (deterministic tests, loom models).
     pub auto_tick: bool,
@@ -77,10 +88,11 @@ impl Default for NodeConfig {
             max_pending_proposals: 4096,
             max_command_bytes: 1024 * 1024,
             max_batch_bytes: 4 * 1024 * 1024,
-            max_inflight_appends: 1,
+            max_inflight_appends: 4,
             apply_queue: 1024,
             inbox: 4096,
             sync_on_loop: false,
+            spin_before_sleep: Duration::from_micros(50),
             auto_tick: true,
         }
     }

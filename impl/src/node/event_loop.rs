@@ -72,6 +72,9 @@ pub(crate) struct EventLoop {
     pub stage: Arc<ApplyStage>,
     pub syncs: std::sync::Arc<AtomicU64>,
     pub tick: Option<Duration>,
+    /// How long the loop keeps looking for input before it sleeps
+    /// (`NodeConfig::spin_before_sleep`).
+    pub spin: Duration,
     /// Writes handed to the storage worker so far, and how many of them are durable.
     pub issued_seq: u64,
     pub durable_seq: u64,
@@ -101,6 +104,7 @@ impl EventLoop {
             stage,
             syncs,
             tick,
+            spin: Duration::ZERO,
             issued_seq: 0,
             durable_seq: 0,
             durable_index,
@@ -215,6 +219,9 @@ impl EventLoop {
     /// Takes every input waiting, waiting until there is one or the next tick is due.
     fn take_inbox(&self, next_tick: Option<Instant>) -> Inbox {
         let mut inbox = lock(&self.shared.inbox);
+        if !inbox.has_work() && !self.spin.is_zero() {
+            inbox = self.spin_for_input(inbox, next_tick);
+        }
         loop {
             if inbox.has_work() {
                 break;
@@ -252,6 +259,40 @@ impl EventLoop {
             ended: None,
             waiting: false,
         }
+    }
+
+    /// Looks for input for up to `spin` (or until the next tick) before the loop sleeps,
+    /// yielding the CPU between looks. A reply usually arrives within tens of microseconds
+    /// of the request that asked for it; a loop that went to sleep meanwhile must be woken
+    /// (a futex wake-up, an inter-processor interrupt on a virtual machine), and on a
+    /// single client's commit path that happens at every hop. Yielding, not busy-waiting,
+    /// leaves the CPU to the threads that produce the input (docs/performance.md §7).
+    #[cfg(not(loom))]
+    fn spin_for_input<'a>(
+        &'a self,
+        inbox: crate::sync::MutexGuard<'a, Inbox>,
+        next_tick: Option<Instant>,
+    ) -> crate::sync::MutexGuard<'a, Inbox> {
+        drop(inbox);
+        let start = Instant::now();
+        let until = next_tick.map_or(start + self.spin, |next| next.min(start + self.spin));
+        loop {
+            std::thread::yield_now();
+            let inbox = lock(&self.shared.inbox);
+            if inbox.has_work() || Instant::now() >= until {
+                return inbox;
+            }
+        }
+    }
+
+    /// Under loom the loop never spins: every wait is the condvar's, which loom explores.
+    #[cfg(loom)]
+    fn spin_for_input<'a>(
+        &'a self,
+        inbox: crate::sync::MutexGuard<'a, Inbox>,
+        _next_tick: Option<Instant>,
+    ) -> crate::sync::MutexGuard<'a, Inbox> {
+        inbox
     }
 
     /// Every write up to `synced.seq` is durable: the core counts the log up to there

@@ -620,6 +620,31 @@ fn a_slow_sync_does_not_delay_heartbeats() {
     cluster.shutdown();
 }
 
+/// `spin_before_sleep` never holds back a tick: a loop looks for input at most until its
+/// next tick is due, so with a spin far longer than the election timeout a leader is still
+/// elected, and its heartbeats keep every follower in its term. (Were the spin not cut at
+/// the tick, no loop would tick for a minute and `leader` would give up after 10 s.)
+#[test]
+fn a_long_spin_never_delays_a_tick() {
+    let cluster = cluster(3, |config| {
+        config.spin_before_sleep = Duration::from_secs(60);
+    });
+    let leader = cluster.leader(&[0, 1, 2]);
+    let term = cluster.nodes[leader].state().term;
+    let mut watches: Vec<Watch> = cluster.nodes.iter().map(Node::watch).collect();
+    let (index, _) = cluster.nodes[leader]
+        .write(Bytes::from_static(b"s"))
+        .wait()
+        .expect("applied");
+    // Several heartbeat intervals: followers that missed heartbeats would start elections.
+    std::thread::sleep(Duration::from_millis(700));
+    for (i, watch) in watches.iter_mut().enumerate() {
+        assert_eq!(watch.current().term, term, "node {i} left term {term}");
+        assert!(cluster.nodes[i].status().commit_index >= index);
+    }
+    cluster.shutdown();
+}
+
 /// `shutdown` joins every thread; afterwards requests fail with `Shutdown`, the apply
 /// stream ends, and watches end. Dropping the last handle shuts down as well.
 #[test]
