@@ -148,9 +148,15 @@ pub fn check(events: &[Event], budget: Duration) -> Verdict {
     let keys = by_key.len();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let progress = std::sync::Arc::clone(&done);
+    // The key under search, with its events: printed if the budget runs out, so an
+    // undecided run shows the history that the search could not settle.
+    let current: std::sync::Arc<Mutex<Option<(String, Vec<Event>)>>> = Default::default();
+    let searching = std::sync::Arc::clone(&current);
     let started = Instant::now();
     std::thread::spawn(move || {
         for (key, events) in by_key {
+            *searching.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some((key.clone(), events.clone()));
             let mut tester = LinearizabilityTester::new(KeySpec::default());
             for event in events {
                 let valid = match event {
@@ -176,6 +182,14 @@ pub fn check(events: &[Event], budget: Duration) -> Verdict {
         done.load(std::sync::atomic::Ordering::SeqCst),
         started.elapsed().as_secs_f64()
     );
+    if verdict == Verdict::Undecided {
+        if let Some((key, events)) = &*current.lock().unwrap_or_else(PoisonError::into_inner) {
+            println!("  undecided at key {key}, {} events:", events.len());
+            for event in events {
+                println!("    {event:?}");
+            }
+        }
+    }
     verdict
 }
 
