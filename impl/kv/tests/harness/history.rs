@@ -121,6 +121,9 @@ pub enum Verdict {
     Undecided,
 }
 
+/// One key and its events.
+type KeyHistory = (String, Vec<Event>);
+
 /// Splits the history by key (linearizability is local) and checks each key's history
 /// with `LinearizabilityTester`, within `budget` in total.
 pub fn check(events: &[Event], budget: Duration) -> Verdict {
@@ -150,7 +153,7 @@ pub fn check(events: &[Event], budget: Duration) -> Verdict {
     let progress = std::sync::Arc::clone(&done);
     // The key under search, with its events: printed if the budget runs out, so an
     // undecided run shows the history that the search could not settle.
-    let current: std::sync::Arc<Mutex<Option<(String, Vec<Event>)>>> = Default::default();
+    let current: std::sync::Arc<Mutex<Option<KeyHistory>>> = Default::default();
     let searching = std::sync::Arc::clone(&current);
     let started = Instant::now();
     std::thread::spawn(move || {
