@@ -380,6 +380,27 @@ fn no_prev_log_check_is_caught_pipelined() {
     });
 }
 
+/// `MatchOnSend` (rule L1 under L5) acts only in a pipelined core: the leader counts a
+/// request as acknowledged the moment it sends it. The simulator sees the consequence (an
+/// entry committed on a follower that never got it, lost when a server without it is
+/// elected); trace validation sees the send itself, after which the core's `match_index`
+/// is past the model's, whose AppendEntries (L5) moves only `next_index`.
+#[test]
+fn match_on_send_is_caught_pipelined() {
+    check(Spec {
+        mutation: Mutation::MatchOnSend,
+        sim: faulty(3).pipelined(3),
+        sim_expect: &[
+            "leader completeness",
+            "state machine safety",
+            "log matching",
+        ],
+        trace: validation_only(faulty(3).pipelined(3)),
+        // The send action itself, not `Receive(AppendEntries)` (the list is "[a, b, …]").
+        trace_expect: &["[AppendEntries", ", AppendEntries"],
+    });
+}
+
 #[test]
 fn leader_counts_undurable_is_caught() {
     // The leader commits with its own unsynced copy counted; that shows as a safety
@@ -523,5 +544,5 @@ fn leader_with_two_uncommitted_entries() -> Core {
 #[test]
 fn every_mutation_has_a_test() {
     // One test above per mutation: adding a mutation without a test fails here.
-    assert_eq!(Mutation::ALL.len(), 11);
+    assert_eq!(Mutation::ALL.len(), 12);
 }

@@ -81,11 +81,13 @@ pub enum Bug {
     LeaderCountsUndurable,
     /// Rule D2: a follower acknowledges AppendEntries before the appended entries are on its stable storage.
     FollowerAcksUndurable,
+    /// Rule L1 under L5: a pipelined leader advances match_index, not only next_index, past the entries it sends.
+    MatchOnSend,
 }
 
 impl Bug {
     /// Every variant, in the order of `docs/model.md`'s table.
-    pub const ALL: [Bug; 35] = [
+    pub const ALL: [Bug; 36] = [
         Bug::NoElectionRestriction,
         Bug::UpToDateIgnoresTerm,
         Bug::UpToDateIgnoresIndex,
@@ -121,6 +123,7 @@ impl Bug {
         Bug::SnapshotUncommitted,
         Bug::LeaderCountsUndurable,
         Bug::FollowerAcksUndurable,
+        Bug::MatchOnSend,
     ];
 
     /// The name used on the command line (`--bug NAME`).
@@ -161,6 +164,7 @@ impl Bug {
             Bug::SnapshotUncommitted => "snapshot-uncommitted",
             Bug::LeaderCountsUndurable => "leader-counts-undurable",
             Bug::FollowerAcksUndurable => "follower-acks-undurable",
+            Bug::MatchOnSend => "match-on-send",
         }
     }
 
@@ -207,6 +211,7 @@ impl Bug {
             Bug::SnapshotUncommitted => "S1",
             Bug::LeaderCountsUndurable => "D1",
             Bug::FollowerAcksUndurable => "D2",
+            Bug::MatchOnSend => "L1",
         }
     }
 
@@ -248,6 +253,7 @@ impl Bug {
             Bug::SnapshotUncommitted => "service snapshots entries past the commit index (rule S1, §7)",
             Bug::LeaderCountsUndurable => "the leader counts itself toward a commit quorum for entries not yet on its stable storage (rule D1, Raft thesis §10.2.1)",
             Bug::FollowerAcksUndurable => "a follower acknowledges AppendEntries before the appended entries are on its stable storage (rule D2, Raft thesis §10.2.1)",
+            Bug::MatchOnSend => "a pipelined leader advances match_index past the entries it sends, before any reply (rule L1 under L5, Figure 2 Leaders)",
         }
     }
 
@@ -290,6 +296,7 @@ impl Bug {
             Bug::SnapshotUncommitted => properties::SNAPSHOT_IS_COMMITTED_PREFIX,
             Bug::LeaderCountsUndurable => properties::LEADER_COMPLETENESS,
             Bug::FollowerAcksUndurable => properties::LEADER_COMPLETENESS,
+            Bug::MatchOnSend => properties::LEADER_COMPLETENESS,
         }
     }
 
@@ -438,6 +445,15 @@ impl Bug {
             Bug::LeaderCountsUndurable | Bug::FollowerAcksUndurable => Config {
                 max_crashes: 1,
                 durable_prefix: true,
+                ..quiet
+            },
+            // Only a pipelined leader sends ahead of its replies. It counts its one entry on a
+            // follower the moment the request leaves and commits it; the request is still in
+            // flight when the third server, which never had the entry, is elected in term 2.
+            Bug::MatchOnSend => Config {
+                pipelined: true,
+                duplicates: false,
+                drops: false,
                 ..quiet
             },
         }

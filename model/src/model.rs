@@ -340,6 +340,7 @@ impl RaftModel {
                         &mut next.servers[i.index()],
                         *j,
                         &msg,
+                        bug,
                     );
                 send(&mut next, *i, *j, msg) | moved
             }
@@ -423,7 +424,7 @@ impl RaftModel {
         }
         let msg = replication::append_entries_for(s, i, j, self.config.max_entries_per_message);
         let mut after = s.clone();
-        replication::advance_next_index_on_send(&mut after, j, &msg)
+        replication::advance_next_index_on_send(&mut after, j, &msg, self.config.bug)
     }
 
     fn do_timeout(&self, next: &mut ClusterState, i: ServerId) -> bool {

@@ -67,8 +67,14 @@ pub fn append_entries_for(
 /// no entries (a heartbeat) leaves it. Returns whether it moved. Safety does not depend on
 /// it: `next_index` only chooses what the leader offers; the follower's check (AE2) decides
 /// what it accepts and only a success reply moves `match_index` (L1). A lost request makes
-/// the next one fail AE2, and its rejection backs `next_index` up (L2).
-pub fn advance_next_index_on_send(s: &mut ServerState, peer: ServerId, msg: &Message) -> bool {
+/// the next one fail AE2, and its rejection backs `next_index` up (L2). The variant
+/// `match-on-send` moves `match_index` here too, counting a request as an acknowledgement.
+pub fn advance_next_index_on_send(
+    s: &mut ServerState,
+    peer: ServerId,
+    msg: &Message,
+    bug: Option<Bug>,
+) -> bool {
     let Message::AppendEntries {
         prev_log_index,
         entries,
@@ -82,8 +88,14 @@ pub fn advance_next_index_on_send(s: &mut ServerState, peer: ServerId, msg: &Mes
     }
     let next = prev_log_index + entries.len() as Index + 1;
     let slot = &mut s.next_index[peer.index()];
-    let moved = *slot != next;
+    let mut moved = *slot != next;
     *slot = next;
+    if bug == Some(Bug::MatchOnSend) {
+        // Breaks L1: the leader has sent these entries, not learned that the peer holds them.
+        let matched = &mut s.match_index[peer.index()];
+        moved |= *matched < next - 1;
+        *matched = (*matched).max(next - 1);
+    }
     moved
 }
 
@@ -329,17 +341,32 @@ mod tests {
         s.match_index = vec![0, 0];
         let (me, peer) = (ServerId(0), ServerId(1));
         let capped = append_entries_for(&s, me, peer, Some(1));
-        assert!(advance_next_index_on_send(&mut s, peer, &capped));
+        assert!(advance_next_index_on_send(&mut s, peer, &capped, None));
         assert_eq!(s.next_index[1], 3, "past the one entry sent");
         let rest = append_entries_for(&s, me, peer, None);
-        assert!(advance_next_index_on_send(&mut s, peer, &rest));
+        assert!(advance_next_index_on_send(&mut s, peer, &rest, None));
         assert_eq!(s.next_index[1], 4);
         let heartbeat = append_entries_for(&s, me, peer, None);
-        assert!(!advance_next_index_on_send(&mut s, peer, &heartbeat));
+        assert!(!advance_next_index_on_send(&mut s, peer, &heartbeat, None));
         assert_eq!(s.next_index[1], 4);
         // The reply to the first request never moves it back (L1).
         handle_append_entries_reply(&mut s, peer, true, 2, 0, None, None);
         assert_eq!((s.match_index[1], s.next_index[1]), (2, 4));
+    }
+
+    #[test]
+    fn only_the_match_on_send_variant_moves_match_index_on_send() {
+        // Rule L1: sending entries proves nothing about the follower's log.
+        let (me, peer) = (ServerId(0), ServerId(1));
+        for (bug, matched) in [(None, 0), (Some(Bug::MatchOnSend), 3)] {
+            let mut s = follower(&[e(1, 1), e(1, 2), e(2, 3)]);
+            s.role = Role::Leader;
+            s.next_index = vec![0, 2];
+            s.match_index = vec![0, 0];
+            let msg = append_entries_for(&s, me, peer, None);
+            assert!(advance_next_index_on_send(&mut s, peer, &msg, bug));
+            assert_eq!((s.match_index[1], s.next_index[1]), (matched, 4), "{bug:?}");
+        }
     }
 
     #[test]

@@ -147,6 +147,7 @@ bug_tests! {
     snapshot_uncommitted => SnapshotUncommitted,
     leader_counts_undurable => LeaderCountsUndurable,
     follower_acks_undurable => FollowerAcksUndurable,
+    match_on_send => MatchOnSend,
 }
 
 #[test]

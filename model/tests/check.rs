@@ -71,12 +71,12 @@ fn the_default_portfolio_holds_exhaustively() {
 const PINNED: [(&str, usize); 8] = [
     ("elections", 256965),
     ("snapshots", 77898),
+    ("pipelined", 101931),
     ("one-entry", 653362),
     ("figure-8", 193191),
     ("three-entries", 500831),
     ("snapshot-conflict", 738621),
     ("stale-leader", 2654621),
-    ("pipelined", 101931),
 ];
 
 fn bound(name: &'static str, config: Config) -> Bound {

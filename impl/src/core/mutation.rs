@@ -83,11 +83,15 @@ mod enabled {
         /// Raft thesis §10.2.1: the leader counts its whole log toward a commit quorum,
         /// including entries not yet on its stable storage (a crash loses them).
         LeaderCountsUndurable,
+        /// Figure 2 Leaders (rule L1 under L5): a pipelined leader advances
+        /// `match_index[peer]`, not only `next_index[peer]`, past the entries it sends,
+        /// counting a request as an acknowledgement. No effect with a window of one.
+        MatchOnSend,
     }
 
     impl Mutation {
         /// Every mutation, in declaration order.
-        pub const ALL: [Mutation; 11] = [
+        pub const ALL: [Mutation; 12] = [
             Mutation::NoElectionRestriction,
             Mutation::CommitPreviousTerm,
             Mutation::ForgetVoteOnRestart,
@@ -99,6 +103,7 @@ mod enabled {
             Mutation::NoPrevLogCheck,
             Mutation::SnapshotUncommitted,
             Mutation::LeaderCountsUndurable,
+            Mutation::MatchOnSend,
         ];
 
         /// The name of the model's bug variant (`check --bug NAME`).
@@ -115,6 +120,7 @@ mod enabled {
                 Mutation::NoPrevLogCheck => "no-prev-log-check",
                 Mutation::SnapshotUncommitted => "snapshot-uncommitted",
                 Mutation::LeaderCountsUndurable => "leader-counts-undurable",
+                Mutation::MatchOnSend => "match-on-send",
             }
         }
     }

@@ -114,6 +114,12 @@ impl Core {
         );
         if pipelined && !entries.is_empty() {
             progress.next_index[peer] = prev_log_index + entries.len() as u64 + 1;
+            // Mutation MatchOnSend breaks rule L1: only a success reply proves the entries
+            // are on the follower; sending them proves nothing.
+            if mutated!(self.mutation, MatchOnSend) {
+                let sent = prev_log_index + entries.len() as u64;
+                progress.match_index[peer] = progress.match_index[peer].max(sent);
+            }
         }
         let request = Message::AppendEntries {
             term: self.current_term,

@@ -211,11 +211,9 @@ fn list_bugs() {
     }
 }
 
-/// `Config::describe` without the trailing `bug=…` (the bug is the heading).
+/// `Config::describe` without its `bug=…` (the bug is the heading); what follows it
+/// (`pipelined=on`, a batch cap) is part of the bound and stays.
 fn bounds_only(config: &Config) -> String {
-    let text = config.describe();
-    match text.rfind(" bug=") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
+    let bug = format!(" bug={}", config.bug.map_or("none", Bug::name));
+    config.describe().replacen(&bug, "", 1)
 }
