@@ -6,8 +6,10 @@
 //! (`openraft_peer::network`), except that our messages travel encoded, as the `Network`
 //! trait defines them: `send` runs on the sender's event loop and calls the target's
 //! `receive`, which decodes the bytes and queues the message in the target's bounded inbox
-//! without blocking (the contract of `Network::send`). Every node's applied entries are
-//! drained by a thread that counts them, as the openraft peer's state machine counts.
+//! without blocking (the contract of `Network::send`). Every node's service is a
+//! [`StateMachine`] that counts the entries applied, called in place by the node as
+//! openraft calls the peer's counting state machine (`RAFT_BENCH_APPLY_STREAM=1`: a thread
+//! per node reading the `Applies` stream counts them instead).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -16,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use raft_impl::core::Role;
-use raft_impl::node::{Applied, Network, Node, NodeConfig, ProposeError, WriteError};
+use raft_impl::node::{
+    Applied, ApplyError, Network, Node, NodeConfig, ProposeError, StateMachine, WriteError,
+};
 use raft_impl::storage::Storage;
 
 use crate::append_memory::AppendMemory;
@@ -44,6 +48,27 @@ impl Network for InProcess {
             node.receive(self.from, &message);
         }
     }
+}
+
+/// The service of the default setup: a state machine that counts the entries applied,
+/// called in place by the node, as openraft calls the peer's counting state machine.
+struct Counter(Arc<AtomicU64>);
+
+impl StateMachine for Counter {
+    fn apply(&mut self, _index: u64, _term: u64, _command: Bytes) -> Result<(), ApplyError> {
+        self.0.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+
+    fn restore(&mut self, _index: u64, _term: u64, _data: Arc<Vec<u8>>) -> Result<(), ApplyError> {
+        Ok(())
+    }
+}
+
+/// `RAFT_BENCH_APPLY_STREAM=1`: the service reads the node's `Applies` stream on a thread
+/// of its own instead of being a [`StateMachine`] called in place.
+fn apply_stream() -> bool {
+    std::env::var_os("RAFT_BENCH_APPLY_STREAM").is_some()
 }
 
 /// Three (or `n`) of our nodes in one process (see the module docs).
@@ -96,27 +121,35 @@ impl NodeCluster {
                 from: id,
                 router: Arc::clone(&router),
             });
-            let (node, applies) = Node::start(config(id, servers), storage, network)
-                .map_err(|e| format!("node {id}: {e}"))?;
             let count = Arc::new(AtomicU64::new(0));
             applied.push(Arc::clone(&count));
-            appliers.push(
-                std::thread::Builder::new()
-                    .name(format!("bench-applier-{id}"))
-                    .spawn(move || {
-                        // The service: counts every entry handed to it, until the stream ends.
-                        for item in applies {
-                            match item {
-                                Applied::Entry { .. } => {
-                                    count.fetch_add(1, Ordering::Release);
+            let config = config(id, servers);
+            let node = if apply_stream() {
+                let (node, applies) =
+                    Node::start(config, storage, network).map_err(|e| format!("node {id}: {e}"))?;
+                appliers.push(
+                    std::thread::Builder::new()
+                        .name(format!("bench-applier-{id}"))
+                        .spawn(move || {
+                            // The service: counts every entry handed to it, until the
+                            // stream ends.
+                            for item in applies {
+                                match item {
+                                    Applied::Entry { .. } => {
+                                        count.fetch_add(1, Ordering::Release);
+                                    }
+                                    Applied::Snapshot { .. } => {}
+                                    Applied::Stopped(_) => break,
                                 }
-                                Applied::Snapshot { .. } => {}
-                                Applied::Stopped(_) => break,
                             }
-                        }
-                    })
-                    .map_err(|e| format!("applier thread: {e}"))?,
-            );
+                        })
+                        .map_err(|e| format!("applier thread: {e}"))?,
+                );
+                node
+            } else {
+                Node::start_with_machine(config, storage, network, Counter(count))
+                    .map_err(|e| format!("node {id}: {e}"))?
+            };
             nodes.push(node);
         }
         if router.nodes.set(nodes).is_err() {

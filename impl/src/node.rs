@@ -14,7 +14,10 @@
 //! - the **applier** hands committed entries to the service through a bounded stream
 //!   ([`Applies`]) and resolves [`Proposal`]s (`node/applier.rs`) when the loop cannot do
 //!   it itself without blocking (the loop delivers directly while the stream has room and
-//!   nothing is queued for the applier: one thread hand-off less per commit).
+//!   nothing is queued for the applier: one thread hand-off less per commit). A service
+//!   whose apply is quick can instead be a [`StateMachine`] the loop calls in place
+//!   ([`Node::start_with_machine`]; `node/machine.rs`): then no service thread is woken
+//!   per batch at all.
 //!
 //! With [`NodeConfig::sync_on_loop`] the loop also writes and syncs itself (for storage
 //! whose sync does not block), and there is no storage worker.
@@ -36,6 +39,7 @@ mod applier;
 mod config;
 mod error;
 mod event_loop;
+mod machine;
 mod network;
 mod proposal;
 mod queue;
@@ -58,6 +62,7 @@ pub use applier::{Applied, Applies};
 pub(crate) use applier::{ApplySink, SinkError};
 pub use config::{NodeConfig, NodeConfigError, TimingError};
 pub use error::{NodeError, ProposalError, ProposeError, StopReason, WriteError};
+pub use machine::{ApplyError, StateMachine};
 pub use network::Network;
 pub use proposal::Proposal;
 pub(crate) use queue::{oneshot, Queue};
@@ -194,6 +199,20 @@ impl Node {
         });
         let node = Node::start_with_sink(config, storage, network, sink, Some(Arc::clone(&queue)))?;
         Ok((node, Applies { queue }))
+    }
+
+    /// Starts a node like [`Node::start`], but hands committed entries to `machine` in
+    /// place instead of through an [`Applies`] stream: no thread of the service's needs
+    /// waking per batch. `machine` may run on the node's event loop, so its apply must be
+    /// quick and must not block (see [`StateMachine`]).
+    pub fn start_with_machine(
+        config: NodeConfig,
+        storage: Box<dyn Storage>,
+        network: std::sync::Arc<dyn Network>,
+        machine: impl StateMachine,
+    ) -> Result<Node, NodeError> {
+        let sink = Box::new(machine::MachineSink { machine });
+        Node::start_with_sink(config, storage, network, sink, None)
     }
 
     /// [`Node::start`] with another apply sink (the Lab layer's channel).

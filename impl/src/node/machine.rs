@@ -1,0 +1,102 @@
+//! A state machine the node calls in place: the alternative to the [`Applies`] stream for a
+//! service whose apply is quick and never blocks (an in-memory map, a counter).
+//!
+//! With the stream, every batch of committed entries is handed to another thread (the
+//! service's reader), which must be woken; on a small machine those wake-ups, not the
+//! work, set the pace (docs/performance.md §7). A [`StateMachine`] is called on the node's
+//! own thread instead, the way openraft calls its `RaftStateMachine::apply`: normally the
+//! event loop, right after the entries are known committed and durable; if the loop ever
+//! queues applies for the node's applier thread, that thread calls it, in the same order.
+//! Either way entries reach it once each, in index order, and a [`Proposal`] resolves only
+//! after its entry was applied.
+//!
+//! Because it may run on the event loop, an apply that blocks (disk, network, a lock held
+//! elsewhere) delays heartbeats and votes: such a service should read [`Applies`] on a
+//! thread of its own.
+//!
+//! [`Applies`]: super::Applies
+//! [`Proposal`]: super::Proposal
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::core::Apply;
+
+use super::applier::{ApplySink, SinkError, TryDeliverError};
+use super::StopReason;
+
+/// A service's state machine, called in place by the node
+/// ([`Node::start_with_machine`](super::Node::start_with_machine)).
+pub trait StateMachine: Send + 'static {
+    /// Applies the committed entry at `index`, proposed in `term`. Called once per entry, in
+    /// index order. An error stops the node ([`StopReason::Undecodable`]): applying past a
+    /// committed command would skip it. A panic stops it too ([`StopReason::Panicked`]).
+    fn apply(&mut self, index: u64, term: u64, command: Bytes) -> Result<(), ApplyError>;
+
+    /// Replaces the machine's state with a snapshot received from the leader, which covers
+    /// every entry up to `index` (§7: the service's state, not the log). Entries after
+    /// `index` follow through [`StateMachine::apply`].
+    fn restore(&mut self, index: u64, term: u64, data: Arc<Vec<u8>>) -> Result<(), ApplyError>;
+
+    /// The node stopped on an error and nothing more will be applied (called at most once,
+    /// after the last apply). A shutdown is not an error and does not call it.
+    fn stopped(&mut self, reason: &StopReason) {
+        let _ = reason;
+    }
+}
+
+/// Why a [`StateMachine`] could not take a committed entry (typically: it cannot decode
+/// it). The node stops with [`StopReason::Undecodable`] carrying `reason`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct ApplyError {
+    /// What went wrong, for the stop reason.
+    pub reason: String,
+}
+
+impl ApplyError {
+    /// An error with `reason`.
+    pub fn new(reason: impl Into<String>) -> Self {
+        ApplyError {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The sink that calls a [`StateMachine`] in place.
+pub(crate) struct MachineSink<M> {
+    pub machine: M,
+}
+
+impl<M: StateMachine> ApplySink for MachineSink<M> {
+    fn deliver(&mut self, apply: Apply) -> Result<(), SinkError> {
+        let (index, result) = match apply {
+            Apply::Entry {
+                index,
+                term,
+                command,
+            } => (index, self.machine.apply(index, term, command)),
+            Apply::Snapshot { index, term, data } => {
+                (index, self.machine.restore(index, term, data))
+            }
+        };
+        result.map_err(|error| {
+            SinkError::Failed(StopReason::Undecodable {
+                index,
+                reason: error.reason,
+            })
+        })
+    }
+
+    /// Called in place on the loop: it never hands the apply back.
+    fn try_deliver(&mut self, apply: Apply) -> Result<(), TryDeliverError> {
+        self.deliver(apply).map_err(TryDeliverError::Sink)
+    }
+
+    fn end(&mut self, reason: Option<StopReason>) {
+        if let Some(reason) = reason {
+            self.machine.stopped(&reason);
+        }
+    }
+}
