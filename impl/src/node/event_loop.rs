@@ -34,6 +34,13 @@ use super::storage_worker::{write_and_sync, Write};
 use super::{ProposalError, ProposeError, StopReason};
 use crate::storage::Storage;
 
+/// How long the loop sleeps at once, without spinning, after a yield lost the CPU for
+/// longer than the whole spin (other work keeps the CPUs busy; [`EventLoop::spin_for_input`]).
+/// Long against a time slice, so a lost slice costs a few percent at most while the CPUs
+/// stay busy; short enough that spinning resumes soon after they are free again.
+#[cfg(not(loom))]
+const SPIN_BACKOFF: Duration = Duration::from_millis(100);
+
 /// Something that may leave only once the write of its iteration is durable.
 enum Held {
     Send(Outgoing),
@@ -75,6 +82,9 @@ pub(crate) struct EventLoop {
     /// How long the loop keeps looking for input before it sleeps
     /// (`NodeConfig::spin_before_sleep`).
     pub spin: Duration,
+    /// Spinning is off until then: a yield lost the CPU for longer than the whole spin
+    /// (see [`EventLoop::spin_for_input`]).
+    spin_off_until: std::cell::Cell<Option<Instant>>,
     /// Writes handed to the storage worker so far, and how many of them are durable.
     pub issued_seq: u64,
     pub durable_seq: u64,
@@ -105,6 +115,7 @@ impl EventLoop {
             syncs,
             tick,
             spin: Duration::ZERO,
+            spin_off_until: std::cell::Cell::new(None),
             issued_seq: 0,
             durable_seq: 0,
             durable_index,
@@ -267,19 +278,36 @@ impl EventLoop {
     /// (a futex wake-up, an inter-processor interrupt on a virtual machine), and on a
     /// single client's commit path that happens at every hop. Yielding, not busy-waiting,
     /// leaves the CPU to the threads that produce the input (docs/performance.md §7).
+    ///
+    /// Spinning pays only while the CPUs are ours. When other processes keep them busy, a
+    /// yield hands the CPU to one of them for its whole time slice (milliseconds), and a
+    /// spinning loop is runnable, not sleeping, so the message that arrives meanwhile does
+    /// not wake it: it waits for its turn, where a sleeping loop would have been woken at
+    /// once. Measured with two busy processes on two CPUs, that cut the writes/s tenfold
+    /// (docs/performance.md §7). So a yield that lost the CPU for longer than the whole
+    /// spin turns spinning off for [`SPIN_BACKOFF`]; then the loop tries again.
     #[cfg(not(loom))]
     fn spin_for_input<'a>(
         &'a self,
         inbox: crate::sync::MutexGuard<'a, Inbox>,
         next_tick: Option<Instant>,
     ) -> crate::sync::MutexGuard<'a, Inbox> {
-        drop(inbox);
         let start = Instant::now();
+        if self.spin_off_until.get().is_some_and(|until| start < until) {
+            return inbox;
+        }
+        drop(inbox);
         let until = next_tick.map_or(start + self.spin, |next| next.min(start + self.spin));
         loop {
+            let before = Instant::now();
             std::thread::yield_now();
+            let after = Instant::now();
+            let stolen = after.duration_since(before) > self.spin;
+            if stolen {
+                self.spin_off_until.set(Some(after + SPIN_BACKOFF));
+            }
             let inbox = lock(&self.shared.inbox);
-            if inbox.has_work() || Instant::now() >= until {
+            if stolen || inbox.has_work() || after >= until {
                 return inbox;
             }
         }

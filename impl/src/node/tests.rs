@@ -147,6 +147,30 @@ fn config(id: usize, servers: usize) -> NodeConfig {
 }
 
 fn cluster(servers: usize, tweak: impl Fn(&mut NodeConfig)) -> Cluster {
+    start_cluster(servers, tweak, |config, storage, link| {
+        let (node, applies) = Node::start(config, storage, link).unwrap();
+        (node, Some(applies))
+    })
+}
+
+/// [`cluster`] with a [`StateMachine`] per node, called in place (no apply streams).
+fn machine_cluster<M: StateMachine>(servers: usize, machine: impl Fn(usize) -> M) -> Cluster {
+    start_cluster(
+        servers,
+        |_| {},
+        |config, storage, link| {
+            let id = config.id;
+            let node = Node::start_with_machine(config, storage, link, machine(id)).unwrap();
+            (node, None)
+        },
+    )
+}
+
+fn start_cluster(
+    servers: usize,
+    tweak: impl Fn(&mut NodeConfig),
+    start: impl Fn(NodeConfig, Box<dyn Storage>, Arc<Link>) -> (Node, Option<Applies>),
+) -> Cluster {
     let net = Net::new(servers);
     let mut cluster = Cluster {
         net: Arc::clone(&net),
@@ -169,10 +193,10 @@ fn cluster(servers: usize, tweak: impl Fn(&mut NodeConfig)) -> Cluster {
             net: Arc::clone(&net),
             from: id,
         });
-        let (node, applies) = Node::start(config, Box::new(storage), link).unwrap();
+        let (node, applies) = start(config, Box::new(storage), link);
         let _ = net.nodes[id].set(node.receiver());
         cluster.nodes.push(node);
-        cluster.applies.push(applies);
+        cluster.applies.extend(applies);
         cluster.hooks.push(hook);
         cluster.alive.push(alive);
     }
@@ -728,4 +752,137 @@ fn bad_configurations_are_refused() {
         start(config(3, 3)),
         Err(NodeError::Config(NodeConfigError::Core(_)))
     ));
+}
+
+/// A state machine that records what it is handed, and on which thread; it refuses or
+/// panics on the commands it is told to.
+#[derive(Clone, Default)]
+struct Recorder {
+    entries: Arc<Mutex<Vec<(u64, Bytes)>>>,
+    threads: Arc<Mutex<HashSet<String>>>,
+    stopped: Arc<Mutex<Option<StopReason>>>,
+}
+
+impl StateMachine for Recorder {
+    fn apply(&mut self, index: u64, _term: u64, command: Bytes) -> Result<(), ApplyError> {
+        let thread = std::thread::current().name().unwrap_or("?").to_string();
+        self.threads.lock().unwrap().insert(thread);
+        match &command[..] {
+            b"refuse" => return Err(ApplyError::new("not a command of this service")),
+            b"panic" => panic!("injected apply panic"),
+            _ => {}
+        }
+        self.entries.lock().unwrap().push((index, command));
+        Ok(())
+    }
+
+    fn restore(&mut self, _index: u64, _term: u64, _data: Arc<Vec<u8>>) -> Result<(), ApplyError> {
+        Ok(())
+    }
+
+    fn stopped(&mut self, reason: &StopReason) {
+        *self.stopped.lock().unwrap() = Some(reason.clone());
+    }
+}
+
+/// A state machine is called on the node's own threads (no service thread), once per
+/// committed entry and in index order on every node, and a proposal resolves only after
+/// its entry was applied there.
+#[test]
+fn a_state_machine_applies_in_place_in_order_before_the_proposal_resolves() {
+    let machines: Vec<Recorder> = (0..3).map(|_| Recorder::default()).collect();
+    let cluster = machine_cluster(3, |id| machines[id].clone());
+    let leader = cluster.leader(&[0, 1, 2]);
+    let mut proposed = Vec::new();
+    for i in 0..40 {
+        let command = Bytes::from(format!("c{i}"));
+        let proposal = cluster.nodes[leader].propose(command.clone()).unwrap();
+        let index = proposal.index();
+        if i % 2 == 0 {
+            // Awaited one at a time, half of them; the rest resolve in batches.
+            assert!(matches!(
+                proposal.wait_timeout(Duration::from_secs(10)),
+                Some(Ok(()))
+            ));
+            let applied = machines[leader].entries.lock().unwrap().clone();
+            assert_eq!(
+                applied.last(),
+                Some(&(index, command.clone())),
+                "resolved before applied"
+            );
+        } else {
+            drop(proposal);
+        }
+        proposed.push((index, command));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for machine in &machines {
+        while machine.entries.lock().unwrap().len() < proposed.len() {
+            assert!(Instant::now() < deadline, "not all applied");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(*machine.entries.lock().unwrap(), proposed);
+        for thread in machine.threads.lock().unwrap().iter() {
+            assert!(thread.starts_with("raft-"), "applied on thread {thread}");
+        }
+    }
+    assert!(cluster.applies.is_empty());
+    cluster.shutdown();
+    for machine in &machines {
+        assert!(
+            machine.stopped.lock().unwrap().is_none(),
+            "a shutdown is not a stop"
+        );
+    }
+}
+
+/// A state machine that refuses a committed entry, or panics on it, stops the node: the
+/// proposal fails with the reason, the machine is told once, nothing after it is applied,
+/// and every thread ends.
+#[test]
+fn a_state_machine_that_refuses_or_panics_stops_the_node() {
+    for (command, expect_panic) in [(&b"refuse"[..], false), (&b"panic"[..], true)] {
+        let machine = Recorder::default();
+        let cluster = machine_cluster(1, |_| machine.clone());
+        let node = cluster.nodes[0].clone();
+        cluster.leader(&[0]);
+        let before = node.propose(Bytes::from_static(b"ok")).unwrap();
+        assert!(matches!(before.wait(), Ok(())));
+        let bad = node.propose(Bytes::copy_from_slice(command)).unwrap();
+        let index = bad.index();
+        let reason = match bad.wait() {
+            Err(ProposalError::Stopped(reason)) => reason,
+            other => panic!("{command:?}: expected a stop, got {other:?}"),
+        };
+        match (&reason, expect_panic) {
+            (StopReason::Undecodable { index: at, reason }, false) => {
+                assert_eq!(*at, index);
+                assert_eq!(reason, "not a command of this service");
+            }
+            (StopReason::Panicked { message }, true) => {
+                assert_eq!(message, "injected apply panic")
+            }
+            _ => panic!("{command:?}: wrong reason {reason:?}"),
+        }
+        assert!(matches!(
+            node.propose(Bytes::from_static(b"after")),
+            Err(ProposeError::Stopped(_))
+        ));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while node.running_threads() > 0 {
+            assert!(Instant::now() < deadline, "threads still running");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let told = machine.stopped.lock().unwrap().clone();
+        assert_eq!(told.map(|r| r.to_string()), Some(reason.to_string()));
+        let applied: Vec<Bytes> = machine
+            .entries
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.1.clone())
+            .collect();
+        assert_eq!(applied, vec![Bytes::from_static(b"ok")]);
+        node.shutdown();
+    }
 }
