@@ -22,7 +22,13 @@
 //!
 //! `RAFT_BENCH_OPENRAFT_WORKERS=N` sets the tokio runtimes' worker threads, openraft's and
 //! our clients' (default: the number of logical CPUs).
+//!
+//! `RAFT_BENCH_HOGS=N` runs N threads that only burn CPU for the whole run, both sides
+//! alike: other work keeping the CPUs busy, as on a shared server (docs/performance.md §7,
+//! "Under co-located load").
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -153,9 +159,37 @@ fn summary() {
     );
 }
 
+/// `RAFT_BENCH_HOGS=N`: N threads that keep a CPU busy each until the returned flag is set.
+fn start_hogs() -> (Arc<AtomicBool>, Vec<std::thread::JoinHandle<()>>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let hogs: usize = std::env::var("RAFT_BENCH_HOGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let threads = (0..hogs)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    if hogs > 0 {
+        println!("end_to_end: {hogs} busy thread(s) running throughout (RAFT_BENCH_HOGS)");
+    }
+    (stop, threads)
+}
+
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
+    let (stop_hogs, hogs) = start_hogs();
     end_to_end(&mut criterion);
+    stop_hogs.store(true, Ordering::Relaxed);
+    for hog in hogs {
+        let _ = hog.join();
+    }
     criterion.final_summary();
     summary();
     println!(

@@ -28,6 +28,62 @@ use super::StopReason;
 
 /// A service's state machine, called in place by the node
 /// ([`Node::start_with_machine`](super::Node::start_with_machine)).
+///
+/// A one-server cluster whose state machine keeps a running sum:
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use raft_impl::core::{Bytes, Role};
+/// use raft_impl::node::{ApplyError, Network, Node, NodeConfig, StateMachine};
+/// use raft_impl::storage::MemoryStorage;
+///
+/// /// Each command is a decimal number; the state is their sum.
+/// struct Sum(Arc<Mutex<i64>>);
+///
+/// impl StateMachine for Sum {
+///     fn apply(&mut self, _index: u64, _term: u64, command: Bytes) -> Result<(), ApplyError> {
+///         let n: i64 = std::str::from_utf8(&command)
+///             .ok()
+///             .and_then(|s| s.parse().ok())
+///             .ok_or_else(|| ApplyError::new("not a number"))?;
+///         *self.0.lock().unwrap() += n;
+///         Ok(())
+///     }
+///
+///     fn restore(&mut self, _index: u64, _term: u64, data: Arc<Vec<u8>>) -> Result<(), ApplyError> {
+///         let text = std::str::from_utf8(&data).map_err(|e| ApplyError::new(e.to_string()))?;
+///         *self.0.lock().unwrap() = text.parse().map_err(|_| ApplyError::new("bad snapshot"))?;
+///         Ok(())
+///     }
+/// }
+///
+/// struct Alone; // one server: nobody to send to
+/// impl Network for Alone {
+///     fn send(&self, _to: usize, _message: Bytes) {}
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let sum = Arc::new(Mutex::new(0));
+/// let config = NodeConfig { id: 0, servers: 1, ..NodeConfig::default() };
+/// let node = Node::start_with_machine(
+///     config,
+///     Box::new(MemoryStorage::new()),
+///     Arc::new(Alone),
+///     Sum(Arc::clone(&sum)),
+/// )?;
+/// let mut watch = node.watch();
+/// while watch.current().role != Role::Leader {
+///     watch.changed_timeout(Duration::from_secs(5))?;
+/// }
+/// for n in ["40", "2"] {
+///     node.write(Bytes::from(n)).wait()?; // returns once applied
+/// }
+/// assert_eq!(*sum.lock().unwrap(), 42);
+/// node.shutdown();
+/// # Ok(())
+/// # }
+/// ```
 pub trait StateMachine: Send + 'static {
     /// Applies the committed entry at `index`, proposed in `term`. Called once per entry, in
     /// index order. An error stops the node ([`StopReason::Undecodable`]): applying past a
