@@ -241,6 +241,7 @@ impl Node {
             dropped: AtomicU64::new(0),
             applied: AtomicU64::new(core.snapshot_index()),
             final_core: Mutex::new(None),
+            loop_thread: std::sync::OnceLock::new(),
         });
         let apply_queue = Arc::new(Queue::new(config.apply_queue));
         let syncs = std::sync::Arc::new(AtomicU64::new(0));
@@ -336,8 +337,15 @@ impl Node {
     /// [`Proposal`] carries its index and term and resolves when it is applied. Refused at
     /// once, without queueing, when too large or when `max_pending_proposals` are pending
     /// ([`ProposeError::Busy`]), or when this node knows it is not the leader.
+    ///
+    /// Called from the node's own event loop (inside a [`StateMachine`]'s `apply`), it
+    /// cannot wait for the loop's answer and returns [`ProposeError::OnNodeThread`]; use
+    /// [`Node::write`] there, and do not wait on it.
     pub fn propose(&self, command: Bytes) -> Result<Proposal, ProposeError> {
         let shared = self.shared();
+        if shared.on_loop() {
+            return Err(ProposeError::OnNodeThread);
+        }
         let token = admit(shared, &command)?;
         let (answer, answered) = oneshot();
         let (outcome_tx, outcome) = oneshot();
@@ -396,12 +404,23 @@ impl Node {
     /// The service's snapshot of everything up to and including `index` (§7): the log before
     /// it may be discarded. Returns once the event loop has taken it; an index beyond what
     /// was applied, or not after the current snapshot, is ignored.
+    ///
+    /// From the node's own event loop (a [`StateMachine`] taking a snapshot in `apply`) it
+    /// returns at once: the loop takes the snapshot when that apply batch is done.
     pub fn snapshot(&self, index: u64, data: Vec<u8>) -> Result<(), NodeError> {
         let (ack, acked) = oneshot();
-        self.control(Control::Snapshot { index, data, ack }, acked)
+        let control = Control::Snapshot { index, data, ack };
+        if self.shared().on_loop() {
+            return self
+                .shared()
+                .post(|inbox| inbox.control.push_back(control))
+                .map_err(|end| end.node_error());
+        }
+        self.control(control, acked)
     }
 
     /// Advances time by one tick (for a node with `auto_tick: false`); returns once stepped.
+    /// From the node's own event loop: [`NodeError::OnNodeThread`].
     pub fn tick(&self) -> Result<(), NodeError> {
         let (ack, acked) = oneshot();
         self.control(Control::Tick(ack), acked)
@@ -413,6 +432,9 @@ impl Node {
         acked: queue::OneshotReceiver<()>,
     ) -> Result<(), NodeError> {
         let shared = self.shared();
+        if shared.on_loop() {
+            return Err(NodeError::OnNodeThread);
+        }
         shared
             .post(|inbox| inbox.control.push_back(control))
             .map_err(|end| end.node_error())?;
@@ -424,12 +446,16 @@ impl Node {
     }
 
     /// Runs `inspect` on the core, on the event loop, and returns its result (tests,
-    /// debugging). After the node ended, on the core as it was left.
+    /// debugging). After the node ended, on the core as it was left. From the node's own
+    /// event loop: [`NodeError::OnNodeThread`].
     pub fn with_core<R: Send + 'static>(
         &self,
         inspect: impl FnOnce(&Core) -> R + Send + 'static,
     ) -> Result<R, NodeError> {
         let shared = self.shared();
+        if shared.on_loop() {
+            return Err(NodeError::OnNodeThread);
+        }
         let (tx, rx) = oneshot();
         let posted = shared.post(|inbox| {
             inbox

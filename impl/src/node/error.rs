@@ -58,6 +58,10 @@ pub enum NodeError {
     /// The node stopped on an error.
     #[error("the node stopped")]
     Stopped(#[source] StopReason),
+    /// Called on the node's own event loop (from a
+    /// [`StateMachine`](super::StateMachine)), where waiting for the loop would never end.
+    #[error("called on the node's own event loop, which cannot wait for itself")]
+    OnNodeThread,
 }
 
 /// Why [`Node::propose`](super::Node::propose) refused a command. Nothing was appended.
@@ -88,6 +92,11 @@ pub enum ProposeError {
     /// The node stopped on an error.
     #[error("the node stopped")]
     Stopped(#[source] StopReason),
+    /// Called on the node's own event loop (from a
+    /// [`StateMachine`](super::StateMachine)), which cannot wait for its own answer: use
+    /// [`Node::write`](super::Node::write) there, without waiting on it.
+    #[error("called on the node's own event loop, which cannot wait for itself")]
+    OnNodeThread,
 }
 
 /// Why a [`Proposal`](super::Proposal) will not be applied by this node, as far as it can
@@ -132,6 +141,11 @@ pub enum WriteError {
     /// errors).
     #[error(transparent)]
     Failed(#[from] ProposalError),
+    /// [`Write::wait`](super::Write::wait) called on the node's own event loop (from a
+    /// [`StateMachine`](super::StateMachine)), where the outcome can never arrive while it
+    /// waits. The command is still queued and may be applied.
+    #[error("waited for a write on the node's own event loop")]
+    OnNodeThread,
 }
 
 /// The message of a caught panic payload.

@@ -130,6 +130,7 @@ impl EventLoop {
     /// the inbox refuses new input, the storage and applier queues are closed, pending
     /// proposals fail, and the core is kept for inspection.
     pub(crate) fn run(mut self) {
+        let _ = self.shared.loop_thread.set(std::thread::current().id());
         self.publish();
         let end = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.serve())) {
             Ok(end) => end,

@@ -14,6 +14,14 @@
 //! elsewhere) delays heartbeats and votes: such a service should read [`Applies`] on a
 //! thread of its own.
 //!
+//! A machine may call back into its node (it can hold a [`Node`](super::Node) handle):
+//! [`Node::snapshot`](super::Node::snapshot) there returns at once and the loop takes the
+//! snapshot after the current batch, and [`Node::write`](super::Node::write) queues a
+//! command. Whatever would wait for the loop's answer — `propose`, `tick`, `with_core`,
+//! [`Write::wait`](super::Write::wait) — is refused with an `OnNodeThread` error instead
+//! of waiting forever for the loop that is running the apply. (A machine that holds its
+//! node keeps it alive: shut it down with [`Node::shutdown`](super::Node::shutdown).)
+//!
 //! [`Applies`]: super::Applies
 //! [`Proposal`]: super::Proposal
 

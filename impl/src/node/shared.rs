@@ -214,9 +214,22 @@ pub(crate) struct Shared {
     pub applied: AtomicU64,
     /// The core, once the loop has exited (for inspection after a stop).
     pub final_core: Mutex<Option<Core>>,
+    /// The event loop's thread, once it runs: a call that waits for the loop must not come
+    /// from the loop itself (a [`StateMachine`](super::StateMachine) runs there).
+    pub loop_thread: std::sync::OnceLock<std::thread::ThreadId>,
 }
 
 impl Shared {
+    /// Whether the caller is this node's event loop (a state machine's `apply`): waiting
+    /// there for the loop's answer would never end. (Under loom every model thread shares
+    /// one OS thread, so the check is off there.)
+    pub(crate) fn on_loop(&self) -> bool {
+        #[cfg(loom)]
+        return false;
+        #[cfg(not(loom))]
+        return self.loop_thread.get() == Some(&std::thread::current().id());
+    }
+
     /// Queues `item` into the inbox with `push`, unless the loop has ended (then the error
     /// of that end is returned, with the item dropped). Wakes the loop.
     pub(crate) fn post<R>(&self, push: impl FnOnce(&mut Inbox) -> R) -> Result<R, End> {

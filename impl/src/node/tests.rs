@@ -886,3 +886,86 @@ fn a_state_machine_that_refuses_or_panics_stops_the_node() {
         node.shutdown();
     }
 }
+
+/// What a state machine saw when it called the node from inside `apply`.
+#[derive(Default)]
+struct Reentry {
+    snapshot: Option<Result<(), String>>,
+    propose: Option<String>,
+    write_wait: Option<String>,
+    tick: Option<String>,
+    with_core: Option<String>,
+}
+
+/// A state machine that calls back into its own node from `apply` (a service snapshots
+/// there): `snapshot` is taken without waiting; every call that would wait for the loop,
+/// which is running the apply, is refused instead of hanging.
+struct CallsBack {
+    node: Arc<OnceLock<Node>>,
+    seen: Arc<Mutex<Reentry>>,
+}
+
+impl StateMachine for CallsBack {
+    fn apply(&mut self, index: u64, _term: u64, command: Bytes) -> Result<(), ApplyError> {
+        if &command[..] != b"snap" {
+            return Ok(());
+        }
+        let node = self.node.get().expect("set after start");
+        let mut seen = self.seen.lock().unwrap();
+        seen.snapshot = Some(
+            node.snapshot(index, b"state".to_vec())
+                .map_err(|e| e.to_string()),
+        );
+        seen.propose = node
+            .propose(Bytes::from_static(b"x"))
+            .err()
+            .map(|e| format!("{e:?}"));
+        seen.write_wait = node
+            .write(Bytes::from_static(b"y"))
+            .wait()
+            .err()
+            .map(|e| format!("{e:?}"));
+        seen.tick = node.tick().err().map(|e| format!("{e:?}"));
+        seen.with_core = node
+            .with_core(|core| core.role())
+            .err()
+            .map(|e| format!("{e:?}"));
+        Ok(())
+    }
+
+    fn restore(&mut self, _index: u64, _term: u64, _data: Arc<Vec<u8>>) -> Result<(), ApplyError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_state_machine_can_snapshot_and_is_refused_what_would_hang() {
+    let node_slot = Arc::new(OnceLock::new());
+    let seen = Arc::new(Mutex::new(Reentry::default()));
+    let cluster = machine_cluster(1, |_| CallsBack {
+        node: Arc::clone(&node_slot),
+        seen: Arc::clone(&seen),
+    });
+    let _ = node_slot.set(cluster.nodes[0].clone());
+    cluster.leader(&[0]);
+    let node = &cluster.nodes[0];
+    let (index, _) = node.write(Bytes::from_static(b"snap")).wait().unwrap();
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.snapshot, Some(Ok(())));
+        assert_eq!(seen.propose.as_deref(), Some("OnNodeThread"));
+        assert_eq!(seen.write_wait.as_deref(), Some("OnNodeThread"));
+        assert_eq!(seen.tick.as_deref(), Some("OnNodeThread"));
+        assert_eq!(seen.with_core.as_deref(), Some("OnNodeThread"));
+    }
+    // The snapshot was taken by the loop after that apply; the write queued from inside
+    // `apply` was appended (and applied) too.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while node.status().snapshot_index < index || node.status().applied < index + 1 {
+        assert!(Instant::now() < deadline, "{:?}", node.status());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // From any other thread the same calls wait as usual.
+    assert!(node.with_core(|core| core.role()).is_ok());
+    cluster.shutdown();
+}

@@ -50,10 +50,13 @@ impl Write {
         }
     }
 
-    /// Blocks until the outcome is known.
+    /// Blocks until the outcome is known. On the node's own event loop (inside a
+    /// [`StateMachine`](super::StateMachine)) the outcome can never come while it waits:
+    /// [`WriteError::OnNodeThread`] at once (the command stays queued).
     pub fn wait(self) -> Result<(u64, u64), WriteError> {
         match self.state {
             WriteState::Refused(error) => Err(refusal(error)),
+            WriteState::Pending { shared, .. } if shared.on_loop() => Err(WriteError::OnNodeThread),
             WriteState::Pending { shared, rx } => rx.recv().unwrap_or_else(|| Err(closed(&shared))),
         }
     }
