@@ -117,12 +117,14 @@ impl Handle {
             applies.close();
         }
         let threads = std::mem::take(&mut *lock(&self.threads));
+        if threads.iter().any(is_current) {
+            // Called on one of the node's own threads (a state machine, network or sink that
+            // holds a `Node`, or dropped the last one there). The other threads end only
+            // after the loop has seen the stop, which it does once this call returns, so
+            // joining them here would wait forever: they are left to end on their own.
+            return;
+        }
         for thread in threads {
-            if is_current(&thread) {
-                // The last handle was dropped on one of the node's own threads (a network
-                // or sink that held a `Node`): that thread is ending anyway.
-                continue;
-            }
             // Every thread catches its own panics; a join error cannot carry a new one.
             let _ = thread.join();
         }
@@ -527,7 +529,9 @@ impl Node {
 
     /// Stops the node and joins its threads: the loop exits, the storage worker finishes
     /// the writes it was given, the applier ends the apply stream. Idempotent; never panics.
-    /// Also run when the last handle is dropped.
+    /// Also run when the last handle is dropped. Called on one of the node's own threads
+    /// (from a [`StateMachine`]) it only requests the stop and returns: the threads end
+    /// right after, and are not joined.
     pub fn shutdown(&self) {
         self.handle.shutdown();
     }

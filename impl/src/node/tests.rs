@@ -907,10 +907,15 @@ struct CallsBack {
 
 impl StateMachine for CallsBack {
     fn apply(&mut self, index: u64, _term: u64, command: Bytes) -> Result<(), ApplyError> {
+        let node = self.node.get().expect("set after start");
+        if &command[..] == b"stop" {
+            // Must return (not join the threads that wait for this loop).
+            node.shutdown();
+            return Ok(());
+        }
         if &command[..] != b"snap" {
             return Ok(());
         }
-        let node = self.node.get().expect("set after start");
         let mut seen = self.seen.lock().unwrap();
         seen.snapshot = Some(
             node.snapshot(index, b"state".to_vec())
@@ -968,4 +973,32 @@ fn a_state_machine_can_snapshot_and_is_refused_what_would_hang() {
     // From any other thread the same calls wait as usual.
     assert!(node.with_core(|core| core.role()).is_ok());
     cluster.shutdown();
+}
+
+/// A state machine that shuts its own node down from `apply`: the call returns (it does not
+/// join threads that wait for the very loop running it) and every thread then ends.
+#[test]
+fn a_state_machine_can_shut_its_node_down() {
+    let node_slot = Arc::new(OnceLock::new());
+    let cluster = machine_cluster(1, |_| CallsBack {
+        node: Arc::clone(&node_slot),
+        seen: Arc::default(),
+    });
+    let node = cluster.nodes[0].clone();
+    let _ = node_slot.set(node.clone());
+    cluster.leader(&[0]);
+    assert!(matches!(
+        node.write(Bytes::from_static(b"stop")).wait(),
+        Ok(_) | Err(WriteError::Failed(ProposalError::Shutdown))
+    ));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while node.running_threads() > 0 {
+        assert!(Instant::now() < deadline, "threads still running");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(matches!(
+        node.propose(Bytes::from_static(b"x")),
+        Err(ProposeError::Shutdown)
+    ));
+    node.shutdown();
 }
