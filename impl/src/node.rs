@@ -109,6 +109,18 @@ impl Drop for Handle {
 
 impl Handle {
     fn shutdown(&self) {
+        if lock(&self.threads).iter().any(is_current) {
+            // Called on one of the node's own threads (a state machine, network or sink that
+            // holds a `Node`, or dropped the last one there). The other threads end only
+            // after the loop has seen the stop, which it does once this call returns, so
+            // joining them here would wait forever: only the stop is requested, and the
+            // handles stay for a later `shutdown` from another thread to join.
+            self.shared.request_stop(End::Shutdown);
+            if let Some(applies) = &self.applies {
+                applies.close();
+            }
+            return;
+        }
         if self.shut_down.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -117,13 +129,6 @@ impl Handle {
             applies.close();
         }
         let threads = std::mem::take(&mut *lock(&self.threads));
-        if threads.iter().any(is_current) {
-            // Called on one of the node's own threads (a state machine, network or sink that
-            // holds a `Node`, or dropped the last one there). The other threads end only
-            // after the loop has seen the stop, which it does once this call returns, so
-            // joining them here would wait forever: they are left to end on their own.
-            return;
-        }
         for thread in threads {
             // Every thread catches its own panics; a join error cannot carry a new one.
             let _ = thread.join();
@@ -530,8 +535,9 @@ impl Node {
     /// Stops the node and joins its threads: the loop exits, the storage worker finishes
     /// the writes it was given, the applier ends the apply stream. Idempotent; never panics.
     /// Also run when the last handle is dropped. Called on one of the node's own threads
-    /// (from a [`StateMachine`]) it only requests the stop and returns: the threads end
-    /// right after, and are not joined.
+    /// (from a [`StateMachine`]) it only requests the stop and returns (joining there would
+    /// wait for the very thread that calls): the threads end right after, and a later
+    /// `shutdown` from another thread joins them.
     pub fn shutdown(&self) {
         self.handle.shutdown();
     }

@@ -311,8 +311,8 @@ fn deliver(
                 outcome.resolve(Err(super::ProposalError::Stopped(reason.clone())));
             }
             shared.request_stop(End::Stopped(reason.clone()));
-            state.sink.end(Some(reason));
             state.ended = true;
+            end_sink(state, Some(reason));
             return None;
         }
     }
@@ -331,6 +331,15 @@ fn deliver(
         outcome.resolve(Ok(()));
     }
     None
+}
+
+/// Ends the sink (at most once: the caller has set `ended`). A panic there (a state
+/// machine's `stopped`) is caught: the node is ending anyway, for the reason already given.
+fn end_sink(state: &mut SinkState, reason: Option<StopReason>) {
+    let sink = &mut state.sink;
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.end(reason))).is_err() {
+        tracing::error!("the service panicked while told the node stopped");
+    }
 }
 
 /// The applier thread: takes released applies in order and hands them to the sink.
@@ -360,6 +369,6 @@ pub(crate) fn run_applier(shared: Arc<Shared>, stage: Arc<ApplyStage>) {
     let mut state = lock(&stage.sink);
     if !state.ended {
         state.ended = true;
-        state.sink.end(reason);
+        end_sink(&mut state, reason);
     }
 }

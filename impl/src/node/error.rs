@@ -41,6 +41,7 @@ pub enum StopReason {
 }
 
 /// Why a node could not be started, or a request to it failed.
+#[non_exhaustive]
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum NodeError {
     /// A bound or size in the [`NodeConfig`](super::NodeConfig) is unusable.
@@ -65,6 +66,7 @@ pub enum NodeError {
 }
 
 /// Why [`Node::propose`](super::Node::propose) refused a command. Nothing was appended.
+#[non_exhaustive]
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProposeError {
     /// This node is not the leader; `leader` is the one it last heard from in `term`.
@@ -132,6 +134,7 @@ pub enum ProposalError {
 /// Why a [`Write`](super::Write) did not apply its command: refused before anything was
 /// appended, or appended and then not applied (as a [`Proposal`](super::Proposal) would
 /// have resolved).
+#[non_exhaustive]
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
     /// Refused: nothing was appended ([`Node::propose`](super::Node::propose)'s errors).

@@ -34,12 +34,18 @@ use super::storage_worker::{write_and_sync, Write};
 use super::{ProposalError, ProposeError, StopReason};
 use crate::storage::Storage;
 
-/// How long the loop sleeps at once, without spinning, after a yield lost the CPU for
-/// longer than the whole spin (other work keeps the CPUs busy; [`EventLoop::spin_for_input`]).
-/// Long against a time slice, so a lost slice costs a few percent at most while the CPUs
-/// stay busy; short enough that spinning resumes soon after they are free again.
+/// How long the loop sleeps at once, without spinning, after a yield lost the CPU for a
+/// time slice (other work keeps the CPUs busy; [`EventLoop::spin_for_input`]). Long against
+/// a time slice, so a lost slice costs a few percent at most while the CPUs stay busy;
+/// short enough that spinning resumes soon after they are free again.
 #[cfg(not(loom))]
 const SPIN_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A yield that kept the loop off the CPU this long lost a time slice to other work (the
+/// scheduler's slices are milliseconds; a yield to the node's own threads, or to none,
+/// returns within tens of microseconds).
+#[cfg(not(loom))]
+const SPIN_STOLEN: Duration = Duration::from_micros(500);
 
 /// Something that may leave only once the write of its iteration is durable.
 enum Held {
@@ -82,8 +88,9 @@ pub(crate) struct EventLoop {
     /// How long the loop keeps looking for input before it sleeps
     /// (`NodeConfig::spin_before_sleep`).
     pub spin: Duration,
-    /// Spinning is off until then: a yield lost the CPU for longer than the whole spin
-    /// (see [`EventLoop::spin_for_input`]).
+    /// Spinning is off until then: a yield lost the CPU for a time slice (see
+    /// [`EventLoop::spin_for_input`]).
+    #[cfg(not(loom))]
     spin_off_until: std::cell::Cell<Option<Instant>>,
     /// Writes handed to the storage worker so far, and how many of them are durable.
     pub issued_seq: u64,
@@ -115,6 +122,7 @@ impl EventLoop {
             syncs,
             tick,
             spin: Duration::ZERO,
+            #[cfg(not(loom))]
             spin_off_until: std::cell::Cell::new(None),
             issued_seq: 0,
             durable_seq: 0,
@@ -285,8 +293,10 @@ impl EventLoop {
     /// spinning loop is runnable, not sleeping, so the message that arrives meanwhile does
     /// not wake it: it waits for its turn, where a sleeping loop would have been woken at
     /// once. Measured with two busy processes on two CPUs, that cut the writes/s tenfold
-    /// (docs/performance.md §7). So a yield that lost the CPU for longer than the whole
-    /// spin turns spinning off for [`SPIN_BACKOFF`]; then the loop tries again.
+    /// (docs/performance.md §7). So a yield that lost the CPU for a time slice
+    /// ([`SPIN_STOLEN`]) turns spinning off for [`SPIN_BACKOFF`]; then the loop tries again.
+    /// A yield to one of the node's own threads (a sibling loop, the client) returns within
+    /// tens of microseconds and does not count.
     #[cfg(not(loom))]
     fn spin_for_input<'a>(
         &'a self,
@@ -303,7 +313,7 @@ impl EventLoop {
             let before = Instant::now();
             std::thread::yield_now();
             let after = Instant::now();
-            let stolen = after.duration_since(before) > self.spin;
+            let stolen = after.duration_since(before) > SPIN_STOLEN;
             if stolen {
                 self.spin_off_until.set(Some(after + SPIN_BACKOFF));
             }

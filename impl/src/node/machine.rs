@@ -3,12 +3,12 @@
 //!
 //! With the stream, every batch of committed entries is handed to another thread (the
 //! service's reader), which must be woken; on a small machine those wake-ups, not the
-//! work, set the pace (docs/performance.md §7). A [`StateMachine`] is called on the node's
-//! own thread instead, the way openraft calls its `RaftStateMachine::apply`: normally the
-//! event loop, right after the entries are known committed and durable; if the loop ever
-//! queues applies for the node's applier thread, that thread calls it, in the same order.
-//! Either way entries reach it once each, in index order, and a [`Proposal`] resolves only
-//! after its entry was applied.
+//! work, set the pace (docs/performance.md §7). A [`StateMachine`] is called by the node
+//! itself instead, as openraft calls its `RaftStateMachine` itself: on the node's event
+//! loop, right after the entries are known committed and durable (it never blocks, so the
+//! loop never queues these applies for the node's applier thread). Entries reach it once
+//! each, in index order, and a [`Proposal`] resolves only after its entry was applied.
+//! [`StateMachine::stopped`] is called on the applier thread, as the node ends.
 //!
 //! Because it may run on the event loop, an apply that blocks (disk, network, a lock held
 //! elsewhere) delays heartbeats and votes: such a service should read [`Applies`] on a
@@ -19,8 +19,12 @@
 //! snapshot after the current batch, and [`Node::write`](super::Node::write) queues a
 //! command. Whatever would wait for the loop's answer — `propose`, `tick`, `with_core`,
 //! [`Write::wait`](super::Write::wait) — is refused with an `OnNodeThread` error instead
-//! of waiting forever for the loop that is running the apply. (A machine that holds its
-//! node keeps it alive: shut it down with [`Node::shutdown`](super::Node::shutdown).)
+//! of waiting forever for the loop that is running the apply. Other waits are not
+//! detected and must not be made in `apply`: [`Proposal::wait`](super::Proposal::wait) on a proposal made
+//! elsewhere, [`Watch::changed`](super::Watch::changed), blocking on a `Write` future.
+//! [`Node::shutdown`](super::Node::shutdown) there requests the stop and returns; the rest
+//! of the current batch may still be applied. (A machine that holds its node keeps it
+//! alive: shut it down with `Node::shutdown`.)
 //!
 //! [`Applies`]: super::Applies
 //! [`Proposal`]: super::Proposal

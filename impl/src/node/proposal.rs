@@ -9,7 +9,8 @@ use super::ProposalError;
 /// An accepted proposal: its log position, and its outcome once known.
 ///
 /// It resolves `Ok` once the entry at `(index, term)` has been handed to the service (on
-/// [`Applies`](super::Applies), or the Lab's apply channel), and with a [`ProposalError`]
+/// [`Applies`](super::Applies), applied by a [`StateMachine`](super::StateMachine), or sent
+/// on the Lab's apply channel), and with a [`ProposalError`]
 /// when this node can tell it will not be: it stopped leading before the entry committed
 /// (`LeadershipLost`, outcome unknown), another entry was committed at the index
 /// (`Overwritten`), or the node shut down or stopped. Dropping the handle does not withdraw

@@ -760,7 +760,7 @@ fn bad_configurations_are_refused() {
 struct Recorder {
     entries: Arc<Mutex<Vec<(u64, Bytes)>>>,
     threads: Arc<Mutex<HashSet<String>>>,
-    stopped: Arc<Mutex<Option<StopReason>>>,
+    stopped: Arc<Mutex<Vec<StopReason>>>,
 }
 
 impl StateMachine for Recorder {
@@ -781,7 +781,7 @@ impl StateMachine for Recorder {
     }
 
     fn stopped(&mut self, reason: &StopReason) {
-        *self.stopped.lock().unwrap() = Some(reason.clone());
+        self.stopped.lock().unwrap().push(reason.clone());
     }
 }
 
@@ -823,14 +823,17 @@ fn a_state_machine_applies_in_place_in_order_before_the_proposal_resolves() {
         }
         assert_eq!(*machine.entries.lock().unwrap(), proposed);
         for thread in machine.threads.lock().unwrap().iter() {
-            assert!(thread.starts_with("raft-"), "applied on thread {thread}");
+            assert!(
+                thread.starts_with("raft-loop-"),
+                "applied on thread {thread}"
+            );
         }
     }
     assert!(cluster.applies.is_empty());
     cluster.shutdown();
     for machine in &machines {
         assert!(
-            machine.stopped.lock().unwrap().is_none(),
+            machine.stopped.lock().unwrap().is_empty(),
             "a shutdown is not a stop"
         );
     }
@@ -873,8 +876,14 @@ fn a_state_machine_that_refuses_or_panics_stops_the_node() {
             assert!(Instant::now() < deadline, "threads still running");
             std::thread::sleep(Duration::from_millis(2));
         }
-        let told = machine.stopped.lock().unwrap().clone();
-        assert_eq!(told.map(|r| r.to_string()), Some(reason.to_string()));
+        let told: Vec<String> = machine
+            .stopped
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(told, vec![reason.to_string()], "told once, with the reason");
         let applied: Vec<Bytes> = machine
             .entries
             .lock()
@@ -885,6 +894,17 @@ fn a_state_machine_that_refuses_or_panics_stops_the_node() {
         assert_eq!(applied, vec![Bytes::from_static(b"ok")]);
         node.shutdown();
     }
+}
+
+/// `write.wait()` on another thread, failing the test after 10 s instead of hanging it (the
+/// calls under test would hang if their guard broke).
+fn wait_within(write: Write) -> Result<(u64, u64), WriteError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(write.wait());
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the write neither resolved nor failed within 10 s: a deadlock")
 }
 
 /// What a state machine saw when it called the node from inside `apply`.
@@ -954,7 +974,7 @@ fn a_state_machine_can_snapshot_and_is_refused_what_would_hang() {
     let _ = node_slot.set(cluster.nodes[0].clone());
     cluster.leader(&[0]);
     let node = &cluster.nodes[0];
-    let (index, _) = node.write(Bytes::from_static(b"snap")).wait().unwrap();
+    let (index, _) = wait_within(node.write(Bytes::from_static(b"snap"))).unwrap();
     {
         let seen = seen.lock().unwrap();
         assert_eq!(seen.snapshot, Some(Ok(())));
@@ -988,7 +1008,7 @@ fn a_state_machine_can_shut_its_node_down() {
     let _ = node_slot.set(node.clone());
     cluster.leader(&[0]);
     assert!(matches!(
-        node.write(Bytes::from_static(b"stop")).wait(),
+        wait_within(node.write(Bytes::from_static(b"stop"))),
         Ok(_) | Err(WriteError::Failed(ProposalError::Shutdown))
     ));
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -1000,5 +1020,11 @@ fn a_state_machine_can_shut_its_node_down() {
         node.propose(Bytes::from_static(b"x")),
         Err(ProposeError::Shutdown)
     ));
+    // The handles were kept: a shutdown from here joins them.
     node.shutdown();
+    assert_eq!(
+        Arc::strong_count(&cluster.alive[0]),
+        1,
+        "storage not released"
+    );
 }
