@@ -111,16 +111,30 @@ impl NodeCluster {
         storages: Vec<Box<dyn Storage>>,
         config: impl Fn(usize, usize) -> NodeConfig,
     ) -> Result<Self, String> {
+        Self::start_with(storages, config, |_, network| network)
+    }
+
+    /// [`NodeCluster::start`], with node `i`'s end of the in-process network replaced by
+    /// `wrap(i, network)`: a network that sends through it (e.g. with a delay, see
+    /// `crate::delayed_network`).
+    pub fn start_with(
+        storages: Vec<Box<dyn Storage>>,
+        config: impl Fn(usize, usize) -> NodeConfig,
+        wrap: impl Fn(usize, Arc<dyn Network>) -> Arc<dyn Network>,
+    ) -> Result<Self, String> {
         let servers = storages.len();
         let router = Arc::new(Router::default());
         let mut nodes = Vec::new();
         let mut appliers = Vec::new();
         let mut applied = Vec::new();
         for (id, storage) in storages.into_iter().enumerate() {
-            let network = Arc::new(InProcess {
-                from: id,
-                router: Arc::clone(&router),
-            });
+            let network = wrap(
+                id,
+                Arc::new(InProcess {
+                    from: id,
+                    router: Arc::clone(&router),
+                }),
+            );
             let count = Arc::new(AtomicU64::new(0));
             applied.push(Arc::clone(&count));
             let config = config(id, servers);
