@@ -183,6 +183,11 @@ pub struct Outcome {
     pub crashed: bool,
     /// Log entries the crash lost because they were written but not synced (§10.2.1).
     pub lost_unsynced: u64,
+    /// The server's service refused what the core handed it (an entry out of order, a
+    /// snapshot that moves it back). Reported by the run after the event was observed, so
+    /// trace validation compares the event with the model first: where both see the bug
+    /// in one step, the model's divergence is the verdict.
+    pub service_error: Option<String>,
 }
 
 /// N cores, their disks and services, and the network between them.
@@ -307,6 +312,17 @@ impl Cluster {
     /// Performs one event. An `Err` is a broken contract of the core (undecodable state,
     /// out-of-order applies), reported like an invariant violation.
     pub fn execute(&mut self, event: &Event) -> Result<Outcome, String> {
+        let outcome = self.execute_deferring_service(event)?;
+        match outcome.service_error {
+            Some(error) => Err(error),
+            None => Ok(outcome),
+        }
+    }
+
+    /// [`Cluster::execute`], except that a service's refusal is returned in
+    /// [`Outcome::service_error`] with the event's outcome, for the simulator's run to
+    /// report after trace validation has compared the event with the model.
+    pub fn execute_deferring_service(&mut self, event: &Event) -> Result<Outcome, String> {
         let mut out = Outcome::default();
         match *event {
             Event::Tick(i) => {
@@ -540,9 +556,10 @@ impl Cluster {
         }
         for apply in &ready.applies {
             out.snapshot_applied |= matches!(apply, raft_impl::core::Apply::Snapshot { .. });
-            self.services[i]
-                .apply(apply)
-                .map_err(|e| format!("S{i} service: {e}"))?;
+            if let Err(e) = self.services[i].apply(apply) {
+                // The first refusal is the one reported; the run stops after this event.
+                out.service_error.get_or_insert(format!("S{i} service: {e}"));
+            }
         }
         Ok(())
     }

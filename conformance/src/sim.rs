@@ -228,7 +228,9 @@ pub fn run(
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.execute(&event)))
                 .unwrap_or_else(|panic| Err(format!("panic: {}", panic_message(panic.as_ref()))));
         let checked = executed.and_then(|outcome| {
-            if config.check_invariants {
+            // A service's refusal (reported below, after `observe`) is the more precise
+            // verdict for this event than what the checker would make of its aftermath.
+            if config.check_invariants && outcome.service_error.is_none() {
                 checker.check(&sim.cluster, &outcome)?;
             }
             Ok(outcome)
@@ -247,7 +249,19 @@ pub fn run(
         result.crashes += usize::from(outcome.crashed);
         result.crashes_losing_entries += usize::from(outcome.lost_unsynced > 0);
         sim.hash_outcome(&outcome);
-        if !observe(number, &sim.cluster, &event, &outcome) {
+        let go_on = observe(number, &sim.cluster, &event, &outcome);
+        if let Some(message) = outcome.service_error {
+            // After `observe`: a divergence the validator found in this event comes first.
+            if go_on {
+                result.violation = Some(Violation {
+                    event_number: number,
+                    event,
+                    message,
+                });
+            }
+            break;
+        }
+        if !go_on {
             break;
         }
     }
@@ -384,7 +398,7 @@ impl<'a> Sim<'a> {
         let bad_request = std::mem::take(&mut self.bad_request);
         match *event {
             Event::Snapshot(i, index) if bad_request => self.execute_bad_snapshot(i, index),
-            _ => self.cluster.execute(event),
+            _ => self.cluster.execute_deferring_service(event),
         }
     }
 

@@ -78,13 +78,17 @@ impl InFlight {
     }
 
     /// A request goes out at `now` under a window of `window`. Requests that have timed
-    /// out are presumed lost first; the count never passes the window (a forced heartbeat
-    /// with the window full leaves it full).
+    /// out are presumed lost first. A heartbeat forced out with the window full is counted
+    /// too (its reply releases one request, and were it not counted, that reply would open
+    /// the window while the request it overtook is still out: with a window of 1 the
+    /// leader then re-sent the outstanding entries on every reply). The count stops one
+    /// past the window, so heartbeats to a follower that never answers do not pile up
+    /// releases it would owe before the window opens again.
     pub fn sent(&mut self, window: usize, now: u64, timeout: u64) {
         if self.timed_out(now, timeout) {
             self.count = 0;
         }
-        self.count = (self.count + 1).min(window);
+        self.count = (self.count + 1).min(window + 1);
         self.last_sent = now;
     }
 
