@@ -558,7 +558,8 @@ impl Cluster {
             out.snapshot_applied |= matches!(apply, raft_impl::core::Apply::Snapshot { .. });
             if let Err(e) = self.services[i].apply(apply) {
                 // The first refusal is the one reported; the run stops after this event.
-                out.service_error.get_or_insert(format!("S{i} service: {e}"));
+                out.service_error
+                    .get_or_insert(format!("S{i} service: {e}"));
             }
         }
         Ok(())

@@ -294,43 +294,6 @@ fn heartbeats_go_out_with_a_full_window() {
     );
 }
 
-/// A heartbeat forced out with the window full counts as a request: the reply to one of
-/// the two does not open a window of 1 while the other is still out (it did, and a leader
-/// with a window of 1 then re-sent its outstanding entries on every reply: about 11
-/// messages per 1-client write instead of 8 on the latency bench).
-// Reference: none (flow control)
-#[test]
-fn a_forced_heartbeat_is_counted_in_the_window() {
-    let mut leader = leader_with_config(Config {
-        max_inflight_appends: 1,
-        in_flight_timeout_ticks: 100,
-        ..Config::new(0, SERVERS, 11)
-    });
-    assert_eq!(shape(&to(&propose(&mut leader, 1), 1)[0]), (0, 1));
-    let mut heartbeat = None;
-    for _ in 0..leader.config().heartbeat_interval_ticks {
-        let ready = leader.step(Input::Tick);
-        if !to(&ready, 1).is_empty() {
-            heartbeat = Some(ready);
-        }
-    }
-    let heartbeat = heartbeat.expect("a heartbeat is due");
-    assert_eq!(
-        shape(&to(&heartbeat, 1)[0]),
-        (0, 1),
-        "forced, with the entry"
-    );
-    // The heartbeat's reply comes first: the first request is still out.
-    deliver(&mut leader, 1, replication::accept(2, 1));
-    assert!(
-        to(&propose(&mut leader, 2), 1).is_empty(),
-        "a window of 1 with one request still out is full"
-    );
-    // The first request's reply releases the window.
-    let ready = deliver(&mut leader, 1, replication::accept(2, 1));
-    assert_eq!(shape(&to(&ready, 1)[0]), (1, 1));
-}
-
 /// Requests unanswered for `in_flight_timeout_ticks` are all presumed lost: the whole
 /// window opens again.
 // Reference: none (flow control)
