@@ -333,8 +333,8 @@ fn leg(entries: u64, shape: Shape, command: &Bytes, on_disk: bool) -> Result<(f6
 ///
 /// The flipping order also gives the check its own A/A control for free: where two pairs
 /// meet, two legs of the same length run back to back (… long | long …, … short | short …),
-/// and the ratio later / earlier of such a meeting is what the method reads when the log
-/// length does not change at all. Its interval must contain 1.00 (no bias: not the order,
+/// and their ratio (later / earlier and earlier / later in turn, as the pairs' order flips)
+/// is what the method reads when the log length does not change at all. Its interval must contain 1.00 (no bias: not the order,
 /// not the warm-up) and be as narrow as the tolerance (the method resolves 10 % in this
 /// run, on this storage, under this load).
 ///
@@ -372,7 +372,14 @@ fn log_length(
             }
             if let Some((before, earlier)) = previous {
                 if before == i {
-                    same.push(r / earlier);
+                    // Later / earlier at one meeting, earlier / later at the next, as the
+                    // pairs' order flips: a drift in the load cancels here as it does in
+                    // the ratios long / short, so the control measures the same method.
+                    same.push(if same.len() % 2 == 0 {
+                        r / earlier
+                    } else {
+                        earlier / r
+                    });
                 }
             }
             previous = Some((i, r));
