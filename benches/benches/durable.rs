@@ -342,9 +342,10 @@ fn leg(entries: u64, shape: Shape, command: &Bytes, on_disk: bool) -> Result<(f6
 /// for the whole of its life, or for dozens of consecutive rounds (measured on the
 /// in-memory cluster: legs of 8 rounds all near 100 000 commits/s beside legs all near
 /// 230 000), so one pair of long-lived clusters measures which one fell into that, not
-/// the log: two clusters of 1 000 entries each, alive together and taken in turn for 21
-/// rounds, read ratios of 0.40 and 2.17. Fresh clusters make those falls independent draws
-/// that the median of many pairs sees through. The short log must also stay short: a leg
+/// the log: two in-memory clusters of 1 000 entries each, alive together and taken in turn
+/// for 21 rounds of 64 × 60 commits, read ratios of 0.40 and 2.17 (one cluster near
+/// 100 000 commits/s for 16 rounds in a row, then back to 210 000). Fresh clusters make
+/// those falls independent draws that the estimate over many pairs sees through. The short log must also stay short: a leg
 /// commits `(rounds + 1) × CLIENTS × per_client` entries (9 × 960 = 8 640), so the short
 /// log never passes a tenth of the long one.
 fn log_length(
