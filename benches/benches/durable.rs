@@ -8,19 +8,35 @@
 //!    in place, appended, and three streams in parallel — three times through the run
 //!    (before, between and after the cases), keeping the lowest median;
 //! 2. the non-disk part of a commit: the commit latency of the same cluster on
-//!    `MemoryStorage` with 1 client;
+//!    in-memory storage (`AppendMemory`) with 1 client;
 //! 3. commits/s and p50/p99 commit latency with 64 clients (criterion, `durable/commit/64`);
-//! 4. the log-length check: a cluster whose log already holds 100 000 entries against one
-//!    with 1 000, 21 rounds of 64 × 15 commits taken in turn (after every node has applied
-//!    the prefilled log), median of rounds; then the same
-//!    on in-memory storage (append in place) as a control;
+//! 4. the log-length check ([`log_length`]): pairs of legs, each leg a fresh cluster whose
+//!    log already holds 1 000 or 100 000 entries (`benches/src/prefill.rs`, applied on
+//!    every node before timing), one untimed and 8 timed rounds of 64 × 15 commits, its
+//!    rate the median of those rounds; the two legs of a pair run back to back, one cluster
+//!    alive at a time, the order flipping every pair. The ratio long / short of each pair
+//!    is summarized on logarithms (`benches/src/paired_ratio.rs`: Hodges–Lehmann estimate,
+//!    signed-rank 95 % interval, median and quartiles), beside an A/A control from the same
+//!    run (two legs of the same length that meet between pairs). Then the same on
+//!    in-memory storage (append in place), for comparison: the runtime without storage;
 //!
 //! and prints the group-commit bound `clients / (fsync floor + in-memory commit latency)`,
 //! with the lowest median floor of any variant and window
-//! beside the measured throughput (docs/performance.md explains the bound).
+//! beside the measured throughput (docs/performance.md explains the bound), and the
+//! log-length verdict ([`verdict`]): "met" only when the ratio's interval lies within
+//! 1 ± 0.10 and the A/A control's interval contains 1.00 and lies within 1 ± 0.10 too.
 //!
-//! `RAFT_BENCH_DIR=/some/dir` puts the storages and the floor's files there (default: the
-//! temp dir).
+//! Environment:
+//! - `RAFT_BENCH_DIR=/some/dir` puts the storages and the floor's files there (default: the
+//!   temp dir);
+//! - `RAFT_BENCH_DURABLE_PARTS=bound,loglength` runs only the parts named (`bound`: items
+//!   1–3; `loglength`: item 4; default both), e.g. `=loglength` while working on the check;
+//! - `RAFT_BENCH_LOGLEN_STORAGE=disk` or `=memory`: the log-length check on that storage
+//!   only (default both);
+//! - `RAFT_BENCH_LOGLEN_PAIRS=N`: pairs of legs per storage (default [`PAIRS`]);
+//! - `RAFT_BENCH_LOGLEN_LENGTHS=short,long` (default `1000,100000`): e.g. `1000,1000` for
+//!   an A/A run of the whole check;
+//! - `RAFT_BENCH_LOGLEN_TRACE=1` prints every leg's rounds and every pair.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +47,7 @@ use raft_benches::append_memory::AppendMemory;
 use raft_benches::clients::quantile;
 use raft_benches::fsync_floor::{self, Floor};
 use raft_benches::node_cluster::NodeCluster;
+use raft_benches::paired_ratio::{summarize, Summary, CONFIDENCE};
 use raft_benches::{machine, prefill, tally};
 use raft_impl::storage::{DiskOptions, DiskStorage, Storage, StorageError};
 
@@ -41,6 +58,14 @@ const COMMAND: &[u8] = b"set key-0 val-00";
 /// The two log lengths of the log-length check.
 const SHORT_LOG: u64 = 1_000;
 const LONG_LOG: u64 = 100_000;
+/// Pairs of legs in the log-length check and in its control ([`log_length`]).
+const PAIRS: usize = 48;
+/// Timed rounds per leg, after one untimed round.
+const LEG_ROUNDS: usize = 8;
+/// Commits per client per round (64 × 15 = 960 a round).
+const PER_CLIENT: u64 = 15;
+/// The log-length target: the long log's throughput within 10 % of the short one's.
+const TOLERANCE: f64 = 0.10;
 
 /// The clients' tokio runtime (as many workers as CPUs, as in the end_to_end bench): a
 /// client is a task awaiting `Node::write`.
@@ -138,10 +163,8 @@ struct Results {
     commit_p50: Option<Duration>,
     commit_p99: Option<Duration>,
     commits_per_sync: Option<f64>,
-    short_log: Option<f64>,
-    long_log: Option<f64>,
-    short_log_memory: Option<f64>,
-    long_log_memory: Option<f64>,
+    log_length: Option<LogLength>,
+    log_length_memory: Option<LogLength>,
     errors: Vec<String>,
 }
 
@@ -225,63 +248,214 @@ fn durable_commits(c: &mut Criterion, results: &mut Results, command: &Bytes) {
     disk.shutdown();
 }
 
-/// Rounds of `CLIENTS × per_client` commits on a short-log and a long-log cluster, taken in
-/// turn; the median commits/s of each.
-fn log_length(
-    results: &mut Results,
+/// One storage kind's log-length check ([`log_length`]).
+struct LogLength {
+    /// The two log lengths compared.
+    short: u64,
+    long: u64,
+    /// Median commits/s of the short-log legs and of the long-log legs (for scale only: the
+    /// verdict uses the paired ratios).
+    short_rate: f64,
+    long_rate: f64,
+    /// The ratios long / short of the pairs of legs.
+    ratios: Summary,
+    /// The A/A control: ratios later / earlier of two legs of the same length back to back.
+    same: Option<Summary>,
+    /// The longest the short log grew in any leg.
+    short_max: u64,
+}
+
+/// The log-length check's shape: how many pairs of legs, how many timed rounds per leg, and
+/// commits per client per round (`RAFT_BENCH_LOGLEN_PAIRS` overrides the pairs).
+#[derive(Clone, Copy)]
+struct Shape {
+    pairs: usize,
     rounds: usize,
     per_client: u64,
-    command: &Bytes,
-    on_disk: bool,
-) {
-    let clusters = [SHORT_LOG, LONG_LOG].map(|entries| {
-        if on_disk {
-            DiskCluster::start(entries, command)
-        } else {
-            memory_cluster(entries, command)
-        }
-    });
-    let [Ok(short), Ok(long)] = clusters else {
-        for c in clusters {
-            match c {
-                Ok(c) => c.shutdown(),
-                Err(e) => results.errors.push(format!("log-length cluster: {e}")),
+}
+
+/// A fresh cluster whose every peer holds `entries` entries, on disk or in memory, once
+/// every node has applied them.
+fn start_cluster(entries: u64, command: &Bytes, on_disk: bool) -> Result<DiskCluster, String> {
+    if on_disk {
+        DiskCluster::start(entries, command)
+    } else {
+        memory_cluster(entries, command)
+    }
+}
+
+/// One leg: a fresh cluster whose log holds `entries`, an untimed round, then
+/// `shape.rounds` timed rounds of `CLIENTS × shape.per_client` commits; the median
+/// commits/s of those rounds, and the leader's last log index at the end. The cluster is
+/// shut down before this returns, so only one cluster is ever alive.
+fn leg(entries: u64, shape: Shape, command: &Bytes, on_disk: bool) -> Result<(f64, u64), String> {
+    let cluster = start_cluster(entries, command, on_disk)?;
+    let mut rates = Vec::with_capacity(shape.rounds);
+    let mut result = Ok(());
+    for round in 0..=shape.rounds {
+        match cluster
+            .cluster
+            .write_tasks(runtime(), CLIENTS, shape.per_client, command)
+        {
+            // Round 0 warms the cluster up (the clients' first writes, the pipeline).
+            Ok(_) if round == 0 => {}
+            Ok(r) => {
+                rates.push((CLIENTS as u64 * shape.per_client) as f64 / r.elapsed.as_secs_f64())
             }
-        }
-        return;
-    };
-    let clusters = [&short.cluster, &long.cluster];
-    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    // One untimed round each first.
-    let mut failed = None;
-    for round in 0..=rounds {
-        // The order flips every round, so a drift in the machine's load falls on both.
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for i in order {
-            match clusters[i].write_tasks(runtime(), CLIENTS, per_client, command) {
-                Ok(r) if round > 0 => {
-                    rates[i].push((CLIENTS as u64 * per_client) as f64 / r.elapsed.as_secs_f64())
-                }
-                Ok(_) => {}
-                Err(e) => failed = Some(e),
+            Err(e) => {
+                result = Err(format!("writes at {entries} entries: {e}"));
+                break;
             }
         }
     }
-    if let Some(e) = failed {
-        results.errors.push(format!("log-length writes: {e}"));
+    if std::env::var_os("RAFT_BENCH_LOGLEN_TRACE").is_some() {
+        println!(
+            "    leg {entries}: {:?}",
+            rates.iter().map(|r| (r / 1e3) as u64).collect::<Vec<_>>()
+        );
+    }
+    let last_index = cluster.cluster.leader().status().last_index;
+    cluster.shutdown();
+    result?;
+    rates.sort_by(f64::total_cmp);
+    let median = rates
+        .get(rates.len() / 2)
+        .copied()
+        .ok_or_else(|| "no timed round".to_string())?;
+    Ok((median, last_index))
+}
+
+/// The log-length check on one storage kind: `shape.pairs` pairs of legs ([`leg`]), one on
+/// a log of `short` entries and one on `long`, back to back, the order flipping every pair
+/// (short-long, long-short, long-short's successor short-long, ...), so a drift in the
+/// machine's load falls on both sides alike; the ratio long / short of each pair,
+/// summarized by [`summarize`].
+///
+/// The flipping order also gives the check its own A/A control for free: where two pairs
+/// meet, two legs of the same length run back to back (… long | long …, … short | short …),
+/// and their ratio (later / earlier and earlier / later in turn, as the pairs' order flips)
+/// is what the method reads when the log length does not change at all. Its interval must contain 1.00 (no bias: not the order,
+/// not the warm-up) and be as narrow as the tolerance (the method resolves 10 % in this
+/// run, on this storage, under this load).
+///
+/// Why legs on fresh clusters, one alive at a time: a cluster can run at half its speed
+/// for the whole of its life, or for dozens of consecutive rounds (measured on the
+/// in-memory cluster: legs of 8 rounds all near 100 000 commits/s beside legs all near
+/// 230 000), so one pair of long-lived clusters measures which one fell into that, not
+/// the log: two in-memory clusters of 1 000 entries each, alive together and taken in turn
+/// for 21 rounds of 64 × 60 commits, read ratios of 0.40 and 2.17 (one cluster near
+/// 100 000 commits/s for 16 rounds in a row, then back to 210 000). Fresh clusters make
+/// those falls independent draws that the estimate over many pairs sees through. The short log must also stay short: a leg
+/// commits `(rounds + 1) × CLIENTS × per_client` entries (9 × 960 = 8 640), so the short
+/// log never passes a tenth of the long one.
+fn log_length(
+    short: u64,
+    long: u64,
+    shape: Shape,
+    command: &Bytes,
+    on_disk: bool,
+) -> Result<LogLength, String> {
+    let trace = std::env::var_os("RAFT_BENCH_LOGLEN_TRACE").is_some();
+    let storage = if on_disk { "disk" } else { "memory" };
+    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut ratios = Vec::with_capacity(shape.pairs);
+    let mut same = Vec::with_capacity(shape.pairs);
+    let mut previous: Option<(usize, f64)> = None;
+    let mut short_max = 0;
+    for pair in 0..shape.pairs {
+        let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut rate = [0.0; 2];
+        for i in order {
+            let entries = [short, long][i];
+            let (r, last) = leg(entries, shape, command, on_disk)?;
+            if i == 0 {
+                short_max = short_max.max(last);
+            }
+            if let Some((before, earlier)) = previous {
+                if before == i {
+                    // Later / earlier at one meeting, earlier / later at the next, as the
+                    // pairs' order flips: a drift in the load cancels here as it does in
+                    // the ratios long / short, so the control measures the same method.
+                    same.push(if same.len() % 2 == 0 {
+                        r / earlier
+                    } else {
+                        earlier / r
+                    });
+                }
+            }
+            previous = Some((i, r));
+            rate[i] = r;
+            rates[i].push(r);
+        }
+        ratios.push(rate[1] / rate[0]);
+        if trace {
+            println!(
+                "  [{storage}] pair {pair:2}: {short} entries {:.0}/s, {long} entries {:.0}/s, ratio {:.3}",
+                rate[0],
+                rate[1],
+                rate[1] / rate[0]
+            );
+        }
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied()
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
-    let rates = (median(&mut rates[0]), median(&mut rates[1]));
-    if on_disk {
-        (results.short_log, results.long_log) = rates;
-    } else {
-        (results.short_log_memory, results.long_log_memory) = rates;
+    Ok(LogLength {
+        short,
+        long,
+        short_rate: median(&mut rates[0]),
+        long_rate: median(&mut rates[1]),
+        ratios: summarize(&ratios).ok_or("no pair measured")?,
+        same: summarize(&same),
+        short_max,
+    })
+}
+
+/// The verdict on "throughput at the long log within [`TOLERANCE`] of that at the short
+/// one", which never claims more than the run shows. "met" needs the confidence interval
+/// of the ratio inside `1 ± TOLERANCE`, and the A/A control of the same run
+/// ([`log_length`]) with an interval that contains 1.00 and lies inside `1 ± TOLERANCE`
+/// too (the method shows no bias and resolves 10 % here and now); "MISSED" needs the
+/// ratio's interval wholly outside, with the same control; anything else is "not
+/// demonstrated", with why.
+fn verdict(ratio: &Summary, control: Option<&Summary>) -> String {
+    let inside = |s: &Summary| s.ci_low >= 1.0 - TOLERANCE && s.ci_high <= 1.0 + TOLERANCE;
+    let interval = |s: &Summary| format!("[{:.2}, {:.2}]", s.ci_low, s.ci_high);
+    let Some(control) = control else {
+        return "not demonstrated: no A/A control".into();
+    };
+    for (name, s) in [("long/short", ratio), ("A/A", control)] {
+        if s.coverage < CONFIDENCE {
+            return format!(
+                "not demonstrated: {} {name} pairs give only a {:.0} % interval",
+                s.n,
+                s.coverage * 100.0
+            );
+        }
     }
-    short.shutdown();
-    long.shutdown();
+    if control.ci_low > 1.0 || control.ci_high < 1.0 {
+        return format!(
+            "not demonstrated: the A/A control's interval {} excludes 1.00 (the method is biased in this run)",
+            interval(control)
+        );
+    }
+    if !inside(control) {
+        return format!(
+            "not demonstrated: the A/A control's interval {} is wider than 1 ± {TOLERANCE:.2} (the method cannot resolve that in this run)",
+            interval(control)
+        );
+    }
+    if inside(ratio) {
+        "met".into()
+    } else if ratio.ci_high < 1.0 - TOLERANCE || ratio.ci_low > 1.0 + TOLERANCE {
+        "MISSED".into()
+    } else {
+        format!(
+            "not demonstrated: the ratio's interval {} crosses 1 ± {TOLERANCE:.2}",
+            interval(ratio)
+        )
+    }
 }
 
 fn ms(d: Option<Duration>) -> String {
@@ -344,23 +518,77 @@ fn summary(r: &Results) {
             );
         }
     }
-    match (r.short_log, r.long_log) {
-        (Some(short), Some(long)) => println!(
-            "  log-length check: {SHORT_LOG} entries {short:.0} commits/s, {LONG_LOG} entries {long:.0} commits/s, ratio {:.2} (target within 10%: {})",
-            long / short,
-            if (long / short - 1.0).abs() <= 0.10 { "met" } else { "MISSED" }
+    let interval = |s: &Summary| {
+        format!(
+            "{} pairs, estimate {:.3}, {:.1} % interval [{:.3}, {:.3}]; median {:.3}, quartiles {:.3}–{:.3}",
+            s.n,
+            s.estimate,
+            s.coverage * 100.0,
+            s.ci_low,
+            s.ci_high,
+            s.median,
+            s.q1,
+            s.q3
+        )
+    };
+    for (l, storage, what) in [
+        (&r.log_length, "disk", "target"),
+        (
+            &r.log_length_memory,
+            "in-memory storage",
+            "the runtime without storage, for comparison",
         ),
-        _ => println!("  log-length check: not measured"),
-    }
-    if let (Some(short), Some(long)) = (r.short_log_memory, r.long_log_memory) {
+    ] {
+        let Some(l) = l else {
+            println!("  log-length check, {storage}: not measured");
+            continue;
+        };
         println!(
-            "  log-length control, in-memory storage: {SHORT_LOG} entries {short:.0} commits/s, {LONG_LOG} entries {long:.0} commits/s, ratio {:.2}",
-            long / short
+            "  log-length check, {storage}: {} entries {:.0} commits/s, {} entries {:.0} commits/s (medians of legs; the short log at most {} entries)",
+            l.short, l.short_rate, l.long, l.long_rate, l.short_max
+        );
+        println!(
+            "    ratio {} / {}: {}",
+            l.long,
+            l.short,
+            interval(&l.ratios)
+        );
+        match &l.same {
+            Some(same) => println!(
+                "    A/A control, same length back to back: {}",
+                interval(same)
+            ),
+            None => println!("    A/A control: no two legs of the same length met"),
+        }
+        println!(
+            "    within {:.0} % ({what}): {}",
+            TOLERANCE * 100.0,
+            verdict(&l.ratios, l.same.as_ref())
         );
     }
     for e in &r.errors {
         println!("  NOT MEASURED: {e}");
     }
+}
+
+/// `RAFT_BENCH_DURABLE_PARTS`: which parts run (see the module docs).
+fn part(name: &str) -> bool {
+    match std::env::var("RAFT_BENCH_DURABLE_PARTS") {
+        Ok(parts) => parts.split(',').any(|p| p.trim() == name),
+        Err(_) => true,
+    }
+}
+
+/// `RAFT_BENCH_LOGLEN_LENGTHS=short,long` (default 1000,100000), e.g. `1000,1000` for an
+/// A/A run of the method.
+fn lengths() -> (u64, u64) {
+    std::env::var("RAFT_BENCH_LOGLEN_LENGTHS")
+        .ok()
+        .and_then(|v| {
+            let (a, b) = v.split_once(',')?;
+            Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+        })
+        .unwrap_or((SHORT_LOG, LONG_LOG))
 }
 
 fn main() {
@@ -371,18 +599,40 @@ fn main() {
     // The floor is measured three times through the run (other work on the machine makes
     // it vary by 10x); the lowest median of each variant is kept.
     let samples = if test_mode { 10 } else { 300 };
-    floors(&mut results, samples);
-    memory_commit(&mut results, if test_mode { 20 } else { 2_000 }, &command);
-    let mut criterion = Criterion::default().configure_from_args();
-    durable_commits(&mut criterion, &mut results, &command);
-    criterion.final_summary();
-    floors(&mut results, samples);
-    let (rounds, per_client) = if test_mode { (1, 2) } else { (21, 15) };
-    log_length(&mut results, rounds, per_client, &command, true);
-    if !test_mode {
-        log_length(&mut results, rounds, per_client, &command, false);
+    if part("bound") {
+        floors(&mut results, samples);
+        memory_commit(&mut results, if test_mode { 20 } else { 2_000 }, &command);
+        let mut criterion = Criterion::default().configure_from_args();
+        durable_commits(&mut criterion, &mut results, &command);
+        criterion.final_summary();
+        floors(&mut results, samples);
     }
-    floors(&mut results, samples);
+    if part("loglength") {
+        let shape = Shape {
+            pairs: std::env::var("RAFT_BENCH_LOGLEN_PAIRS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(if test_mode { 1 } else { PAIRS }),
+            rounds: if test_mode { 1 } else { LEG_ROUNDS },
+            per_client: if test_mode { 2 } else { PER_CLIENT },
+        };
+        let (short, long) = lengths();
+        let storages = std::env::var("RAFT_BENCH_LOGLEN_STORAGE").unwrap_or_default();
+        for on_disk in [true, false] {
+            let name = if on_disk { "disk" } else { "memory" };
+            if !storages.is_empty() && !storages.split(',').any(|s| s.trim() == name) {
+                continue;
+            }
+            match log_length(short, long, shape, &command, on_disk) {
+                Ok(l) if on_disk => results.log_length = Some(l),
+                Ok(l) => results.log_length_memory = Some(l),
+                Err(e) => results.errors.push(format!("log-length check: {e}")),
+            }
+        }
+    }
+    if part("bound") {
+        floors(&mut results, samples);
+    }
     summary(&results);
     println!(
         "(machine: {}; load before: {load_before}, after: {})",

@@ -18,6 +18,7 @@ pub mod machine;
 pub mod node_cluster;
 pub mod openraft_peer;
 pub mod ours;
+pub mod paired_ratio;
 pub mod peer;
 pub mod prefill;
 pub mod runtime_cluster;
