@@ -232,6 +232,16 @@ impl Cluster {
         }
     }
 
+    /// Waits until every write node `i` has issued is durable, so that a storage fault
+    /// injected next hits the next write (not the election's, still on its way).
+    fn settled(&self, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.nodes[i].status().storage_queue > 0 {
+            assert!(Instant::now() < deadline, "{:?}", self.nodes[i].status());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     fn shutdown(&self) {
         for node in &self.nodes {
             node.shutdown();
@@ -543,6 +553,7 @@ fn a_panicking_storage_stops_the_node_cleanly() {
     let cluster = cluster(1, |_| {});
     let node = cluster.nodes[0].clone();
     cluster.leader(&[0]);
+    cluster.settled(0);
     cluster.hooks[0].panic_write.store(true, Ordering::SeqCst);
     let proposal = node.propose(Bytes::from_static(b"boom")).unwrap();
     assert!(matches!(
@@ -588,6 +599,7 @@ fn a_failing_sync_stops_the_node() {
     let cluster = cluster(1, |_| {});
     let node = &cluster.nodes[0];
     cluster.leader(&[0]);
+    cluster.settled(0);
     cluster.hooks[0].fail_sync.store(true, Ordering::SeqCst);
     let proposal = node.propose(Bytes::from_static(b"x")).unwrap();
     assert!(matches!(
