@@ -109,24 +109,21 @@ impl Drop for Handle {
 
 impl Handle {
     fn shutdown(&self) {
+        // Both idempotent: a repeated shutdown only finds them done.
+        self.shared.request_stop(End::Shutdown);
+        if let Some(applies) = &self.applies {
+            applies.close();
+        }
         if lock(&self.threads).iter().any(is_current) {
             // Called on one of the node's own threads (a state machine, network or sink that
             // holds a `Node`, or dropped the last one there). The other threads end only
             // after the loop has seen the stop, which it does once this call returns, so
-            // joining them here would wait forever: only the stop is requested, and the
-            // handles stay for a later `shutdown` from another thread to join.
-            self.shared.request_stop(End::Shutdown);
-            if let Some(applies) = &self.applies {
-                applies.close();
-            }
+            // joining them here would wait forever: the handles stay for a later `shutdown`
+            // from another thread to join.
             return;
         }
         if self.shut_down.swap(true, Ordering::SeqCst) {
             return;
-        }
-        self.shared.request_stop(End::Shutdown);
-        if let Some(applies) = &self.applies {
-            applies.close();
         }
         let threads = std::mem::take(&mut *lock(&self.threads));
         for thread in threads {
@@ -418,10 +415,7 @@ impl Node {
         let (ack, acked) = oneshot();
         let control = Control::Snapshot { index, data, ack };
         if self.shared().on_loop() {
-            return self
-                .shared()
-                .post(|inbox| inbox.control.push_back(control))
-                .map_err(|end| end.node_error());
+            return self.post_control(control);
         }
         self.control(control, acked)
     }
@@ -433,6 +427,13 @@ impl Node {
         self.control(Control::Tick(ack), acked)
     }
 
+    /// Queues a control request for the loop, without waiting for it.
+    fn post_control(&self, control: Control) -> Result<(), NodeError> {
+        self.shared()
+            .post(|inbox| inbox.control.push_back(control))
+            .map_err(|end| end.node_error())
+    }
+
     fn control(
         &self,
         control: Control,
@@ -442,9 +443,7 @@ impl Node {
         if shared.on_loop() {
             return Err(NodeError::OnNodeThread);
         }
-        shared
-            .post(|inbox| inbox.control.push_back(control))
-            .map_err(|end| end.node_error())?;
+        self.post_control(control)?;
         acked.recv().ok_or_else(|| {
             shared
                 .end()
