@@ -46,6 +46,7 @@ mod queue;
 mod shared;
 mod status;
 mod storage_worker;
+mod task;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -67,6 +68,7 @@ pub use network::Network;
 pub use proposal::Proposal;
 pub(crate) use queue::{oneshot, Queue};
 pub use status::{State, Status, Watch};
+pub use task::{LoopSpawner, LoopTask};
 pub use write::Write;
 
 use applier::QueueSink;
@@ -99,6 +101,9 @@ struct Handle {
     /// Ends the service's stream at shutdown so a blocked applier returns.
     applies: Option<Arc<Queue<applier::Applied>>>,
     shut_down: AtomicBool,
+    /// The loop runs as a task ([`LoopSpawner`]): the threads end after it, when the
+    /// executor polls it next, so a shutdown cannot wait for them.
+    loop_is_task: bool,
 }
 
 impl Drop for Handle {
@@ -113,6 +118,12 @@ impl Handle {
         self.shared.request_stop(End::Shutdown);
         if let Some(applies) = &self.applies {
             applies.close();
+        }
+        if self.loop_is_task {
+            // The node's threads (timer, applier, storage worker) end once the loop task
+            // has seen the stop, which needs the executor: waiting here could block the
+            // very worker thread that would poll it. They are left to end by themselves.
+            return;
         }
         if lock(&self.threads).iter().any(is_current) {
             // Called on one of the node's own threads (a state machine, network or sink that
@@ -245,7 +256,6 @@ impl Node {
             dropped: AtomicU64::new(0),
             applied: AtomicU64::new(core.snapshot_index()),
             final_core: Mutex::new(None),
-            loop_thread: std::sync::OnceLock::new(),
         });
         let apply_queue = Arc::new(Queue::new(config.apply_queue));
         let syncs = std::sync::Arc::new(AtomicU64::new(0));
@@ -271,11 +281,29 @@ impl Node {
         event_loop.spin = config.spin_before_sleep;
         let live = std::sync::Arc::new(AtomicUsize::new(0));
         let mut threads = Vec::with_capacity(3);
-        threads.push(spawn(
-            &live,
-            format!("raft-loop-{}", config.id),
-            move || event_loop.run(),
-        ));
+        let task = match &config.spawn_loop {
+            None => {
+                threads.push(spawn(
+                    &live,
+                    format!("raft-loop-{}", config.id),
+                    move || event_loop.run(),
+                ));
+                None
+            }
+            Some(spawner) => {
+                let timer = event_loop.tick.map(|_| {
+                    let timer = Arc::new(task::Timer::new());
+                    let run = Arc::clone(&timer);
+                    threads.push(spawn(
+                        &live,
+                        format!("raft-timer-{}", config.id),
+                        move || run.run(),
+                    ));
+                    timer
+                });
+                Some((spawner.clone(), LoopTask::new(event_loop, timer)))
+            }
+        };
         if let Some((storage_queue, storage)) = worker {
             let shared = Arc::clone(&shared);
             threads.push(spawn(
@@ -292,15 +320,21 @@ impl Node {
                 move || applier::run_applier(shared, stage),
             ));
         }
-        Ok(Node {
+        let node = Node {
             handle: Arc::new(Handle {
                 shared,
                 threads: Mutex::new(threads),
                 live,
                 applies,
                 shut_down: AtomicBool::new(false),
+                loop_is_task: task.is_some(),
             }),
-        })
+        };
+        // Handed over last: the executor may poll it at once, on another thread.
+        if let Some((spawner, task)) = task {
+            spawner.spawn(task);
+        }
+        Ok(node)
     }
 
     fn shared(&self) -> &Arc<Shared> {

@@ -73,6 +73,12 @@ pub struct NodeConfig {
     /// Whether the event loop advances time itself, one tick per `tick`. Off, time moves
     /// only through [`Node::tick`](super::Node::tick) (deterministic tests, loom models).
     pub auto_tick: bool,
+    /// Where the event loop runs: `None` (the default), on a thread of its own; `Some`, as
+    /// a task the [`LoopSpawner`](super::LoopSpawner) hands to an async executor, which
+    /// then runs the loops and their clients without a thread switch per hand-off
+    /// (docs/performance.md §7). `spin_before_sleep` does not apply to a task: it never
+    /// spins, it returns to its executor.
+    pub spawn_loop: Option<super::LoopSpawner>,
 }
 
 impl Default for NodeConfig {
@@ -94,6 +100,7 @@ impl Default for NodeConfig {
             sync_on_loop: false,
             spin_before_sleep: Duration::from_micros(50),
             auto_tick: true,
+            spawn_loop: None,
         }
     }
 }

@@ -10,6 +10,7 @@ use super::{NodeConfigError, TimingError};
 /// Why a node stopped on its own. Once stopped it does nothing more: its event loop has
 /// exited, its storage is no longer written, and the apply stream ends with
 /// [`Applied::Stopped`](super::Applied::Stopped) carrying this reason.
+#[non_exhaustive]
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StopReason {
     /// A storage write or sync returned an error: what is durable is unknown beyond the
@@ -38,6 +39,10 @@ pub enum StopReason {
         /// The panic's message, if it had one.
         message: String,
     },
+    /// The event loop, run as a task ([`LoopSpawner`](super::LoopSpawner)), was dropped
+    /// unfinished by its executor (the runtime shut down): nothing steps the core any more.
+    #[error("event loop task dropped by its executor before it ended")]
+    LoopDropped,
 }
 
 /// Why a node could not be started, or a request to it failed.

@@ -92,6 +92,8 @@ pub(crate) struct EventLoop {
     /// [`EventLoop::spin_for_input`]).
     #[cfg(not(loom))]
     spin_off_until: std::cell::Cell<Option<Instant>>,
+    /// When the next tick is due (with `tick`).
+    pub next_tick: Option<Instant>,
     /// Writes handed to the storage worker so far, and how many of them are durable.
     pub issued_seq: u64,
     pub durable_seq: u64,
@@ -124,6 +126,7 @@ impl EventLoop {
             spin: Duration::ZERO,
             #[cfg(not(loom))]
             spin_off_until: std::cell::Cell::new(None),
+            next_tick: None,
             issued_seq: 0,
             durable_seq: 0,
             durable_index,
@@ -138,7 +141,8 @@ impl EventLoop {
     /// the inbox refuses new input, the storage and applier queues are closed, pending
     /// proposals fail, and the core is kept for inspection.
     pub(crate) fn run(mut self) {
-        let _ = self.shared.loop_thread.set(std::thread::current().id());
+        let shared = Arc::clone(&self.shared);
+        let _on_loop = shared.enter_loop();
         self.publish();
         let end = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.serve())) {
             Ok(end) => end,
@@ -146,6 +150,13 @@ impl EventLoop {
                 message: panic_message(&*payload),
             }),
         };
+        self.close(end);
+    }
+
+    /// The loop's end, however it is run: the inbox refuses new input, the storage and
+    /// applier queues are closed, pending proposals fail, and the core is kept for
+    /// inspection.
+    pub(crate) fn close(mut self, end: End) {
         if let End::Stopped(reason) = &end {
             tracing::error!(id = self.shared.id, %reason, "node stopped");
         }
@@ -185,12 +196,23 @@ impl EventLoop {
     }
 
     fn serve(&mut self) -> End {
-        let mut next_tick = self.tick.map(|tick| Instant::now() + tick);
+        self.next_tick = self.tick.map(|tick| Instant::now() + tick);
         loop {
-            let inbox = self.take_inbox(next_tick);
+            let inbox = self.take_inbox(self.next_tick);
+            if let Some(end) = self.turn(inbox) {
+                return end;
+            }
+        }
+    }
+
+    /// One iteration: steps everything `inbox` holds and the ticks that are due, then
+    /// writes, sends, releases and publishes (`finish`). Returns how the loop ends, if it
+    /// does.
+    pub(crate) fn turn(&mut self, inbox: Inbox) -> Option<End> {
+        {
             if let Some(end) = &inbox.stop {
                 if matches!(end, End::Stopped(_)) {
-                    return end.clone();
+                    return Some(end.clone());
                 }
             }
             let mut it = Iteration::default();
@@ -216,23 +238,22 @@ impl EventLoop {
             for propose in inbox.proposals {
                 self.propose(propose, &mut it);
             }
-            if let (Some(tick), Some(next)) = (self.tick, next_tick.as_mut()) {
+            if let (Some(tick), Some(mut next)) = (self.tick, self.next_tick) {
                 let now = Instant::now();
                 // Catch up at most a few ticks after a stall rather than fire a burst.
                 let mut fired = 0;
-                while now >= *next && fired < 3 {
+                while now >= next && fired < 3 {
                     self.step(Input::Tick, &mut it);
-                    *next += tick;
+                    next += tick;
                     fired += 1;
                 }
-                if now >= *next {
-                    *next = now + tick;
+                if now >= next {
+                    next = now + tick;
                 }
+                self.next_tick = Some(next);
             }
             self.finish(it);
-            if let Some(end) = inbox.stop {
-                return end;
-            }
+            inbox.stop
         }
     }
 
@@ -269,16 +290,7 @@ impl EventLoop {
             inbox.waiting = false;
         }
         inbox.waiting = false;
-        Inbox {
-            messages: std::mem::take(&mut inbox.messages),
-            proposals: std::mem::take(&mut inbox.proposals),
-            control: std::mem::take(&mut inbox.control),
-            synced: inbox.synced.take(),
-            applier_took: std::mem::take(&mut inbox.applier_took),
-            stop: inbox.stop.clone(),
-            ended: None,
-            waiting: false,
-        }
+        take_all(&mut inbox)
     }
 
     /// Looks for input for up to `spin` (or until the next tick) before the loop sleeps,
@@ -614,7 +626,7 @@ impl EventLoop {
         }
     }
 
-    fn publish(&mut self) {
+    pub(crate) fn publish(&mut self) {
         let state = State {
             role: self.core.role(),
             term: self.core.current_term(),
@@ -661,6 +673,22 @@ impl EventLoop {
         if changed {
             self.shared.published_changed.notify_all();
         }
+    }
+}
+
+/// Everything waiting in `inbox`, taken out (a stop request stays: the loop's next take
+/// sees it too).
+pub(crate) fn take_all(inbox: &mut Inbox) -> Inbox {
+    Inbox {
+        messages: std::mem::take(&mut inbox.messages),
+        proposals: std::mem::take(&mut inbox.proposals),
+        control: std::mem::take(&mut inbox.control),
+        synced: inbox.synced.take(),
+        applier_took: std::mem::take(&mut inbox.applier_took),
+        stop: inbox.stop.clone(),
+        ended: None,
+        waiting: false,
+        waker: None,
     }
 }
 

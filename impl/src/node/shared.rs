@@ -165,10 +165,13 @@ pub(crate) struct Inbox {
     pub stop: Option<End>,
     /// The loop has exited: nothing is accepted any more.
     pub ended: Option<End>,
-    /// The loop is blocked on `inbox_changed`: only then does a producer signal it. A
-    /// producer that finds the loop awake leaves its input for the loop's next take
-    /// without a futex wake-up (it checks `has_work` under this lock before it sleeps).
+    /// The loop is blocked on `inbox_changed` (or, run as a task, parked with `waker`):
+    /// only then does a producer signal it. A producer that finds the loop awake leaves its
+    /// input for the loop's next take without a futex wake-up (it checks `has_work` under
+    /// this lock before it sleeps).
     pub waiting: bool,
+    /// The waker of a loop run as a task ([`LoopTask`](super::LoopTask)), while it waits.
+    pub waker: Option<std::task::Waker>,
 }
 
 impl Inbox {
@@ -214,9 +217,24 @@ pub(crate) struct Shared {
     pub applied: AtomicU64,
     /// The core, once the loop has exited (for inspection after a stop).
     pub final_core: Mutex<Option<Core>>,
-    /// The event loop's thread, once it runs: a call that waits for the loop must not come
-    /// from the loop itself (a [`StateMachine`](super::StateMachine) runs there).
-    pub loop_thread: std::sync::OnceLock<std::thread::ThreadId>,
+}
+
+std::thread_local! {
+    /// The node whose event loop runs on this thread right now (its `Shared`'s address; 0
+    /// for none): a loop thread for its whole life, an executor's thread while it polls a
+    /// [`LoopTask`](super::LoopTask).
+    static ON_LOOP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current thread as running a node's event loop until dropped.
+pub(crate) struct OnLoop {
+    previous: usize,
+}
+
+impl Drop for OnLoop {
+    fn drop(&mut self) {
+        ON_LOOP.with(|on| on.set(self.previous));
+    }
 }
 
 impl Shared {
@@ -227,7 +245,14 @@ impl Shared {
         #[cfg(loom)]
         return false;
         #[cfg(not(loom))]
-        return self.loop_thread.get() == Some(&std::thread::current().id());
+        return ON_LOOP.with(|on| on.get()) == self as *const Shared as usize;
+    }
+
+    /// The current thread runs this node's event loop until the guard is dropped (the
+    /// marker `on_loop` reads). Nested entries restore the outer one.
+    pub(crate) fn enter_loop(&self) -> OnLoop {
+        let previous = ON_LOOP.with(|on| on.replace(self as *const Shared as usize));
+        OnLoop { previous }
     }
 
     /// Queues `item` into the inbox with `push`, unless the loop has ended (then the error
@@ -267,12 +292,21 @@ impl Shared {
     /// Releases the inbox lock and signals the loop if it is blocked. Only the loop waits
     /// on `inbox_changed`, so one signal suffices; none is needed when it is awake, since
     /// it takes the inbox again before it next sleeps.
-    fn wake(&self, inbox: MutexGuard<'_, Inbox>) {
+    fn wake(&self, mut inbox: MutexGuard<'_, Inbox>) {
         let waiting = inbox.waiting;
-        drop(inbox);
-        if waiting {
-            self.inbox_changed.notify_one();
+        if !waiting {
+            return;
         }
+        if let Some(waker) = inbox.waker.take() {
+            // A task is woken once: later producers find it no longer waiting, and it takes
+            // everything queued when it is polled.
+            inbox.waiting = false;
+            drop(inbox);
+            waker.wake();
+            return;
+        }
+        drop(inbox);
+        self.inbox_changed.notify_one();
     }
 
     /// Publishes how the node ended: watchers and status readers see it.

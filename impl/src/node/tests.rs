@@ -155,9 +155,18 @@ fn cluster(servers: usize, tweak: impl Fn(&mut NodeConfig)) -> Cluster {
 
 /// [`cluster`] with a [`StateMachine`] per node, called in place (no apply streams).
 fn machine_cluster<M: StateMachine>(servers: usize, machine: impl Fn(usize) -> M) -> Cluster {
+    machine_cluster_with(servers, |_| {}, machine)
+}
+
+/// [`machine_cluster`] with a tweak of each node's configuration.
+fn machine_cluster_with<M: StateMachine>(
+    servers: usize,
+    tweak: impl Fn(&mut NodeConfig),
+    machine: impl Fn(usize) -> M,
+) -> Cluster {
     start_cluster(
         servers,
-        |_| {},
+        tweak,
         |config, storage, link| {
             let id = config.id;
             let node = Node::start_with_machine(config, storage, link, machine(id)).unwrap();
@@ -1039,4 +1048,225 @@ fn a_state_machine_can_shut_its_node_down() {
         1,
         "storage not released"
     );
+}
+
+// ---- The event loop as a task of an async executor (`NodeConfig::spawn_loop`) ----
+
+/// A configuration tweak that runs every loop as a task on `runtime`.
+fn on_runtime(runtime: &tokio::runtime::Runtime) -> impl Fn(&mut NodeConfig) {
+    let handle = runtime.handle().clone();
+    move |config: &mut NodeConfig| {
+        let handle = handle.clone();
+        config.spawn_loop = Some(LoopSpawner::new(move |task| {
+            handle.spawn(task);
+        }));
+    }
+}
+
+fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("executor")
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+/// Waits, without blocking the thread, until `nodes` agree on one leader.
+async fn leader_of(nodes: &[Node]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let states: Vec<State> = nodes.iter().map(Node::state).collect();
+        let leaders: Vec<usize> = (0..nodes.len())
+            .filter(|&i| states[i].role == Role::Leader)
+            .collect();
+        if let [leader] = leaders[..] {
+            if states
+                .iter()
+                .all(|s| s.leader == Some(leader) && s.term == states[leader].term)
+            {
+                return leader;
+            }
+        }
+        assert!(Instant::now() < deadline, "no leader: {states:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Loops run as tasks on a shared two-worker runtime: the cluster elects a leader, many
+/// concurrent writes (awaited on the same runtime) resolve once applied, every node's state
+/// machine sees every entry in order, called on the executor's threads (no loop thread
+/// exists), and after a shutdown every task completes and every thread of the nodes ends.
+#[test]
+fn loops_as_tasks_elect_and_apply_concurrent_writes() {
+    let runtime = multi_thread_runtime();
+    let machines: Vec<Recorder> = (0..3).map(|_| Recorder::default()).collect();
+    let cluster = machine_cluster_with(3, on_runtime(&runtime), |id| machines[id].clone());
+    for node in &cluster.nodes {
+        // Timer, applier and storage worker; no loop thread.
+        assert_eq!(node.running_threads(), 3);
+    }
+    let nodes = cluster.nodes.clone();
+    let written: Vec<(u64, u64)> = runtime.block_on(async move {
+        let leader = leader_of(&nodes).await;
+        let writes: Vec<_> = (0..200)
+            .map(|i| {
+                let node = nodes[leader].clone();
+                tokio::spawn(async move { node.write(Bytes::from(format!("w{i}"))).await })
+            })
+            .collect();
+        let mut written = Vec::new();
+        for write in writes {
+            let outcome = tokio::time::timeout(Duration::from_secs(10), write)
+                .await
+                .expect("a write neither resolved nor failed within 10 s")
+                .unwrap();
+            written.push(outcome.expect("write failed"));
+        }
+        written
+    });
+    let mut indexes: Vec<u64> = written.iter().map(|w| w.0).collect();
+    indexes.sort_unstable();
+    indexes.dedup();
+    assert_eq!(indexes.len(), 200, "two writes at one index");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for machine in &machines {
+        while machine.entries.lock().unwrap().len() < 200 {
+            assert!(Instant::now() < deadline, "not all applied");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let applied: Vec<u64> = machine.entries.lock().unwrap().iter().map(|e| e.0).collect();
+        assert!(applied.windows(2).all(|w| w[0] < w[1]), "out of order");
+        for thread in machine.threads.lock().unwrap().iter() {
+            assert!(thread.starts_with("executor"), "applied on thread {thread}");
+        }
+    }
+    cluster.shutdown();
+    for node in &cluster.nodes {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while node.running_threads() > 0 {
+            assert!(Instant::now() < deadline, "threads still running");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(node.status().shut_down);
+    }
+    for machine in &machines {
+        assert!(machine.stopped.lock().unwrap().is_empty());
+    }
+}
+
+/// On a single-threaded executor, the three loops and the client share one thread: nothing
+/// in the loop may block it. Elects and commits with the apply streams (the applier
+/// threads take them).
+#[test]
+fn loops_as_tasks_share_one_thread() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let cluster = cluster(3, on_runtime(&runtime));
+    let nodes = cluster.nodes.clone();
+    let (index, _) = runtime.block_on(async move {
+        let leader = leader_of(&nodes).await;
+        let mut last = (0, 0);
+        for i in 0..20 {
+            last = tokio::time::timeout(
+                Duration::from_secs(10),
+                nodes[leader].write(Bytes::from(format!("c{i}"))),
+            )
+            .await
+            .expect("a write neither resolved nor failed within 10 s")
+            .unwrap();
+        }
+        last
+    });
+    for applies in &cluster.applies {
+        let mut seen = 0;
+        while seen < index {
+            seen = next_entry(applies).0;
+        }
+        assert_eq!(seen, index);
+    }
+    cluster.shutdown();
+    // The loops see the stop only when polled: run the executor until they have ended.
+    runtime.block_on(async {
+        for node in &cluster.nodes {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while node.running_threads() > 0 {
+                assert!(Instant::now() < deadline, "threads still running");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    });
+}
+
+/// An executor that drops the loop unfinished (its runtime shut down) stops the node: a
+/// node must not look alive with nothing stepping it. Waiters hear `LoopDropped`, and every
+/// thread of the node ends.
+#[test]
+fn a_dropped_loop_task_stops_its_node() {
+    let runtime = multi_thread_runtime();
+    let cluster = cluster(1, on_runtime(&runtime));
+    let node = cluster.nodes[0].clone();
+    cluster.leader(&[0]);
+    assert!(wait_within(node.write(Bytes::from_static(b"before"))).is_ok());
+    drop(runtime);
+    assert!(matches!(
+        node.stop_reason(),
+        Some(StopReason::LoopDropped)
+    ));
+    assert!(matches!(
+        wait_within(node.write(Bytes::from_static(b"after"))),
+        Err(WriteError::Refused(ProposeError::Stopped(StopReason::LoopDropped)))
+    ));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while node.running_threads() > 0 {
+        assert!(Instant::now() < deadline, "threads still running");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A state machine on a loop task is on the loop while it applies, though on an executor's
+/// thread: the calls that would wait for the loop are refused, not hung, as on a loop
+/// thread; the snapshot is taken.
+#[test]
+fn a_state_machine_on_a_loop_task_is_refused_what_would_hang() {
+    let runtime = multi_thread_runtime();
+    let node_slot = Arc::new(OnceLock::new());
+    let seen = Arc::new(Mutex::new(Reentry::default()));
+    let cluster = machine_cluster_with(1, on_runtime(&runtime), |_| CallsBack {
+        node: Arc::clone(&node_slot),
+        seen: Arc::clone(&seen),
+    });
+    let _ = node_slot.set(cluster.nodes[0].clone());
+    cluster.leader(&[0]);
+    let node = &cluster.nodes[0];
+    let (index, _) = wait_within(node.write(Bytes::from_static(b"snap"))).unwrap();
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.snapshot, Some(Ok(())));
+        assert_eq!(seen.propose.as_deref(), Some("OnNodeThread"));
+        assert_eq!(seen.write_wait.as_deref(), Some("OnNodeThread"));
+        assert_eq!(seen.tick.as_deref(), Some("OnNodeThread"));
+        assert_eq!(seen.with_core.as_deref(), Some("OnNodeThread"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while node.status().snapshot_index < index {
+        assert!(Instant::now() < deadline, "{:?}", node.status());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The executor's threads (both have polled the loop by now, most likely) are not the
+    // loop when they run something else: there the same calls wait as usual.
+    for _ in 0..20 {
+        let node = node.clone();
+        let role = runtime.block_on(async move {
+            tokio::spawn(async move {
+                tokio::task::block_in_place(|| node.with_core(|core| core.role()))
+            })
+            .await
+            .unwrap()
+        });
+        assert!(matches!(role, Ok(Role::Leader)), "{role:?}");
+    }
+    cluster.shutdown();
 }

@@ -1,0 +1,273 @@
+//! The event loop run as a task of an async executor ([`LoopSpawner`]) instead of on a
+//! thread of its own.
+//!
+//! On a thread, every hand-off between a client and the leader's loop, the leader and its
+//! followers, and back, wakes a sleeping thread: a futex call and a context switch, which
+//! on a small machine cost more than the core's step (docs/performance.md §7). As tasks on
+//! one executor, the loops and the clients hand over by queueing one another on the
+//! executor's own run queue, without the kernel, as openraft's tasks do on tokio.
+//!
+//! A turn of the task is the thread's iteration (`EventLoop::turn`), so the protocol is
+//! the same code either way. What differs is the waiting: instead of blocking on the inbox's
+//! condition variable, the task registers its waker in the inbox and returns `Pending`; a
+//! producer that finds it waiting wakes it (`Shared::wake`). Time comes from a timer thread
+//! per node that wakes the task when its next tick is due: one wake-up per tick, none per
+//! message.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use crate::sync::{lock, Arc, Condvar, Mutex};
+
+use super::error::panic_message;
+use super::event_loop::{take_all, EventLoop};
+use super::shared::End;
+use super::StopReason;
+
+/// Turns one poll runs at most before it yields to the executor's other tasks (it wakes
+/// itself first, so it is polled again): a loop that always finds input must not starve the
+/// clients and peers that share its worker thread.
+const TURNS_PER_POLL: usize = 16;
+
+/// Runs a node's event loop as a task of an async executor: given to
+/// [`NodeConfig::spawn_loop`](super::NodeConfig::spawn_loop), the node hands its loop to
+/// this function as a [`LoopTask`] at start, instead of starting a thread for it.
+///
+/// With tokio:
+///
+/// ```
+/// # fn main() {
+/// use raft_impl::node::{LoopSpawner, NodeConfig};
+/// let runtime = tokio::runtime::Runtime::new().unwrap();
+/// let handle = runtime.handle().clone();
+/// let config = NodeConfig {
+///     spawn_loop: Some(LoopSpawner::new(move |task| {
+///         handle.spawn(task);
+///     })),
+///     ..NodeConfig::default()
+/// };
+/// # let _ = config;
+/// # }
+/// ```
+///
+/// The task never blocks its worker thread (with `sync_on_loop` it calls the storage's
+/// `sync` on the task: only for storage whose sync does not block). The node's blocking
+/// calls ([`Node::propose`](super::Node::propose), [`Node::tick`](super::Node::tick),
+/// [`Node::with_core`](super::Node::with_core), [`Node::snapshot`](super::Node::snapshot),
+/// [`Write::wait`](super::Write::wait)) wait for the loop: do not make them on a worker
+/// thread the loop needs (on a single-threaded executor, never); await
+/// [`Node::write`](super::Node::write) instead. [`Node::shutdown`](super::Node::shutdown)
+/// requests the stop and returns without waiting for the task.
+#[derive(Clone)]
+pub struct LoopSpawner(std::sync::Arc<dyn Fn(LoopTask) + Send + Sync>);
+
+impl LoopSpawner {
+    /// A spawner that hands each loop to `spawn` (which must run it to completion: a
+    /// dropped task stops its node with [`StopReason::LoopDropped`]).
+    pub fn new(spawn: impl Fn(LoopTask) + Send + Sync + 'static) -> Self {
+        LoopSpawner(std::sync::Arc::new(spawn))
+    }
+
+    pub(crate) fn spawn(&self, task: LoopTask) {
+        (self.0)(task)
+    }
+}
+
+impl std::fmt::Debug for LoopSpawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoopSpawner(..)")
+    }
+}
+
+/// A node's event loop as a future, for an executor to run ([`LoopSpawner`]). It completes
+/// when the node has shut down or stopped.
+#[must_use = "a node's loop does nothing unless polled"]
+pub struct LoopTask {
+    /// `None` once the loop has ended.
+    event_loop: Option<Box<EventLoop>>,
+    started: bool,
+    timer: Option<Arc<Timer>>,
+}
+
+impl std::fmt::Debug for LoopTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoopTask")
+            .field("ended", &self.event_loop.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoopTask {
+    pub(crate) fn new(event_loop: EventLoop, timer: Option<Arc<Timer>>) -> Self {
+        LoopTask {
+            event_loop: Some(Box::new(event_loop)),
+            started: false,
+            timer,
+        }
+    }
+
+    /// Ends the loop (the same shut-down as a loop thread's) and lets the timer thread go.
+    fn close(&mut self, end: End) {
+        if let Some(event_loop) = self.event_loop.take() {
+            event_loop.close(end);
+        }
+        if let Some(timer) = &self.timer {
+            timer.end();
+        }
+    }
+}
+
+impl Future for LoopTask {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let Some(event_loop) = this.event_loop.as_mut() else {
+            return Poll::Ready(());
+        };
+        let shared = Arc::clone(&event_loop.shared);
+        let _on_loop = shared.enter_loop();
+        if !this.started {
+            this.started = true;
+            event_loop.next_tick = event_loop.tick.map(|tick| Instant::now() + tick);
+            event_loop.publish();
+        }
+        for _ in 0..TURNS_PER_POLL {
+            let Some(event_loop) = this.event_loop.as_mut() else {
+                return Poll::Ready(());
+            };
+            let Some(inbox) = poll_inbox(event_loop, cx.waker()) else {
+                // Nothing to do: parked in the inbox; the timer wakes it for the next tick.
+                if let (Some(timer), Some(next)) = (&this.timer, event_loop.next_tick) {
+                    timer.arm(next, cx.waker());
+                }
+                return Poll::Pending;
+            };
+            let turned =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| event_loop.turn(inbox)));
+            let end = match turned {
+                Ok(None) => continue,
+                Ok(Some(end)) => end,
+                Err(payload) => End::Stopped(StopReason::Panicked {
+                    message: panic_message(&*payload),
+                }),
+            };
+            this.close(end);
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl Drop for LoopTask {
+    fn drop(&mut self) {
+        // Dropped unfinished (the executor shut down): the node must not look alive with
+        // nothing stepping it, so it stops as a loop that ended would, and every waiter
+        // hears of it.
+        if self.event_loop.is_some() {
+            self.close(End::Stopped(StopReason::LoopDropped));
+        }
+    }
+}
+
+/// Takes everything waiting if there is input or a tick is due; otherwise leaves `waker`
+/// in the inbox for the next producer and returns `None`.
+fn poll_inbox(event_loop: &EventLoop, waker: &Waker) -> Option<super::shared::Inbox> {
+    let tick_due = event_loop
+        .next_tick
+        .is_some_and(|next| Instant::now() >= next);
+    let mut inbox = lock(&event_loop.shared.inbox);
+    if inbox.has_work() || tick_due {
+        inbox.waiting = false;
+        inbox.waker = None;
+        return Some(take_all(&mut inbox));
+    }
+    inbox.waiting = true;
+    if !inbox.waker.as_ref().is_some_and(|old| old.will_wake(waker)) {
+        inbox.waker = Some(waker.clone());
+    }
+    None
+}
+
+/// Wakes a loop task when its next tick is due: a thread per node that sleeps until the
+/// deadline the task gave it.
+pub(crate) struct Timer {
+    state: Mutex<TimerState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct TimerState {
+    deadline: Option<Instant>,
+    waker: Option<Waker>,
+    ended: bool,
+}
+
+impl Timer {
+    pub(crate) fn new() -> Self {
+        Timer {
+            state: Mutex::new(TimerState::default()),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Wake `waker` at `deadline` (replacing the deadline before).
+    fn arm(&self, deadline: Instant, waker: &Waker) {
+        let mut state = lock(&self.state);
+        let sooner = state.deadline.is_none_or(|old| deadline < old);
+        state.deadline = Some(deadline);
+        if !state.waker.as_ref().is_some_and(|old| old.will_wake(waker)) {
+            state.waker = Some(waker.clone());
+        }
+        drop(state);
+        // A later deadline needs no signal: the thread wakes at the old one and sleeps on.
+        if sooner {
+            self.changed.notify_one();
+        }
+    }
+
+    /// The loop ended: the thread returns.
+    fn end(&self) {
+        let mut state = lock(&self.state);
+        state.ended = true;
+        state.waker = None;
+        drop(state);
+        self.changed.notify_one();
+    }
+
+    /// The timer thread's body.
+    pub(crate) fn run(&self) {
+        let mut state = lock(&self.state);
+        loop {
+            if state.ended {
+                return;
+            }
+            state = match state.deadline {
+                None => self
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        state.deadline = None;
+                        let waker = state.waker.clone();
+                        drop(state);
+                        if let Some(waker) = waker {
+                            waker.wake();
+                        }
+                        lock(&self.state)
+                    } else {
+                        self.changed
+                            .wait_timeout(state, deadline - now)
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .0
+                    }
+                }
+            };
+        }
+    }
+}
