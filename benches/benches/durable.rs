@@ -36,7 +36,9 @@
 //! - `RAFT_BENCH_LOGLEN_PAIRS=N`: pairs of legs per storage (default [`PAIRS`]);
 //! - `RAFT_BENCH_LOGLEN_LENGTHS=short,long` (default `1000,100000`): e.g. `1000,1000` for
 //!   an A/A run of the whole check;
-//! - `RAFT_BENCH_LOGLEN_TRACE=1` prints every leg's rounds and every pair.
+//! - `RAFT_BENCH_LOGLEN_TRACE=1` prints every leg's rounds and every pair;
+//! - `RAFT_BENCH_LOOP_TASKS=1` runs every node's event loop as a task on the clients'
+//!   runtime (`NodeConfig::spawn_loop`) instead of on a thread of its own, in every part.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -49,6 +51,7 @@ use raft_benches::fsync_floor::{self, Floor};
 use raft_benches::node_cluster::NodeCluster;
 use raft_benches::paired_ratio::{summarize, Summary, CONFIDENCE};
 use raft_benches::{machine, prefill, tally};
+use raft_impl::node::NodeConfig;
 use raft_impl::storage::{DiskOptions, DiskStorage, Storage, StorageError};
 
 const PEERS: usize = 3;
@@ -76,6 +79,22 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// `RAFT_BENCH_LOOP_TASKS=1`: every node's event loop is a task on the clients' runtime
+/// (`NodeConfig::spawn_loop`), in every part of this bench, instead of a thread of its own.
+fn loop_tasks() -> bool {
+    std::env::var_os("RAFT_BENCH_LOOP_TASKS").is_some()
+}
+
+/// The configuration of node `id` of `servers` in this bench's clusters.
+fn config(id: usize, servers: usize) -> NodeConfig {
+    let config = NodeCluster::config(id, servers);
+    if loop_tasks() {
+        NodeCluster::on_runtime(config, runtime())
+    } else {
+        config
+    }
+}
+
 fn bench_dir() -> PathBuf {
     std::env::var_os("RAFT_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
 }
@@ -101,7 +120,7 @@ fn memory_cluster(entries: u64, command: &Bytes) -> Result<DiskCluster, String> 
         prefill::prefill(&mut storage, entries, command).map_err(|e| format!("prefill: {e}"))?;
         storages.push(Box::new(storage) as Box<dyn Storage>);
     }
-    let cluster = NodeCluster::start(storages, NodeCluster::config)?;
+    let cluster = NodeCluster::start(storages, config)?;
     settle(&cluster, entries)?;
     Ok(DiskCluster {
         cluster,
@@ -140,7 +159,7 @@ impl DiskCluster {
             storages.push(disk_storage(dir.path(), entries, command)?);
             dirs.push(dir);
         }
-        let cluster = NodeCluster::start(storages, NodeCluster::config)?;
+        let cluster = NodeCluster::start(storages, config)?;
         settle(&cluster, entries)?;
         Ok(DiskCluster {
             cluster,
@@ -203,7 +222,12 @@ fn floors(results: &mut Results, samples: usize) {
 /// The commit latency of the in-memory cluster with one client: everything a commit costs
 /// but the disk.
 fn memory_commit(results: &mut Results, writes: u64, command: &Bytes) {
-    let cluster = match NodeCluster::start_memory(PEERS) {
+    let started = if loop_tasks() {
+        NodeCluster::start_memory_tasks(PEERS, runtime())
+    } else {
+        NodeCluster::start_memory(PEERS)
+    };
+    let cluster = match started {
         Ok(c) => c,
         Err(e) => return results.errors.push(format!("memory cluster: {e}")),
     };

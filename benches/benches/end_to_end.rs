@@ -79,40 +79,10 @@ fn end_to_end(c: &mut Criterion) {
             NodeCluster::start_memory(PEERS)
         }
         .expect("start our cluster");
-        let mut written = 0u64;
-        let before = ours.applied();
-        if thread_clients() {
-            let pool = ours.clients(clients, command.clone());
-            group.bench_function(BenchmarkId::new("ours", clients), |b| {
-                b.iter_custom(|iters| {
-                    let round = pool.run(iters).expect("our clients' writes");
-                    written += iters * clients as u64;
-                    tally::record(&key("ours", clients), iters * clients as u64, round.elapsed);
-                    round.elapsed
-                })
-            });
-        } else {
-            group.bench_function(BenchmarkId::new("ours", clients), |b| {
-                b.iter_custom(|iters| {
-                    let elapsed = ours
-                        .write_tasks(&runtime, clients, iters, &command)
-                        .expect("our clients' writes")
-                        .elapsed;
-                    written += iters * clients as u64;
-                    tally::record(&key("ours", clients), iters * clients as u64, elapsed);
-                    elapsed
-                })
-            });
-        }
-        // Every write acknowledged at the leader reaches every node's service.
-        let target = before.iter().max().copied().unwrap_or(0) + written;
-        assert!(
-            ours.wait_applied_on_all(target, Duration::from_secs(30)),
-            "ours: applied {:?}, expected at least {target} on every node",
-            ours.applied()
-        );
-        let busy = ours.busy();
-        ours.shutdown();
+        run_ours(&mut group, OURS, ours, &runtime, clients, &command);
+
+        let tasks = NodeCluster::start_memory_tasks(PEERS, &runtime).expect("start our cluster");
+        run_ours(&mut group, OURS_TASKS, tasks, &runtime, clients, &command);
 
         let openraft = OpenraftCluster::start(PEERS, workers).expect("start openraft");
         let mut written = 0u64;
@@ -130,27 +100,82 @@ fn end_to_end(c: &mut Criterion) {
             openraft.applied()
         );
         openraft.shutdown();
-        if busy > 0 {
-            println!(
-                "end_to_end, {clients} client(s): ours refused {busy} proposals as Busy (retried)"
-            );
-        }
     }
     group.finish();
+}
+
+/// Our side's name: nodes with a loop thread each (the default), and with their loops as
+/// tasks on the clients' runtime (`NodeConfig::spawn_loop`).
+const OURS: &str = "ours";
+const OURS_TASKS: &str = "ours-tasks";
+
+/// Measures `ours` as case `side`, checks that every acknowledged write reached every
+/// node's service, and shuts it down.
+fn run_ours(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    side: &str,
+    ours: NodeCluster,
+    runtime: &tokio::runtime::Runtime,
+    clients: usize,
+    command: &Bytes,
+) {
+    let mut written = 0u64;
+    let before = ours.applied();
+    if thread_clients() {
+        let pool = ours.clients(clients, command.clone());
+        group.bench_function(BenchmarkId::new(side, clients), |b| {
+            b.iter_custom(|iters| {
+                let round = pool.run(iters).expect("our clients' writes");
+                written += iters * clients as u64;
+                tally::record(&key(side, clients), iters * clients as u64, round.elapsed);
+                round.elapsed
+            })
+        });
+    } else {
+        group.bench_function(BenchmarkId::new(side, clients), |b| {
+            b.iter_custom(|iters| {
+                let elapsed = ours
+                    .write_tasks(runtime, clients, iters, command)
+                    .expect("our clients' writes")
+                    .elapsed;
+                written += iters * clients as u64;
+                tally::record(&key(side, clients), iters * clients as u64, elapsed);
+                elapsed
+            })
+        });
+    }
+    // Every write acknowledged at the leader reaches every node's service.
+    let target = before.iter().max().copied().unwrap_or(0) + written;
+    assert!(
+        ours.wait_applied_on_all(target, Duration::from_secs(30)),
+        "{side}: applied {:?}, expected at least {target} on every node",
+        ours.applied()
+    );
+    let busy = ours.busy();
+    ours.shutdown();
+    if busy > 0 {
+        println!(
+            "end_to_end, {side}, {clients} client(s): {busy} proposals refused as Busy (retried)"
+        );
+    }
 }
 
 fn summary() {
     println!(
         "\nend to end, 3 peers in one process, in-memory storage (writes/s over all timed work):"
     );
-    println!("| clients | ours | openraft | ours / openraft |");
-    println!("| ---: | ---: | ---: | ---: |");
+    println!(
+        "| clients | ours (loop threads) | ours (loop tasks) | openraft | threads / openraft | tasks / openraft |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
     for clients in CLIENTS {
-        let ours = tally::rate(&key("ours", clients)).unwrap_or(f64::NAN);
+        let ours = tally::rate(&key(OURS, clients)).unwrap_or(f64::NAN);
+        let tasks = tally::rate(&key(OURS_TASKS, clients)).unwrap_or(f64::NAN);
         let openraft = tally::rate(&key("openraft", clients)).unwrap_or(f64::NAN);
         println!(
-            "| {clients} | {ours:.0} | {openraft:.0} | {:.2} |",
-            ours / openraft
+            "| {clients} | {ours:.0} | {tasks:.0} | {openraft:.0} | {:.2} | {:.2} |",
+            ours / openraft,
+            tasks / openraft
         );
     }
     println!(

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use raft_impl::core::Role;
 use raft_impl::node::{
-    Applied, ApplyError, Network, Node, NodeConfig, ProposeError, StateMachine, WriteError,
+    Applied, ApplyError, LoopSpawner, Network, Node, NodeConfig, ProposeError, StateMachine,
+    WriteError,
 };
 use raft_impl::storage::Storage;
 
@@ -198,6 +199,33 @@ impl NodeCluster {
             .map(|_| Box::new(AppendMemory::new()) as Box<dyn Storage>)
             .collect();
         Self::start(storages, Self::memory_config)
+    }
+
+    /// `config` with the node's event loop a task on `runtime` (`NodeConfig::spawn_loop`)
+    /// instead of a thread of its own.
+    pub fn on_runtime(config: NodeConfig, runtime: &tokio::runtime::Runtime) -> NodeConfig {
+        let handle = runtime.handle().clone();
+        NodeConfig {
+            spawn_loop: Some(LoopSpawner::new(move |task| {
+                handle.spawn(task);
+            })),
+            ..config
+        }
+    }
+
+    /// [`NodeCluster::start_memory`] with every node's event loop a task on `runtime`
+    /// (`NodeConfig::spawn_loop`) instead of a thread of its own: the loops share the
+    /// runtime's worker threads with the clients, as openraft's tasks share theirs.
+    pub fn start_memory_tasks(
+        servers: usize,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<Self, String> {
+        let storages = (0..servers)
+            .map(|_| Box::new(AppendMemory::new()) as Box<dyn Storage>)
+            .collect();
+        Self::start(storages, |id, servers| {
+            Self::on_runtime(Self::memory_config(id, servers), runtime)
+        })
     }
 
     /// Starts `servers` nodes on `raft_impl::storage::MemoryStorage` (crash-modelling: its

@@ -22,6 +22,13 @@
 //! With [`NodeConfig::sync_on_loop`] the loop also writes and syncs itself (for storage
 //! whose sync does not block), and there is no storage worker.
 //!
+//! With [`NodeConfig::spawn_loop`] the event loop is not a thread but a task ([`LoopTask`])
+//! of the embedding's async executor (tokio, for one), with a small timer thread that wakes
+//! it for its ticks (`node/task.rs`). Loops and clients on one executor then hand over
+//! through its run queue instead of waking threads: several times the commits of one
+//! client, and more at every client count (docs/performance.md §7). The protocol is the
+//! same code either way: a task's turn is the thread's iteration.
+//!
 //! Every hand-off signals its consumer only if it is blocked, and only that one thread: on
 //! a small machine the futex wake-ups, not the core, set the pace (docs/performance.md §7).
 //! [`Node::write`] proposes and awaits in one (a [`Write`] future), so a client is woken
@@ -570,14 +577,18 @@ impl Node {
     /// Also run when the last handle is dropped. Called on one of the node's own threads
     /// (from a [`StateMachine`]) it only requests the stop and returns (joining there would
     /// wait for the very thread that calls): the threads end right after, and a later
-    /// `shutdown` from another thread joins them.
+    /// `shutdown` from another thread joins them. With the loop as a task
+    /// ([`NodeConfig::spawn_loop`]) it always only requests the stop: the task ends when
+    /// its executor next polls it, and the node's threads right after
+    /// ([`Node::running_threads`] tells when).
     pub fn shutdown(&self) {
         self.handle.shutdown();
     }
 
     /// Threads of this node that have not ended yet (3 while it runs, 2 with
     /// `NodeConfig::sync_on_loop`; 0 once it has stopped or shut down and every thread has
-    /// returned).
+    /// returned). With `NodeConfig::spawn_loop` the loop is a task, not a thread, and the
+    /// timer thread takes its place in the count (none with `auto_tick` off).
     pub fn running_threads(&self) -> usize {
         self.handle.live.load(Ordering::SeqCst)
     }

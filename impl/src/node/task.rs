@@ -35,20 +35,42 @@ const TURNS_PER_POLL: usize = 16;
 /// [`NodeConfig::spawn_loop`](super::NodeConfig::spawn_loop), the node hands its loop to
 /// this function as a [`LoopTask`] at start, instead of starting a thread for it.
 ///
-/// With tokio:
+/// With tokio: a one-server cluster whose loop and client share one runtime.
 ///
 /// ```
-/// # fn main() {
-/// use raft_impl::node::{LoopSpawner, NodeConfig};
-/// let runtime = tokio::runtime::Runtime::new().unwrap();
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use raft_impl::core::{Bytes, Role};
+/// use raft_impl::node::{LoopSpawner, Network, Node, NodeConfig};
+/// use raft_impl::storage::MemoryStorage;
+///
+/// struct Alone; // one server: nobody to send to
+/// impl Network for Alone {
+///     fn send(&self, _to: usize, _message: Bytes) {}
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let runtime = tokio::runtime::Builder::new_multi_thread().enable_time().build()?;
 /// let handle = runtime.handle().clone();
 /// let config = NodeConfig {
+///     id: 0,
+///     servers: 1,
 ///     spawn_loop: Some(LoopSpawner::new(move |task| {
 ///         handle.spawn(task);
 ///     })),
 ///     ..NodeConfig::default()
 /// };
-/// # let _ = config;
+/// let (node, applies) = Node::start(config, Box::new(MemoryStorage::new()), Arc::new(Alone))?;
+/// let (index, _term) = runtime.block_on(async {
+///     while node.state().role != Role::Leader {
+///         tokio::time::sleep(Duration::from_millis(10)).await;
+///     }
+///     node.write(Bytes::from("x=1")).await // resolves once applied
+/// })?;
+/// assert!(index >= 1);
+/// node.shutdown(); // requests the stop; the task ends when next polled
+/// drop(applies);
+/// # Ok(())
 /// # }
 /// ```
 ///

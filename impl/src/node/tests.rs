@@ -164,15 +164,11 @@ fn machine_cluster_with<M: StateMachine>(
     tweak: impl Fn(&mut NodeConfig),
     machine: impl Fn(usize) -> M,
 ) -> Cluster {
-    start_cluster(
-        servers,
-        tweak,
-        |config, storage, link| {
-            let id = config.id;
-            let node = Node::start_with_machine(config, storage, link, machine(id)).unwrap();
-            (node, None)
-        },
-    )
+    start_cluster(servers, tweak, |config, storage, link| {
+        let id = config.id;
+        let node = Node::start_with_machine(config, storage, link, machine(id)).unwrap();
+        (node, None)
+    })
 }
 
 fn start_cluster(
@@ -1135,7 +1131,13 @@ fn loops_as_tasks_elect_and_apply_concurrent_writes() {
             assert!(Instant::now() < deadline, "not all applied");
             std::thread::sleep(Duration::from_millis(2));
         }
-        let applied: Vec<u64> = machine.entries.lock().unwrap().iter().map(|e| e.0).collect();
+        let applied: Vec<u64> = machine
+            .entries
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.0)
+            .collect();
         assert!(applied.windows(2).all(|w| w[0] < w[1]), "out of order");
         for thread in machine.threads.lock().unwrap().iter() {
             assert!(thread.starts_with("executor"), "applied on thread {thread}");
@@ -1211,13 +1213,12 @@ fn a_dropped_loop_task_stops_its_node() {
     cluster.leader(&[0]);
     assert!(wait_within(node.write(Bytes::from_static(b"before"))).is_ok());
     drop(runtime);
-    assert!(matches!(
-        node.stop_reason(),
-        Some(StopReason::LoopDropped)
-    ));
+    assert!(matches!(node.stop_reason(), Some(StopReason::LoopDropped)));
     assert!(matches!(
         wait_within(node.write(Bytes::from_static(b"after"))),
-        Err(WriteError::Refused(ProposeError::Stopped(StopReason::LoopDropped)))
+        Err(WriteError::Refused(ProposeError::Stopped(
+            StopReason::LoopDropped
+        )))
     ));
     let deadline = Instant::now() + Duration::from_secs(5);
     while node.running_threads() > 0 {
