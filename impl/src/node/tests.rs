@@ -1168,6 +1168,8 @@ fn loops_as_tasks_share_one_thread() {
         .unwrap();
     let cluster = cluster(3, on_runtime(&runtime));
     let nodes = cluster.nodes.clone();
+    // Everything runs inside `block_on` only: the followers learn the last commit there
+    // too, so the wait for every node's apply is part of it.
     let (index, _) = runtime.block_on(async move {
         let leader = leader_of(&nodes).await;
         let mut last = (0, 0);
@@ -1179,6 +1181,11 @@ fn loops_as_tasks_share_one_thread() {
             .await
             .expect("a write neither resolved nor failed within 10 s")
             .unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while nodes.iter().any(|node| node.status().applied < last.0) {
+            assert!(Instant::now() < deadline, "not applied everywhere");
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
         last
     });
