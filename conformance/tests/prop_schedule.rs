@@ -947,7 +947,7 @@ fn assert_one_minimal(minimal: &[Op], run: impl Fn(&[Op]) -> Check) {
 /// median: the shortest forgotten-vote story known has 6 ops (7 with single deliveries,
 /// `Flush` saves one), and the median must stay within half again of it (9). A single
 /// seed may end far above it: every restart reseeds the restarted server's election
-/// timeout with its restart count (`Cluster::restart`), so restarts that only re-draw a
+/// timeout with its restart count (the harness's `Cluster::core_config`), so restarts that only re-draw a
 /// timeout cannot be deleted one at a time, and the local search keeps them (with
 /// counting forced heartbeats in the window, `DEMO_SEED` ends at 16 ops, three of them
 /// back-to-back restarts of one server; over seeds 1..=150 the median is 7 both with and
