@@ -92,8 +92,10 @@ impl InFlight {
     /// count short by one breaks for as long as the follower stays busy.
     ///
     /// The count stops at `window + 1`, one heartbeat past the window: heartbeats go out
-    /// a heartbeat interval apart, far longer than a round trip, so one still unanswered
-    /// when the next is forced is presumed lost and the new one stands in for it. This
+    /// a heartbeat interval apart, in the runtime far longer than a round trip, so one
+    /// still unanswered when the next is forced is presumed lost and the new one stands in
+    /// for it (where a round trip is longer, the count falls short by one until the
+    /// follower is idle and the surplus reply finds it at zero). This
     /// bounds what heartbeats into a partition pile up when they come more often than
     /// `timeout` (the simulator's timings; with the runtime's, a heartbeat every 10 ticks
     /// against 5, each heartbeat to a silent follower finds the rest timed out anyway). A
