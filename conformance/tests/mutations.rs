@@ -260,9 +260,14 @@ fn forget_vote_on_restart_is_caught() {
 
 #[test]
 fn truncate_on_every_append_is_caught() {
-    // The lost entries include committed ones: the commit index passes the log's end (the
-    // core's own `check_invariants`, the bound the simulator checks too), or a later leader
-    // lacks a committed entry (leader completeness), whichever the schedule shows first.
+    // The lost entries include committed ones. A follower that knew them committed has
+    // its commit index past its log's end (the core's own `check_invariants`, the bound
+    // the simulator checks too); one that had not learned the commit yet drops them with
+    // no bound broken, and the loss shows when such a server is elected and lacks a
+    // committed entry: leader completeness, the property by which the model checker
+    // catches the model's own `truncate-on-every-append` (model/src/bugs.rs). Which comes
+    // first is the schedule's choice: seed 1 showed the bound until forced heartbeats were
+    // counted in the window, seed 0 shows leader completeness since (docs/conformance.md).
     check(Spec {
         mutation: Mutation::TruncateOnEveryAppend,
         sim: faulty(3),

@@ -938,8 +938,20 @@ fn assert_one_minimal(minimal: &[Op], run: impl Fn(&[Op]) -> Check) {
 /// (Figure 2 lists it as persistent: a server must not vote twice in one term) — arbitrary
 /// schedules find two leaders in one term; with a restart that loses the last log entry
 /// (acknowledged before it was durable), a later leader lacks a committed entry. Shrinking
-/// reduces each to a short, 1-minimal story (for the vote: a leader elected with a vote,
-/// the voter restarted, a second candidate of the same term collecting the forgotten vote).
+/// reduces each to a 1-minimal story (for the vote: a leader elected with a vote, the
+/// voter restarted, a second candidate of the same term collecting the forgotten vote).
+///
+/// How short the shrunk story is depends on where the search starts, i.e. on which
+/// generated schedule fails first, which any change to the core's timing shifts. So the
+/// forgotten vote is shrunk from `VOTE_SHRINK_SEEDS` runner seeds and the bound is on the
+/// median: the shortest forgotten-vote story known has 6 ops (7 with single deliveries,
+/// `Flush` saves one), and the median must stay within half again of it (9). A single
+/// seed may end far above it: every restart reseeds the restarted server's election
+/// timeout with its restart count (the harness's `Cluster::core_config`), so restarts that only re-draw a
+/// timeout cannot be deleted one at a time, and the local search keeps them (with
+/// counting forced heartbeats in the window, `DEMO_SEED` ends at 16 ops, three of them
+/// back-to-back restarts of one server; over seeds 1..=150 the median is 7 both with and
+/// without that change, and one seed in eight to ten ends above 12).
 #[test]
 fn planted_storage_bug_is_caught_and_shrunk() {
     fn forgets_vote() -> Cluster {
@@ -952,20 +964,32 @@ fn planted_storage_bug_is_caught_and_shrunk() {
         cluster.forget_on_restart = Some(Forget::LastEntry);
         cluster
     }
-    // With single deliveries the shortest forgotten-vote schedule has 7 ops; `Flush` can
-    // save one. Shrinking is a local search, so it is held to 1-minimality and a short
-    // length, not to a proven global optimum.
-    catch_and_shrink(forgets_vote, "election safety", 12);
-    catch_and_shrink(forgets_last_entry, "leader completeness", 16);
+    let mut lengths: Vec<usize> = (0..VOTE_SHRINK_SEEDS)
+        .map(|k| catch_and_shrink(forgets_vote, "election safety", DEMO_SEED + k))
+        .collect();
+    eprintln!("forgotten vote: shrunk lengths over seeds {DEMO_SEED}.. : {lengths:?}");
+    lengths.sort_unstable();
+    let median = lengths[(lengths.len() - 1) / 2];
+    assert!(
+        median <= 9,
+        "median shrunk length {median} > 9 (1.5 x the shortest known story): {lengths:?}"
+    );
+    // One seed, held to a fixed bound as it has been since the planted bug was added.
+    let last_entry = catch_and_shrink(forgets_last_entry, "leader completeness", DEMO_SEED);
+    assert!(last_entry <= 16, "shrunk to {last_entry} ops");
 }
 
-/// Runs arbitrary schedules on clusters from `new_cluster` (which has a planted bug); the
-/// first failure must be `property` and shrink to a 1-minimal schedule of at most
-/// `max_len` ops that involves a restart and passes without the bug.
-fn catch_and_shrink(new_cluster: fn() -> Cluster, property: &str, max_len: usize) {
+/// Runner seeds the forgotten-vote shrink is measured over (`DEMO_SEED` and the next
+/// ones): enough that one seed's unlucky start does not decide the median.
+const VOTE_SHRINK_SEEDS: u64 = 8;
+
+/// Runs arbitrary schedules (runner seed `seed`) on clusters from `new_cluster` (which has
+/// a planted bug); the first failure must be `property` and shrink to a 1-minimal schedule
+/// that involves a restart and passes without the bug. Returns its length.
+fn catch_and_shrink(new_cluster: fn() -> Cluster, property: &str, seed: u64) -> usize {
     let config = Config {
         cases: 4096,
-        rng_seed: RngSeed::Fixed(DEMO_SEED),
+        rng_seed: RngSeed::Fixed(seed),
         failure_persistence: None,
         ..Config::default()
     };
@@ -973,18 +997,13 @@ fn catch_and_shrink(new_cluster: fn() -> Cluster, property: &str, max_len: usize
     let strategy = ScheduleStrategy { new_cluster };
     let result = TestRunner::new(config).run(&strategy, |ops| run(&ops));
     let Err(TestError::Fail(reason, minimal)) = result else {
-        panic!("the planted bug went unnoticed: {result:?}");
+        panic!("seed {seed}: the planted bug went unnoticed: {result:?}");
     };
     eprintln!(
-        "planted bug caught ({reason}); shrunk to {} ops: {minimal:?}",
+        "seed {seed}: planted bug caught ({reason}); shrunk to {} ops: {minimal:?}",
         minimal.len()
     );
     assert!(reason.message().contains(property), "{reason}");
-    assert!(
-        minimal.len() <= max_len,
-        "shrunk to {} ops: {minimal:?}",
-        minimal.len()
-    );
     assert!(
         minimal.iter().any(|op| matches!(op, Op::Restart { .. })),
         "{minimal:?}"
@@ -994,4 +1013,5 @@ fn catch_and_shrink(new_cluster: fn() -> Cluster, property: &str, max_len: usize
         run_schedule(&minimal, |_| Ok(())).is_ok(),
         "without the bug it passes"
     );
+    minimal.len()
 }

@@ -60,7 +60,8 @@ impl RoleState {
 /// `Config::in_flight_timeout_ticks` have passed since the last send all are presumed lost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct InFlight {
-    /// Requests sent and not yet answered (at most the window they were sent under).
+    /// Requests sent and not yet answered: at most the window they were sent under, plus
+    /// one heartbeat forced out with the window full ([`InFlight::sent`]).
     pub count: usize,
     /// The tick count at which the last of them was sent.
     pub last_sent: u64,
@@ -78,19 +79,36 @@ impl InFlight {
     }
 
     /// A request goes out at `now` under a window of `window`. Requests that have timed
-    /// out are presumed lost first; the count never passes the window (a forced heartbeat
-    /// with the window full leaves it full).
+    /// out are presumed lost first.
     ///
-    /// Known flaw (not fixed yet): the uncounted heartbeat's reply still releases one
-    /// request, so the window opens while the request it overtook is out, and a window of
-    /// 1 re-sends the outstanding entries (the latency bench: about 11 messages per
-    /// 1-client write instead of 8). Counting it changes the conformance suite's seeded
-    /// schedules, whose expectations must be re-derived with it.
+    /// Every request is counted, a heartbeat forced out with the window full too, so the
+    /// count may pass the window by one. Replies carry no request id and any reply releases
+    /// one request, so the count stays equal to the requests really outstanding only if
+    /// every request that can be answered is counted. An uncounted heartbeat's reply would
+    /// open the window while the request it overtook is still out; the reply-driven send
+    /// then keeps that extra request in flight on every later reply, and with a window of 1
+    /// (no optimistic `next_index`, rule L5 off) each one re-sends the entries outstanding:
+    /// the pipelining rationale is to keep exactly `window` batches in flight, which a
+    /// count short by one breaks for as long as the follower stays busy.
+    ///
+    /// The count stops at `window + 1`, one heartbeat past the window: heartbeats go out
+    /// a heartbeat interval apart, in the runtime far longer than a round trip, so one
+    /// still unanswered when the next is forced is presumed lost and the new one stands in
+    /// for it (where a round trip is longer, the count falls short by one until the
+    /// follower is idle and the surplus reply finds it at zero). This
+    /// bounds what heartbeats into a partition pile up when they come more often than
+    /// `timeout` (the simulator's timings; with the runtime's, a heartbeat every 10 ticks
+    /// against 5, each heartbeat to a silent follower finds the rest timed out anyway). A
+    /// request or reply lost for good leaves the count one high until a rejection, or
+    /// `timeout` ticks without a send, clears it (the uncounted heartbeat used to absorb
+    /// such a loss, by the same miscount that opened the window early). None of this
+    /// touches safety: the count only delays or hastens a send, never decides what it
+    /// carries ([`Progress`]).
     pub fn sent(&mut self, window: usize, now: u64, timeout: u64) {
         if self.timed_out(now, timeout) {
             self.count = 0;
         }
-        self.count = (self.count + 1).min(window);
+        self.count = (self.count + 1).min(window + 1);
         self.last_sent = now;
     }
 
