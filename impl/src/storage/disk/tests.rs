@@ -58,7 +58,35 @@ fn expected(deltas: &[Persist]) -> Recovered {
 }
 
 fn small_segments() -> DiskOptions {
-    DiskOptions { segment_bytes: 256 }
+    DiskOptions {
+        segment_bytes: 256,
+        preallocate: true,
+    }
+}
+
+/// Preallocated 64 KiB segments: the default's 64 MiB of zeros would only slow the tests.
+fn options() -> DiskOptions {
+    DiskOptions {
+        segment_bytes: 64 << 10,
+        preallocate: true,
+    }
+}
+
+/// Segments that grow by appends (the format 1 layout).
+fn appending() -> DiskOptions {
+    DiskOptions {
+        segment_bytes: 64 << 10,
+        preallocate: false,
+    }
+}
+
+/// Where the records of a segment's bytes end.
+fn records_end(bytes: &[u8]) -> usize {
+    let mut offset = 0;
+    while let Ok((_, end)) = format::read_record(bytes, offset) {
+        offset = end;
+    }
+    offset
 }
 
 fn segment_files(dir: &Path) -> Vec<String> {
@@ -131,61 +159,90 @@ fn record_bytes_are_pinned() {
     assert!(matches!(read, Record::Delta { tail: Some(ref t), .. } if t.after == 3));
 }
 
-/// A record cut anywhere at the end of the last segment is a torn write: open cuts it off
-/// and recovers the deltas before it; the next writes append after the cut.
+/// A record cut anywhere at the end of the last segment is a torn write: open zeroes it
+/// and recovers the deltas before it; the next writes go after the last whole record. With
+/// preallocation the torn bytes sit inside the segment's zeros (the file keeps its size);
+/// without, they end the file.
 #[test]
 fn torn_tail_is_cut() {
-    let deltas = some_deltas();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s");
-    let mut storage = DiskStorage::create(&path, DiskOptions::default()).unwrap();
-    for delta in &deltas[..5] {
-        storage.write(delta).unwrap();
-    }
-    storage.sync().unwrap();
-    let synced_len = std::fs::metadata(path.join(format::segment_name(0)))
-        .unwrap()
-        .len();
-    storage.write(&deltas[5]).unwrap();
-    storage.sync().unwrap();
-    drop(storage);
-    let segment = path.join(format::segment_name(0));
-    let full = std::fs::read(&segment).unwrap();
-    for len in synced_len as usize..full.len() {
-        std::fs::write(&segment, &full[..len]).unwrap();
-        let mut reopened = DiskStorage::open(&path, DiskOptions::default()).unwrap();
-        assert_eq!(reopened.recovered(), expected(&deltas[..5]), "cut at {len}");
+    for options in [options(), appending()] {
+        let deltas = some_deltas();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let mut storage = DiskStorage::create(&path, options.clone()).unwrap();
+        for delta in &deltas[..5] {
+            storage.write(delta).unwrap();
+        }
+        storage.sync().unwrap();
+        let synced_len = storage.active_len as usize;
+        storage.write(&deltas[5]).unwrap();
+        storage.sync().unwrap();
+        let full_len = storage.active_len as usize;
+        drop(storage);
+        let segment = path.join(format::segment_name(0));
+        let full = std::fs::read(&segment).unwrap();
         assert_eq!(
-            std::fs::metadata(&segment).unwrap().len(),
-            synced_len,
-            "the torn bytes are gone"
+            full.len(),
+            match options.preallocate {
+                true => options.segment_bytes as usize,
+                false => full_len,
+            },
+            "{options:?}: the syncs did not change a preallocated file's size"
         );
-        reopened.write(&deltas[5]).unwrap();
-        reopened.sync().unwrap();
-        drop(reopened);
-        let again = DiskStorage::open(&path, DiskOptions::default()).unwrap();
-        assert_eq!(again.recovered(), expected(&deltas));
+        for len in synced_len..full_len {
+            // The bytes after `len` never reached the disk: zeros, or the file's end.
+            let mut torn = full[..len].to_vec();
+            torn.resize(full.len().max(len), 0);
+            if !options.preallocate {
+                torn.truncate(len);
+            }
+            std::fs::write(&segment, &torn).unwrap();
+            let mut reopened = DiskStorage::open(&path, options.clone()).unwrap();
+            if torn.get(..full_len) == Some(&full[..full_len]) {
+                // The record's missing bytes were zeros: what is there is the whole record.
+                assert_eq!(reopened.recovered(), expected(&deltas), "cut at {len}");
+                continue;
+            }
+            assert_eq!(reopened.recovered(), expected(&deltas[..5]), "cut at {len}");
+            let after = std::fs::read(&segment).unwrap();
+            assert_eq!(after.len(), torn.len(), "zeroed in place, not truncated");
+            assert_eq!(&after[..synced_len], &full[..synced_len]);
+            assert!(
+                after[synced_len..].iter().all(|&b| b == 0),
+                "cut at {len}: the torn bytes are gone"
+            );
+            reopened.write(&deltas[5]).unwrap();
+            reopened.sync().unwrap();
+            drop(reopened);
+            let again = DiskStorage::open(&path, options.clone()).unwrap();
+            assert_eq!(again.recovered(), expected(&deltas));
+        }
     }
 }
 
-/// Zeros after the last record (a file extended but never written) are a torn tail too.
+/// Zeros after the last record (a preallocated segment's unused part, or a file extended
+/// but never written) are the end of the records, in either layout.
 #[test]
-fn zeroed_tail_is_cut() {
-    let deltas = some_deltas();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s");
-    let mut storage = DiskStorage::create(&path, DiskOptions::default()).unwrap();
-    for delta in &deltas {
-        storage.write(delta).unwrap();
+fn zeroed_tail_is_the_end() {
+    for options in [options(), appending()] {
+        let deltas = some_deltas();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let mut storage = DiskStorage::create(&path, options.clone()).unwrap();
+        for delta in &deltas {
+            storage.write(delta).unwrap();
+        }
+        storage.sync().unwrap();
+        drop(storage);
+        let segment = path.join(format::segment_name(0));
+        let mut bytes = std::fs::read(&segment).unwrap();
+        bytes.extend_from_slice(&[0; 4096]);
+        std::fs::write(&segment, &bytes).unwrap();
+        let reopened = DiskStorage::open(&path, options.clone()).unwrap();
+        assert_eq!(reopened.recovered(), expected(&deltas));
+        drop(reopened);
+        assert_eq!(std::fs::read(&segment).unwrap(), bytes, "nothing to repair");
     }
-    storage.sync().unwrap();
-    drop(storage);
-    let segment = path.join(format::segment_name(0));
-    let mut bytes = std::fs::read(&segment).unwrap();
-    bytes.extend_from_slice(&[0; 4096]);
-    std::fs::write(&segment, &bytes).unwrap();
-    let reopened = DiskStorage::open(&path, DiskOptions::default()).unwrap();
-    assert_eq!(reopened.recovered(), expected(&deltas));
 }
 
 /// A damaged record with valid records after it is refused (cutting there would drop
@@ -195,7 +252,7 @@ fn damage_before_valid_records_is_refused() {
     let deltas = some_deltas();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s");
-    let mut storage = DiskStorage::create(&path, DiskOptions::default()).unwrap();
+    let mut storage = DiskStorage::create(&path, options()).unwrap();
     for delta in &deltas {
         storage.write(delta).unwrap();
         storage.sync().unwrap();
@@ -206,7 +263,7 @@ fn damage_before_valid_records_is_refused() {
     // Offsets of every record after the base.
     let mut starts = Vec::new();
     let mut offset = 0;
-    while offset < good.len() {
+    while offset < records_end(&good) {
         starts.push(offset);
         offset = format::read_record(&good, offset).unwrap().1;
     }
@@ -215,7 +272,7 @@ fn damage_before_valid_records_is_refused() {
             let mut bad = good.clone();
             bad[flip] ^= 0x40;
             std::fs::write(&segment, &bad).unwrap();
-            match DiskStorage::open(&path, DiskOptions::default()) {
+            match DiskStorage::open(&path, options()) {
                 Err(StorageError::Corrupt {
                     offset,
                     reason: Corruption::ValidAfterDamage { .. },
@@ -303,7 +360,7 @@ fn snapshots_replace_each_other() {
 #[test]
 fn snapshot_behind_the_stored_one() {
     let dir = tempfile::tempdir().unwrap();
-    let mut storage = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+    let mut storage = DiskStorage::create(dir.path(), options()).unwrap();
     let mut deltas = some_deltas();
     deltas.push(snapshot(3, 2, b"at 3", vec![entry(2, 5, 1)]));
     deltas.push(snapshot(1, 1, b"at 1", vec![entry(2, 8, 2)]));
@@ -312,7 +369,7 @@ fn snapshot_behind_the_stored_one() {
     }
     storage.sync().unwrap();
     drop(storage);
-    let reopened = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+    let reopened = DiskStorage::open(dir.path(), options()).unwrap();
     assert_eq!(reopened.recovered(), expected(&deltas));
 }
 
@@ -321,7 +378,7 @@ fn snapshot_behind_the_stored_one() {
 #[test]
 fn misfit_deltas_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut storage = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+    let mut storage = DiskStorage::create(dir.path(), options()).unwrap();
     storage.write(&hard(2, None)).unwrap();
     storage.write(&append(0, vec![entry(2, 1, 1)])).unwrap();
     assert!(matches!(
@@ -341,7 +398,7 @@ fn misfit_deltas_are_refused() {
     ));
     storage.sync().unwrap();
     drop(storage);
-    let reopened = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+    let reopened = DiskStorage::open(dir.path(), options()).unwrap();
     assert_eq!(
         reopened.recovered(),
         expected(&[hard(2, None), append(0, vec![entry(2, 1, 1)])])
@@ -353,17 +410,17 @@ fn misfit_deltas_are_refused() {
 #[test]
 fn second_opener_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let first = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+    let first = DiskStorage::create(dir.path(), options()).unwrap();
     assert!(matches!(
-        DiskStorage::open(dir.path(), DiskOptions::default()),
+        DiskStorage::open(dir.path(), options()),
         Err(StorageError::Locked { .. })
     ));
     assert!(matches!(
-        DiskStorage::create(dir.path(), DiskOptions::default()),
+        DiskStorage::create(dir.path(), options()),
         Err(StorageError::Locked { .. })
     ));
     drop(first);
-    DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+    DiskStorage::open(dir.path(), options()).unwrap();
 }
 
 /// `create` refuses an existing storage or foreign files; `open` refuses a missing
@@ -373,22 +430,22 @@ fn create_and_open_are_distinct() {
     let root = tempfile::tempdir().unwrap();
     let path = root.path().join("s");
     assert!(matches!(
-        DiskStorage::open(&path, DiskOptions::default()),
+        DiskStorage::open(&path, options()),
         Err(StorageError::Missing { .. })
     ));
     std::fs::create_dir(&path).unwrap();
     assert!(matches!(
-        DiskStorage::open(&path, DiskOptions::default()),
+        DiskStorage::open(&path, options()),
         Err(StorageError::NotAStorage { .. })
     ));
-    drop(DiskStorage::create(&path, DiskOptions::default()).unwrap());
+    drop(DiskStorage::create(&path, options()).unwrap());
     assert!(matches!(
-        DiskStorage::create(&path, DiskOptions::default()),
+        DiskStorage::create(&path, options()),
         Err(StorageError::AlreadyExists { .. })
     ));
     std::fs::write(path.join(MARKER_FILE), b"something else").unwrap();
     assert!(matches!(
-        DiskStorage::open(&path, DiskOptions::default()),
+        DiskStorage::open(&path, options()),
         Err(StorageError::Corrupt {
             reason: Corruption::BadMarker,
             ..
@@ -398,7 +455,7 @@ fn create_and_open_are_distinct() {
     std::fs::create_dir(&foreign).unwrap();
     std::fs::write(foreign.join("data.db"), b"x").unwrap();
     assert!(matches!(
-        DiskStorage::create(&foreign, DiskOptions::default()),
+        DiskStorage::create(&foreign, options()),
         Err(StorageError::NotEmpty { ref name, .. }) if name == "data.db"
     ));
     #[cfg(unix)]
@@ -406,7 +463,7 @@ fn create_and_open_are_distinct() {
         let link = root.path().join("link");
         std::os::unix::fs::symlink(root.path().join("gone"), &link).unwrap();
         assert!(matches!(
-            DiskStorage::open(&link, DiskOptions::default()),
+            DiskStorage::open(&link, options()),
             Err(StorageError::Missing { .. })
         ));
     }
@@ -440,7 +497,7 @@ fn missing_first_segment_is_refused() {
 #[test]
 fn damaged_snapshot_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut storage = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+    let mut storage = DiskStorage::create(dir.path(), options()).unwrap();
     for delta in some_deltas() {
         storage.write(&delta).unwrap();
     }
@@ -460,7 +517,7 @@ fn damaged_snapshot_is_refused() {
     *bad.last_mut().unwrap() ^= 1;
     std::fs::write(&file, &bad).unwrap();
     assert!(matches!(
-        DiskStorage::open(dir.path(), DiskOptions::default()),
+        DiskStorage::open(dir.path(), options()),
         Err(StorageError::Corrupt {
             reason: Corruption::SnapshotDamaged(_),
             ..
@@ -468,14 +525,14 @@ fn damaged_snapshot_is_refused() {
     ));
     std::fs::remove_file(&file).unwrap();
     assert!(matches!(
-        DiskStorage::open(dir.path(), DiskOptions::default()),
+        DiskStorage::open(dir.path(), options()),
         Err(StorageError::Corrupt {
             reason: Corruption::SnapshotMissing { generation: 1 },
             ..
         })
     ));
     std::fs::write(&file, &good).unwrap();
-    DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+    DiskStorage::open(dir.path(), options()).unwrap();
 }
 
 /// A well-formed record with impossible values (it would take a writer that bypasses the
@@ -484,7 +541,7 @@ fn damaged_snapshot_is_refused() {
 fn impossible_record_values_are_refused() {
     for after in [u64::MAX, MAX_INDEX_OR_TERM, 5] {
         let dir = tempfile::tempdir().unwrap();
-        let mut storage = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+        let mut storage = DiskStorage::create(dir.path(), options()).unwrap();
         storage.write(&hard(1, None)).unwrap();
         storage.sync().unwrap();
         drop(storage);
@@ -499,9 +556,10 @@ fn impossible_record_values_are_refused() {
         .unwrap();
         let segment = dir.path().join(format::segment_name(0));
         let mut bytes = std::fs::read(&segment).unwrap();
-        bytes.extend_from_slice(&record);
+        let end = records_end(&bytes);
+        bytes[end..end + record.len()].copy_from_slice(&record);
         std::fs::write(&segment, &bytes).unwrap();
-        let result = DiskStorage::open(dir.path(), DiskOptions::default());
+        let result = DiskStorage::open(dir.path(), options());
         assert!(
             matches!(
                 result,
@@ -521,8 +579,7 @@ fn impossible_record_values_are_refused() {
 fn failed_sync_poisons_until_reopen() {
     let fs = SimFs::default();
     let dir = Path::new("/sim");
-    let mut storage =
-        DiskStorage::create_in(Arc::new(fs.clone()), dir, DiskOptions::default()).unwrap();
+    let mut storage = DiskStorage::create_in(Arc::new(fs.clone()), dir, options()).unwrap();
     storage.write(&hard(1, None)).unwrap();
     fs.crash_after(1); // The write of the record succeeds, its fsync fails.
     assert!(matches!(storage.sync(), Err(StorageError::Io { .. })));
