@@ -36,7 +36,9 @@
 //! - `RAFT_BENCH_LOGLEN_PAIRS=N`: pairs of legs per storage (default [`PAIRS`]);
 //! - `RAFT_BENCH_LOGLEN_LENGTHS=short,long` (default `1000,100000`): e.g. `1000,1000` for
 //!   an A/A run of the whole check;
-//! - `RAFT_BENCH_LOGLEN_TRACE=1` prints every leg's rounds and every pair.
+//! - `RAFT_BENCH_LOGLEN_TRACE=1` prints every leg's rounds and every pair;
+//! - `RAFT_BENCH_PREALLOCATE=0`: disk storages without preallocated segments (each sync
+//!   appends, as before 1 December), to compare the two in one build.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -84,11 +86,14 @@ fn bench_dir() -> PathBuf {
 /// filled, synced, closed and opened again (a storage reports what it held when opened).
 fn disk_storage(dir: &Path, entries: u64, command: &Bytes) -> Result<Box<dyn Storage>, String> {
     let fail = |what: &str, e: StorageError| format!("{what} {}: {e}", dir.display());
-    let mut storage =
-        DiskStorage::create(dir, DiskOptions::default()).map_err(|e| fail("create", e))?;
+    let options = DiskOptions {
+        preallocate: std::env::var("RAFT_BENCH_PREALLOCATE").map_or(true, |v| v != "0"),
+        ..DiskOptions::default()
+    };
+    let mut storage = DiskStorage::create(dir, options.clone()).map_err(|e| fail("create", e))?;
     prefill::prefill(&mut storage, entries, command).map_err(|e| fail("prefill", e))?;
     drop(storage);
-    let storage = DiskStorage::open(dir, DiskOptions::default()).map_err(|e| fail("open", e))?;
+    let storage = DiskStorage::open(dir, options).map_err(|e| fail("open", e))?;
     Ok(Box::new(storage))
 }
 
