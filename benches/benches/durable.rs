@@ -38,7 +38,9 @@
 //!   an A/A run of the whole check;
 //! - `RAFT_BENCH_LOGLEN_TRACE=1` prints every leg's rounds and every pair;
 //! - `RAFT_BENCH_LOOP_TASKS=1` runs every node's event loop as a task on the clients'
-//!   runtime (`NodeConfig::spawn_loop`) instead of on a thread of its own, in every part.
+//!   runtime (`NodeConfig::spawn_loop`) instead of on a thread of its own, in every part;
+//! - `RAFT_BENCH_PREALLOCATE=0`: disk storages without preallocated segments (each sync
+//!   appends, as before 1 December), to compare the two in one build.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -103,11 +105,14 @@ fn bench_dir() -> PathBuf {
 /// filled, synced, closed and opened again (a storage reports what it held when opened).
 fn disk_storage(dir: &Path, entries: u64, command: &Bytes) -> Result<Box<dyn Storage>, String> {
     let fail = |what: &str, e: StorageError| format!("{what} {}: {e}", dir.display());
-    let mut storage =
-        DiskStorage::create(dir, DiskOptions::default()).map_err(|e| fail("create", e))?;
+    let options = DiskOptions {
+        preallocate: std::env::var("RAFT_BENCH_PREALLOCATE").map_or(true, |v| v != "0"),
+        ..DiskOptions::default()
+    };
+    let mut storage = DiskStorage::create(dir, options.clone()).map_err(|e| fail("create", e))?;
     prefill::prefill(&mut storage, entries, command).map_err(|e| fail("prefill", e))?;
     drop(storage);
-    let storage = DiskStorage::open(dir, DiskOptions::default()).map_err(|e| fail("open", e))?;
+    let storage = DiskStorage::open(dir, options).map_err(|e| fail("open", e))?;
     Ok(Box::new(storage))
 }
 

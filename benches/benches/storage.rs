@@ -5,6 +5,10 @@
 //! one fsync, and wait for that. `fsync/4KiB` is the floor: a 4 KiB append
 //! and `fdatasync` on a plain file, the least any durable append can cost here.
 //!
+//! `ours` runs with the default options (preallocated segments: each sync overwrites
+//! zeros already on disk) and as `ours-append` without preallocation (each sync appends,
+//! as before 1 December), so the two layouts compare in one run.
+//!
 //! Each storage is recreated (outside the timed part) after 64 MiB of entries, so runs
 //! measure the steady state of appending, not a growing directory. Files go to
 //! `$RAFT_BENCH_DIR` (default: the system temporary directory; it must be on a real disk
@@ -38,12 +42,16 @@ trait Contender {
     fn append_durably(&mut self, last: u64, batch: &[Entry]);
 }
 
-struct Ours(DiskStorage);
+/// Our storage; `PREALLOCATE` as [`DiskOptions::preallocate`].
+struct Ours<const PREALLOCATE: bool>(DiskStorage);
 
-impl Contender for Ours {
+impl<const PREALLOCATE: bool> Contender for Ours<PREALLOCATE> {
     fn create(dir: &std::path::Path) -> Self {
-        let mut storage =
-            DiskStorage::create(dir.join("ours"), DiskOptions::default()).expect("create");
+        let options = DiskOptions {
+            preallocate: PREALLOCATE,
+            ..DiskOptions::default()
+        };
+        let mut storage = DiskStorage::create(dir.join("ours"), options).expect("create");
         storage
             .write(&Persist {
                 hard_state: Some(HardState {
@@ -177,7 +185,11 @@ fn storage_side_by_side(c: &mut Criterion) {
             let name = format!("{entries}x{bytes}B");
             group.throughput(Throughput::Elements(entries as u64));
             group.bench_with_input(BenchmarkId::new("ours", &name), &batch, |b, batch| {
-                b.iter_custom(|iterations| run::<Ours>(iterations, batch))
+                b.iter_custom(|iterations| run::<Ours<true>>(iterations, batch))
+            });
+            let id = BenchmarkId::new("ours-append", &name);
+            group.bench_with_input(id, &batch, |b, batch| {
+                b.iter_custom(|iterations| run::<Ours<false>>(iterations, batch))
             });
             group.bench_with_input(BenchmarkId::new("raft-log", &name), &batch, |b, batch| {
                 b.iter_custom(|iterations| run::<RaftLog<false>>(iterations, batch))

@@ -87,7 +87,11 @@ fn states(deltas: &[Persist]) -> Vec<Recovered> {
 }
 
 fn options() -> DiskOptions {
-    DiskOptions { segment_bytes: 200 }
+    // Preallocated: damage lands in records and in the zero tails alike.
+    DiskOptions {
+        segment_bytes: 200,
+        preallocate: true,
+    }
 }
 
 fn write_storage(dir: &Path, deltas: &[Persist]) {

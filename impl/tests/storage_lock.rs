@@ -27,7 +27,7 @@ fn open_in_child(dir: &Path) -> String {
 fn second_process_is_refused_while_open() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("peer");
-    let storage = DiskStorage::create(&dir, DiskOptions::default()).unwrap();
+    let storage = DiskStorage::create(&dir, options()).unwrap();
     let child = open_in_child(&dir);
     assert!(child.contains("child: open refused: locked"), "{child}");
     assert!(child.contains("child: create refused: locked"), "{child}");
@@ -41,14 +41,22 @@ fn second_process_is_refused_while_open() {
 #[ignore = "run by second_process_is_refused_while_open as its child process"]
 fn lock_child() {
     let dir = std::env::var_os(CHILD_DIR).expect("started by the parent test");
-    match DiskStorage::open(&dir, DiskOptions::default()) {
+    match DiskStorage::open(&dir, options()) {
         Err(StorageError::Locked { .. }) => println!("child: open refused: locked"),
         Ok(_) => println!("child: opened"),
         Err(other) => panic!("unexpected: {other}"),
     }
-    match DiskStorage::create(&dir, DiskOptions::default()) {
+    match DiskStorage::create(&dir, options()) {
         Err(StorageError::Locked { .. }) => println!("child: create refused: locked"),
         Err(StorageError::AlreadyExists { .. }) => println!("child: create refused: exists"),
         other => panic!("unexpected: {other:?}"),
+    }
+}
+
+/// Small preallocated segments: the default 64 MiB of zeros would only slow the test.
+fn options() -> DiskOptions {
+    DiskOptions {
+        segment_bytes: 64 << 10,
+        preallocate: true,
     }
 }

@@ -7,7 +7,13 @@
 //!   framed records, the first one a [`Base`];
 //! - `snapshot-<generation, 16 hex digits>.snap`: service snapshots, one per generation, the
 //!   one the log names is the live one;
-//! - `write.tmp`: a file being written before its rename (marker or snapshot).
+//! - `write.tmp`: a file being written before its rename (marker or snapshot);
+//! - `segment.next`: the next segment being zero-filled before it is renamed into place.
+//!
+//! Since format 2 a segment file may be *preallocated*: created at its full size with
+//! zeros written and made durable before its first record, so that a sync overwrites
+//! blocks in place instead of growing the file. The records end where the rest of the
+//! file is all zeros. Format 1 (segments that end at their last record) reads the same way.
 //!
 //! A framed record is `len: u32` · `crc: u32` (crc32 of the payload) · `head: u32` (crc32 of
 //! the 8 bytes before it) · `payload` (`len` bytes, the postcard encoding of a record), all
@@ -24,11 +30,17 @@ use crate::core::{Entry, StateError};
 /// The marker file's name.
 pub(crate) const MARKER_FILE: &str = "raft-storage";
 /// The marker file's exact content: this format.
-pub(crate) const MARKER: &[u8] = b"raft-impl disk storage, format 1\n";
+pub(crate) const MARKER: &[u8] = b"raft-impl disk storage, format 2\n";
+/// The marker of format 1 (no zero tails: every segment ended at its last record), which
+/// `open` reads and upgrades: format 2 only adds zero tails, which a format 1 reader would
+/// call damage in a finished segment.
+pub(crate) const MARKER_V1: &[u8] = b"raft-impl disk storage, format 1\n";
 /// The lock file's name.
 pub(crate) const LOCK_FILE: &str = "LOCK";
 /// A file being written before it is renamed into place.
 pub(crate) const TEMP_FILE: &str = "write.tmp";
+/// The next segment, zero-filled at full size, before it is renamed into place.
+pub(crate) const PREPARED_FILE: &str = "segment.next";
 
 const SEGMENT_PREFIX: &str = "segment-";
 const SEGMENT_SUFFIX: &str = ".log";
@@ -239,9 +251,36 @@ pub(crate) fn read_record(bytes: &[u8], offset: usize) -> Result<(Record, usize)
 
 /// The offset of the first valid record after `offset`, if any: a damaged record followed
 /// by a valid one is damage in the middle of the log, not a torn tail.
+///
+/// A header of zeros is never valid (the crc32 of 8 zero bytes is not 0), so runs of
+/// zeros — a preallocated segment's unused tail, 64 MiB by default — are skipped, not
+/// tried at every offset.
 pub(crate) fn valid_record_after(bytes: &[u8], offset: usize) -> Option<usize> {
-    (offset + 1..bytes.len().saturating_sub(FRAME_BYTES - 1))
-        .find(|&candidate| read_record(bytes, candidate).is_ok())
+    let mut candidate = offset + 1;
+    while candidate + FRAME_BYTES <= bytes.len() {
+        let zeros = bytes[candidate..]
+            .iter()
+            .position(|&byte| byte != 0)
+            .unwrap_or(bytes.len() - candidate);
+        if zeros >= FRAME_BYTES {
+            // Every candidate whose header lies inside the run has an all-zero header.
+            candidate += zeros - (FRAME_BYTES - 1);
+            continue;
+        }
+        if read_record(bytes, candidate).is_ok() {
+            return Some(candidate);
+        }
+        candidate += 1;
+    }
+    None
+}
+
+/// The length of `bytes` without its trailing zeros.
+pub(crate) fn end_of_data(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .rposition(|&byte| byte != 0)
+        .map_or(0, |at| at + 1)
 }
 
 /// What is wrong with a snapshot file.

@@ -3,21 +3,21 @@
 //! there leaves on disk (`sim_fs.rs`, test builds only). Production uses [`OsFs`].
 //!
 //! Every operation that changes the disk is a separate call (create, write, sync, rename,
-//! remove, truncate, directory sync): those are the crash points.
+//! remove, directory sync): those are the crash points.
 
 use std::fmt::Debug;
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 
-/// An open file, written only at its end.
+/// An open file, written at explicit offsets.
 pub(crate) trait FsFile: Send + Debug {
-    /// Appends `bytes` (may reach the disk at any time, in any part, until a sync).
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()>;
-    /// Makes the file's content durable (fdatasync: an append's new length is data).
+    /// Writes `bytes` at `offset`, extending the file if it is shorter (the bytes may
+    /// reach the disk at any time, in any part, until a sync).
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()>;
+    /// Makes the file's content durable (fdatasync: a new length is data, a new
+    /// modification time is not).
     fn sync(&mut self) -> io::Result<()>;
-    /// Cuts the file to `len` bytes (and later writes append from there).
-    fn truncate(&mut self, len: u64) -> io::Result<()>;
 }
 
 /// Why a directory lock was not taken.
@@ -45,10 +45,10 @@ pub(crate) trait Fs: Send + Sync + Debug {
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// The whole content of a file.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
-    /// Creates the file, or empties it if it exists, for appending.
+    /// Creates the file, or empties it if it exists, for writing.
     fn create(&self, path: &Path) -> io::Result<Box<dyn FsFile>>;
-    /// Opens an existing file for appending at its end.
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn FsFile>>;
+    /// Opens an existing file for writing.
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn FsFile>>;
     /// Atomically replaces `to` by `from` (not durable until the directory is synced).
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Removes a file.
@@ -58,6 +58,12 @@ pub(crate) trait Fs: Send + Sync + Debug {
     /// Takes an exclusive lock on the lock file `path` (created if missing), held until the
     /// returned guard is dropped.
     fn lock(&self, path: &Path) -> Result<Box<dyn FsLock>, LockFailure>;
+    /// Whether slow preparatory work (zero-filling the next segment) may run on a
+    /// background thread. The simulated file system says no, so that its crash points
+    /// come in a reproducible order.
+    fn background_work(&self) -> bool {
+        true
+    }
 }
 
 /// The real file system.
@@ -68,17 +74,14 @@ pub(crate) struct OsFs;
 struct OsFile(File);
 
 impl FsFile for OsFile {
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        // Not `O_APPEND`: on Linux a positioned write to an append-mode file appends.
+        self.0.seek(SeekFrom::Start(offset))?;
         self.0.write_all(bytes)
     }
 
     fn sync(&mut self) -> io::Result<()> {
         self.0.sync_data()
-    }
-
-    fn truncate(&mut self, len: u64) -> io::Result<()> {
-        // The file is in append mode: later writes go to the new end.
-        self.0.set_len(len)
     }
 }
 
@@ -143,13 +146,11 @@ impl Fs for OsFs {
             .truncate(true)
             .write(true)
             .open(path)?;
-        // Append mode from the start (truncated above), so every write lands at the end.
-        drop(file);
-        self.open_append(path)
+        Ok(Box::new(OsFile(file)))
     }
 
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
-        let file = OpenOptions::new().append(true).open(path)?;
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
+        let file = OpenOptions::new().write(true).open(path)?;
         Ok(Box::new(OsFile(file)))
     }
 

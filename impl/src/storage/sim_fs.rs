@@ -2,9 +2,10 @@
 //! remembers, for each file, what an fsync made durable and what was only written, and for
 //! the directory, which entries a directory fsync made durable. It can stop after any
 //! mutating operation (every later one fails, as in a dead process) and then say what a
-//! crash there may leave on disk: the durable content plus a prefix, possibly torn, of what
-//! was written after the last fsync; and the directory's entries as of the last directory
-//! fsync, or as the process saw them.
+//! crash there may leave on disk: the durable content with a prefix, possibly torn, of the
+//! writes made after the last fsync applied in their order (an append or an overwrite in
+//! place alike); and the directory's entries as of the last directory fsync, or as the
+//! process saw them.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -17,6 +18,17 @@ use super::fs::{Fs, FsFile, FsLock, LockFailure};
 struct Inode {
     durable: Vec<u8>,
     current: Vec<u8>,
+    /// The writes since the last fsync, in order: (offset, bytes).
+    unsynced: Vec<(usize, Vec<u8>)>,
+}
+
+/// Writes `bytes` at `offset` of `content`, extending it with zeros if it is shorter.
+fn write_into(content: &mut Vec<u8>, offset: usize, bytes: &[u8]) {
+    let end = offset + bytes.len();
+    if content.len() < end {
+        content.resize(end, 0);
+    }
+    content[offset..end].copy_from_slice(bytes);
 }
 
 /// The disk: inodes, and the directory's entries naming them.
@@ -34,9 +46,10 @@ pub(crate) struct Disk {
 pub(crate) enum Kept {
     /// Only what was fsynced.
     Synced,
-    /// Half of what was written since (cut mid-record: a torn write).
+    /// The first half of the bytes written since, in write order (cut mid-record: a torn
+    /// write).
     Half,
-    /// All but the last byte.
+    /// All but the last byte written.
     AllButOne,
     /// Everything written.
     All,
@@ -54,22 +67,26 @@ impl Disk {
             .inodes
             .iter()
             .map(|(&id, inode)| {
-                let extends = inode.current.starts_with(&inode.durable);
-                let content = match (kept, extends) {
-                    (Kept::All, _) => inode.current.clone(),
-                    (Kept::Synced, _) | (_, false) => inode.durable.clone(),
-                    (Kept::Half, true) => {
-                        let extra = inode.current.len() - inode.durable.len();
-                        inode.current[..inode.durable.len() + extra / 2].to_vec()
-                    }
-                    (Kept::AllButOne, true) => {
-                        let len = inode.current.len().saturating_sub(1);
-                        inode.current[..len.max(inode.durable.len())].to_vec()
-                    }
+                let written: usize = inode.unsynced.iter().map(|(_, bytes)| bytes.len()).sum();
+                let mut budget = match kept {
+                    Kept::Synced => 0,
+                    Kept::Half => written / 2,
+                    Kept::AllButOne => written.saturating_sub(1),
+                    Kept::All => written,
                 };
+                let mut content = inode.durable.clone();
+                for (offset, bytes) in &inode.unsynced {
+                    let take = bytes.len().min(budget);
+                    if take == 0 && !bytes.is_empty() {
+                        break;
+                    }
+                    write_into(&mut content, *offset, &bytes[..take]);
+                    budget -= take;
+                }
                 let inode = Inode {
                     durable: content.clone(),
                     current: content,
+                    unsynced: Vec::new(),
                 };
                 (id, inode)
             })
@@ -189,11 +206,13 @@ struct SimFile {
 }
 
 impl FsFile for SimFile {
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         let inode = self.inode;
+        let offset = usize::try_from(offset).map_err(io::Error::other)?;
         self.fs.mutate(|disk| {
             let file = disk.inodes.get_mut(&inode).ok_or_else(not_found)?;
-            file.current.extend_from_slice(bytes);
+            write_into(&mut file.current, offset, bytes);
+            file.unsynced.push((offset, bytes.to_vec()));
             Ok(())
         })
     }
@@ -203,15 +222,7 @@ impl FsFile for SimFile {
         self.fs.mutate(|disk| {
             let file = disk.inodes.get_mut(&inode).ok_or_else(not_found)?;
             file.durable = file.current.clone();
-            Ok(())
-        })
-    }
-
-    fn truncate(&mut self, len: u64) -> io::Result<()> {
-        let inode = self.inode;
-        self.fs.mutate(|disk| {
-            let file = disk.inodes.get_mut(&inode).ok_or_else(not_found)?;
-            file.current.truncate(len as usize);
+            file.unsynced.clear();
             Ok(())
         })
     }
@@ -273,7 +284,7 @@ impl Fs for SimFs {
         }))
     }
 
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
         let name = name_of(path);
         let inode = self.read_disk(|disk| disk.names.get(&name).copied().ok_or_else(not_found))?;
         Ok(Box::new(SimFile {
@@ -310,5 +321,9 @@ impl Fs for SimFs {
         }
         state.locked = true;
         Ok(Box::new(SimLock(self.clone())))
+    }
+
+    fn background_work(&self) -> bool {
+        false
     }
 }

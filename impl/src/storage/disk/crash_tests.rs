@@ -199,9 +199,13 @@ struct Outcome {
 
 const DIR: &str = "/sim/peer";
 
-fn options() -> DiskOptions {
-    // Small, so that runs roll over and delete segments often.
-    DiskOptions { segment_bytes: 300 }
+fn options(preallocate: bool) -> DiskOptions {
+    // Small, so that runs roll over and delete segments often (and, preallocated, fill the
+    // next segment in the middle of a run).
+    DiskOptions {
+        segment_bytes: 300,
+        preallocate,
+    }
 }
 
 /// Writes `run` from delta `from` on, until the first error (a crash).
@@ -220,13 +224,14 @@ fn drive(storage: &mut DiskStorage, run: &Run, from: usize, outcome: &mut Outcom
     }
 }
 
-fn write_all(fs: &SimFs, run: &Run) -> Outcome {
+fn write_all(fs: &SimFs, run: &Run, options: &DiskOptions) -> Outcome {
     let mut outcome = Outcome {
         created: false,
         acknowledged: 0,
         written: 0,
     };
-    if let Ok(mut storage) = DiskStorage::create_in(Arc::new(fs.clone()), Path::new(DIR), options())
+    if let Ok(mut storage) =
+        DiskStorage::create_in(Arc::new(fs.clone()), Path::new(DIR), options.clone())
     {
         outcome.created = true;
         drive(&mut storage, run, 0, &mut outcome);
@@ -247,9 +252,15 @@ const VARIANTS: [(bool, Kept); 8] = [
 
 /// Reopens `disk`; checks what it recovered against the history and returns the delta
 /// count it equals (None if the crash came before `create` finished and nothing is there).
-fn check_recovery(disk: Disk, run: &Run, outcome: &Outcome, case: &str) -> Option<usize> {
+fn check_recovery(
+    disk: Disk,
+    run: &Run,
+    outcome: &Outcome,
+    options: &DiskOptions,
+    case: &str,
+) -> Option<usize> {
     let fs = SimFs::with_disk(disk);
-    let storage = match DiskStorage::open_in(Arc::new(fs), Path::new(DIR), options()) {
+    let storage = match DiskStorage::open_in(Arc::new(fs), Path::new(DIR), options.clone()) {
         Ok(storage) => storage,
         Err(StorageError::NotAStorage { .. } | StorageError::Missing { .. })
             if !outcome.created =>
@@ -274,9 +285,9 @@ fn check_recovery(disk: Disk, run: &Run, outcome: &Outcome, case: &str) -> Optio
 
 /// After recovering the state of `j` deltas, the run goes on from there and a clean reopen
 /// gives the final state.
-fn check_continues(disk: Disk, run: &Run, j: usize, case: &str) {
+fn check_continues(disk: Disk, run: &Run, j: usize, options: &DiskOptions, case: &str) {
     let fs = SimFs::with_disk(disk);
-    let mut storage = DiskStorage::open_in(Arc::new(fs.clone()), Path::new(DIR), options())
+    let mut storage = DiskStorage::open_in(Arc::new(fs.clone()), Path::new(DIR), options.clone())
         .unwrap_or_else(|error| panic!("{case}: {error}"));
     let mut outcome = Outcome {
         created: true,
@@ -286,7 +297,7 @@ fn check_continues(disk: Disk, run: &Run, j: usize, case: &str) {
     drive(&mut storage, run, j, &mut outcome);
     storage.sync().unwrap();
     drop(storage);
-    let reopened = DiskStorage::open_in(Arc::new(fs), Path::new(DIR), options()).unwrap();
+    let reopened = DiskStorage::open_in(Arc::new(fs), Path::new(DIR), options.clone()).unwrap();
     assert_eq!(
         reopened.recovered(),
         *run.history.states.last().unwrap(),
@@ -296,31 +307,31 @@ fn check_continues(disk: Disk, run: &Run, j: usize, case: &str) {
 
 /// A crash at every step of the open that recovers `disk` (cutting a torn tail, removing
 /// leftovers) leaves files that recover to the same state.
-fn check_crash_in_recovery(disk: &Disk, run: &Run, j: usize, case: &str) {
+fn check_crash_in_recovery(disk: &Disk, expected: &Recovered, options: &DiskOptions, case: &str) {
     let probe = SimFs::with_disk(disk.clone());
-    drop(DiskStorage::open_in(Arc::new(probe.clone()), Path::new(DIR), options()).unwrap());
+    drop(DiskStorage::open_in(Arc::new(probe.clone()), Path::new(DIR), options.clone()).unwrap());
     for k in 1..=probe.operations() {
         let fs = SimFs::with_disk(disk.clone());
         fs.crash_after(k);
-        let _ = DiskStorage::open_in(Arc::new(fs.clone()), Path::new(DIR), options());
+        let _ = DiskStorage::open_in(Arc::new(fs.clone()), Path::new(DIR), options.clone());
         let image = fs.crash_image().expect("the open reached the crash point");
         for (durable_names, kept) in VARIANTS {
             let again = SimFs::with_disk(image.after_crash(durable_names, kept));
-            let storage = DiskStorage::open_in(Arc::new(again), Path::new(DIR), options())
+            let storage = DiskStorage::open_in(Arc::new(again), Path::new(DIR), options.clone())
                 .unwrap_or_else(|error| panic!("{case}, recovery crash {k}: {error}"));
             assert_eq!(
-                storage.recovered(),
-                run.history.states[j],
+                &storage.recovered(),
+                expected,
                 "{case}, crash at recovery step {k}, {durable_names} {kept:?}"
             );
         }
     }
 }
 
-fn crash_everywhere(seed: u64, deltas: usize) -> usize {
+fn crash_everywhere(seed: u64, deltas: usize, options: &DiskOptions) -> usize {
     let run = Run::new(seed, deltas);
     let probe = SimFs::default();
-    let outcome = write_all(&probe, &run);
+    let outcome = write_all(&probe, &run, options);
     assert_eq!(
         outcome.acknowledged, deltas,
         "seed {seed}: the run completes"
@@ -330,15 +341,15 @@ fn crash_everywhere(seed: u64, deltas: usize) -> usize {
     for k in 1..=steps {
         let fs = SimFs::default();
         fs.crash_after(k);
-        let outcome = write_all(&fs, &run);
+        let outcome = write_all(&fs, &run, options);
         let image = fs.crash_image().expect("the run reached the crash point");
         for (durable_names, kept) in VARIANTS {
             let case = format!("seed {seed}, crash after step {k}, {durable_names} {kept:?}");
             let disk = image.after_crash(durable_names, kept);
-            if let Some(j) = check_recovery(disk.clone(), &run, &outcome, &case) {
-                check_continues(disk.clone(), &run, j, &case);
+            if let Some(j) = check_recovery(disk.clone(), &run, &outcome, options, &case) {
+                check_continues(disk.clone(), &run, j, options, &case);
                 if kept == Kept::Half {
-                    check_crash_in_recovery(&disk, &run, j, &case);
+                    check_crash_in_recovery(&disk, &run.history.states[j], options, &case);
                 }
                 checked += 1;
             }
@@ -351,15 +362,27 @@ fn crash_everywhere(seed: u64, deltas: usize) -> usize {
 /// contains everything acknowledged.
 #[test]
 fn crash_at_every_step_recovers_an_acknowledged_prefix() {
-    let seeds = 0..24;
     let mut checked = 0;
-    for seed in seeds.clone() {
+    for seed in 0..24 {
         println!("seed {seed}");
-        checked += crash_everywhere(seed, 40);
+        checked += crash_everywhere(seed, 40, &options(true));
     }
     // Not vacuous: thousands of crash images were reopened and compared.
     println!("{checked} crash images recovered and checked");
     assert!(checked > 1000, "{checked} images checked");
+}
+
+/// The same without preallocation (segments that grow by appends, as in format 1), on
+/// fewer runs: the rules are the same, only the layout differs.
+#[test]
+fn crash_at_every_step_without_preallocation() {
+    let mut checked = 0;
+    for seed in 100..108 {
+        println!("seed {seed}");
+        checked += crash_everywhere(seed, 40, &options(false));
+    }
+    println!("{checked} crash images recovered and checked");
+    assert!(checked > 300, "{checked} images checked");
 }
 
 /// The generator makes every kind of delta, and the runs roll over, delete segments and
@@ -382,7 +405,7 @@ fn runs_cover_every_kind_of_step() {
     let terms = deltas.iter().filter(|d| d.hard_state.is_some()).count();
     assert!(truncations > 5 && snapshots > 10 && terms > 20);
     let fs = SimFs::default();
-    write_all(&fs, &run);
+    write_all(&fs, &run, &options(true));
     let names = fs.disk().names();
     let segments: Vec<u64> = names
         .iter()
@@ -390,6 +413,35 @@ fn runs_cover_every_kind_of_step() {
         .collect();
     assert!(segments[0] > 0, "early segments were deleted: {names:?}");
     assert!(segments.len() < 10, "{names:?}");
+    // Preallocated: every live segment came from a filled file at least 300 bytes long.
+    let disk = fs.disk();
+    for &id in &segments {
+        let len = disk.file(&format::segment_name(id)).unwrap().len();
+        assert!(len >= 300, "segment {id}: {len} bytes");
+    }
+}
+
+/// A store of format 1 (written without preallocation, then given the old marker) is
+/// opened with preallocation: a crash at every step of that open (the marker's upgrade
+/// included), in every variant, recovers the same state, and the run goes on.
+#[test]
+fn crash_while_upgrading_a_format_1_store() {
+    let run = Run::new(7, 30);
+    let fs = SimFs::default();
+    let outcome = write_all(&fs, &run, &options(false));
+    assert_eq!(outcome.acknowledged, 30);
+    let dir = Path::new(DIR);
+    let marker = dir.join(MARKER_FILE);
+    let mut file = fs.create(&marker).unwrap();
+    file.write_at(0, MARKER_V1).unwrap();
+    file.sync().unwrap();
+    fs.sync_dir(dir).unwrap();
+    let disk = fs.disk();
+    let expected = run.history.states.last().unwrap();
+    check_crash_in_recovery(&disk, expected, &options(true), "format 1");
+    let upgraded = SimFs::with_disk(disk);
+    drop(DiskStorage::open_in(Arc::new(upgraded.clone()), dir, options(true)).unwrap());
+    assert_eq!(upgraded.disk().file(MARKER_FILE), Some(MARKER));
 }
 
 /// The deltas of a real cluster: three cores exchange messages (some lost, delivered in
@@ -408,7 +460,10 @@ fn real_cluster_deltas_round_trip_through_restarts() {
     }
     let seed = 11;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let options = DiskOptions { segment_bytes: 512 };
+    let options = DiskOptions {
+        segment_bytes: 512,
+        preallocate: true,
+    };
     let mut peers: Vec<Peer> = (0..3)
         .map(|id| {
             let fs = SimFs::default();

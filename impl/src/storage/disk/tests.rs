@@ -58,7 +58,35 @@ fn expected(deltas: &[Persist]) -> Recovered {
 }
 
 fn small_segments() -> DiskOptions {
-    DiskOptions { segment_bytes: 256 }
+    DiskOptions {
+        segment_bytes: 256,
+        preallocate: true,
+    }
+}
+
+/// Preallocated 64 KiB segments: the default's 64 MiB of zeros would only slow the tests.
+fn options() -> DiskOptions {
+    DiskOptions {
+        segment_bytes: 64 << 10,
+        preallocate: true,
+    }
+}
+
+/// Segments that grow by appends (the format 1 layout).
+fn appending() -> DiskOptions {
+    DiskOptions {
+        segment_bytes: 64 << 10,
+        preallocate: false,
+    }
+}
+
+/// Where the records of a segment's bytes end.
+fn records_end(bytes: &[u8]) -> usize {
+    let mut offset = 0;
+    while let Ok((_, end)) = format::read_record(bytes, offset) {
+        offset = end;
+    }
+    offset
 }
 
 fn segment_files(dir: &Path) -> Vec<String> {
@@ -131,61 +159,93 @@ fn record_bytes_are_pinned() {
     assert!(matches!(read, Record::Delta { tail: Some(ref t), .. } if t.after == 3));
 }
 
-/// A record cut anywhere at the end of the last segment is a torn write: open cuts it off
-/// and recovers the deltas before it; the next writes append after the cut.
+/// A record cut anywhere at the end of the last segment is a torn write: open zeroes it
+/// and recovers the deltas before it; the next writes go after the last whole record. With
+/// preallocation the torn bytes sit inside the segment's zeros (the file keeps its size);
+/// without, they end the file.
 #[test]
 fn torn_tail_is_cut() {
-    let deltas = some_deltas();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s");
-    let mut storage = DiskStorage::create(&path, DiskOptions::default()).unwrap();
-    for delta in &deltas[..5] {
-        storage.write(delta).unwrap();
-    }
-    storage.sync().unwrap();
-    let synced_len = std::fs::metadata(path.join(format::segment_name(0)))
-        .unwrap()
-        .len();
-    storage.write(&deltas[5]).unwrap();
-    storage.sync().unwrap();
-    drop(storage);
-    let segment = path.join(format::segment_name(0));
-    let full = std::fs::read(&segment).unwrap();
-    for len in synced_len as usize..full.len() {
-        std::fs::write(&segment, &full[..len]).unwrap();
-        let mut reopened = DiskStorage::open(&path, DiskOptions::default()).unwrap();
-        assert_eq!(reopened.recovered(), expected(&deltas[..5]), "cut at {len}");
+    for options in [options(), appending()] {
+        let deltas = some_deltas();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let mut storage = DiskStorage::create(&path, options.clone()).unwrap();
+        for delta in &deltas[..5] {
+            storage.write(delta).unwrap();
+        }
+        storage.sync().unwrap();
+        let synced_len = storage.active_len as usize;
+        storage.write(&deltas[5]).unwrap();
+        storage.sync().unwrap();
+        let full_len = storage.active_len as usize;
+        drop(storage);
+        let segment = path.join(format::segment_name(0));
+        let full = std::fs::read(&segment).unwrap();
         assert_eq!(
-            std::fs::metadata(&segment).unwrap().len(),
-            synced_len,
-            "the torn bytes are gone"
+            full.len(),
+            match options.preallocate {
+                true => options.segment_bytes as usize,
+                false => full_len,
+            },
+            "{options:?}: the syncs did not change a preallocated file's size"
         );
-        reopened.write(&deltas[5]).unwrap();
-        reopened.sync().unwrap();
-        drop(reopened);
-        let again = DiskStorage::open(&path, DiskOptions::default()).unwrap();
-        assert_eq!(again.recovered(), expected(&deltas));
+        for len in synced_len..full_len {
+            // The bytes after `len` never reached the disk: zeros, or the file's end.
+            let mut torn = full[..len].to_vec();
+            torn.resize(full.len().max(len), 0);
+            if !options.preallocate {
+                torn.truncate(len);
+            }
+            std::fs::write(&segment, &torn).unwrap();
+            let mut reopened = DiskStorage::open(&path, options.clone()).unwrap();
+            if torn.get(..full_len) == Some(&full[..full_len]) {
+                // The record's missing bytes were zeros: what is there is the whole record.
+                assert_eq!(reopened.recovered(), expected(&deltas), "cut at {len}");
+                continue;
+            }
+            assert_eq!(reopened.recovered(), expected(&deltas[..5]), "cut at {len}");
+            let after = std::fs::read(&segment).unwrap();
+            assert_eq!(after.len(), torn.len(), "zeroed in place, not truncated");
+            assert_eq!(&after[..synced_len], &full[..synced_len]);
+            assert!(
+                after[synced_len..].iter().all(|&b| b == 0),
+                "cut at {len}: the torn bytes are gone"
+            );
+            reopened.write(&deltas[5]).unwrap();
+            reopened.sync().unwrap();
+            drop(reopened);
+            let again = DiskStorage::open(&path, options.clone()).unwrap();
+            assert_eq!(again.recovered(), expected(&deltas));
+        }
     }
 }
 
-/// Zeros after the last record (a file extended but never written) are a torn tail too.
+/// Zeros after the last record (a preallocated segment's unused part, or a file extended
+/// but never written) are the end of the records, in either layout.
 #[test]
-fn zeroed_tail_is_cut() {
-    let deltas = some_deltas();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s");
-    let mut storage = DiskStorage::create(&path, DiskOptions::default()).unwrap();
-    for delta in &deltas {
-        storage.write(delta).unwrap();
+fn zeroed_tail_is_the_end() {
+    for options in [options(), appending()] {
+        let deltas = some_deltas();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let mut storage = DiskStorage::create(&path, options.clone()).unwrap();
+        for delta in &deltas {
+            storage.write(delta).unwrap();
+        }
+        storage.sync().unwrap();
+        drop(storage);
+        let segment = path.join(format::segment_name(0));
+        let mut bytes = std::fs::read(&segment).unwrap();
+        bytes.extend_from_slice(&[0; 4096]);
+        std::fs::write(&segment, &bytes).unwrap();
+        let reopened = DiskStorage::open(&path, options.clone()).unwrap();
+        assert_eq!(reopened.recovered(), expected(&deltas));
+        drop(reopened);
+        assert!(
+            std::fs::read(&segment).unwrap() == bytes,
+            "nothing to repair"
+        );
     }
-    storage.sync().unwrap();
-    drop(storage);
-    let segment = path.join(format::segment_name(0));
-    let mut bytes = std::fs::read(&segment).unwrap();
-    bytes.extend_from_slice(&[0; 4096]);
-    std::fs::write(&segment, &bytes).unwrap();
-    let reopened = DiskStorage::open(&path, DiskOptions::default()).unwrap();
-    assert_eq!(reopened.recovered(), expected(&deltas));
 }
 
 /// A damaged record with valid records after it is refused (cutting there would drop
@@ -195,7 +255,7 @@ fn damage_before_valid_records_is_refused() {
     let deltas = some_deltas();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s");
-    let mut storage = DiskStorage::create(&path, DiskOptions::default()).unwrap();
+    let mut storage = DiskStorage::create(&path, options()).unwrap();
     for delta in &deltas {
         storage.write(delta).unwrap();
         storage.sync().unwrap();
@@ -206,7 +266,7 @@ fn damage_before_valid_records_is_refused() {
     // Offsets of every record after the base.
     let mut starts = Vec::new();
     let mut offset = 0;
-    while offset < good.len() {
+    while offset < records_end(&good) {
         starts.push(offset);
         offset = format::read_record(&good, offset).unwrap().1;
     }
@@ -215,7 +275,7 @@ fn damage_before_valid_records_is_refused() {
             let mut bad = good.clone();
             bad[flip] ^= 0x40;
             std::fs::write(&segment, &bad).unwrap();
-            match DiskStorage::open(&path, DiskOptions::default()) {
+            match DiskStorage::open(&path, options()) {
                 Err(StorageError::Corrupt {
                     offset,
                     reason: Corruption::ValidAfterDamage { .. },
@@ -303,7 +363,7 @@ fn snapshots_replace_each_other() {
 #[test]
 fn snapshot_behind_the_stored_one() {
     let dir = tempfile::tempdir().unwrap();
-    let mut storage = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+    let mut storage = DiskStorage::create(dir.path(), options()).unwrap();
     let mut deltas = some_deltas();
     deltas.push(snapshot(3, 2, b"at 3", vec![entry(2, 5, 1)]));
     deltas.push(snapshot(1, 1, b"at 1", vec![entry(2, 8, 2)]));
@@ -312,7 +372,7 @@ fn snapshot_behind_the_stored_one() {
     }
     storage.sync().unwrap();
     drop(storage);
-    let reopened = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+    let reopened = DiskStorage::open(dir.path(), options()).unwrap();
     assert_eq!(reopened.recovered(), expected(&deltas));
 }
 
@@ -321,7 +381,7 @@ fn snapshot_behind_the_stored_one() {
 #[test]
 fn misfit_deltas_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut storage = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+    let mut storage = DiskStorage::create(dir.path(), options()).unwrap();
     storage.write(&hard(2, None)).unwrap();
     storage.write(&append(0, vec![entry(2, 1, 1)])).unwrap();
     assert!(matches!(
@@ -341,7 +401,7 @@ fn misfit_deltas_are_refused() {
     ));
     storage.sync().unwrap();
     drop(storage);
-    let reopened = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+    let reopened = DiskStorage::open(dir.path(), options()).unwrap();
     assert_eq!(
         reopened.recovered(),
         expected(&[hard(2, None), append(0, vec![entry(2, 1, 1)])])
@@ -353,17 +413,17 @@ fn misfit_deltas_are_refused() {
 #[test]
 fn second_opener_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let first = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+    let first = DiskStorage::create(dir.path(), options()).unwrap();
     assert!(matches!(
-        DiskStorage::open(dir.path(), DiskOptions::default()),
+        DiskStorage::open(dir.path(), options()),
         Err(StorageError::Locked { .. })
     ));
     assert!(matches!(
-        DiskStorage::create(dir.path(), DiskOptions::default()),
+        DiskStorage::create(dir.path(), options()),
         Err(StorageError::Locked { .. })
     ));
     drop(first);
-    DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+    DiskStorage::open(dir.path(), options()).unwrap();
 }
 
 /// `create` refuses an existing storage or foreign files; `open` refuses a missing
@@ -373,22 +433,22 @@ fn create_and_open_are_distinct() {
     let root = tempfile::tempdir().unwrap();
     let path = root.path().join("s");
     assert!(matches!(
-        DiskStorage::open(&path, DiskOptions::default()),
+        DiskStorage::open(&path, options()),
         Err(StorageError::Missing { .. })
     ));
     std::fs::create_dir(&path).unwrap();
     assert!(matches!(
-        DiskStorage::open(&path, DiskOptions::default()),
+        DiskStorage::open(&path, options()),
         Err(StorageError::NotAStorage { .. })
     ));
-    drop(DiskStorage::create(&path, DiskOptions::default()).unwrap());
+    drop(DiskStorage::create(&path, options()).unwrap());
     assert!(matches!(
-        DiskStorage::create(&path, DiskOptions::default()),
+        DiskStorage::create(&path, options()),
         Err(StorageError::AlreadyExists { .. })
     ));
     std::fs::write(path.join(MARKER_FILE), b"something else").unwrap();
     assert!(matches!(
-        DiskStorage::open(&path, DiskOptions::default()),
+        DiskStorage::open(&path, options()),
         Err(StorageError::Corrupt {
             reason: Corruption::BadMarker,
             ..
@@ -398,7 +458,7 @@ fn create_and_open_are_distinct() {
     std::fs::create_dir(&foreign).unwrap();
     std::fs::write(foreign.join("data.db"), b"x").unwrap();
     assert!(matches!(
-        DiskStorage::create(&foreign, DiskOptions::default()),
+        DiskStorage::create(&foreign, options()),
         Err(StorageError::NotEmpty { ref name, .. }) if name == "data.db"
     ));
     #[cfg(unix)]
@@ -406,7 +466,7 @@ fn create_and_open_are_distinct() {
         let link = root.path().join("link");
         std::os::unix::fs::symlink(root.path().join("gone"), &link).unwrap();
         assert!(matches!(
-            DiskStorage::open(&link, DiskOptions::default()),
+            DiskStorage::open(&link, options()),
             Err(StorageError::Missing { .. })
         ));
     }
@@ -440,7 +500,7 @@ fn missing_first_segment_is_refused() {
 #[test]
 fn damaged_snapshot_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut storage = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+    let mut storage = DiskStorage::create(dir.path(), options()).unwrap();
     for delta in some_deltas() {
         storage.write(&delta).unwrap();
     }
@@ -460,7 +520,7 @@ fn damaged_snapshot_is_refused() {
     *bad.last_mut().unwrap() ^= 1;
     std::fs::write(&file, &bad).unwrap();
     assert!(matches!(
-        DiskStorage::open(dir.path(), DiskOptions::default()),
+        DiskStorage::open(dir.path(), options()),
         Err(StorageError::Corrupt {
             reason: Corruption::SnapshotDamaged(_),
             ..
@@ -468,14 +528,14 @@ fn damaged_snapshot_is_refused() {
     ));
     std::fs::remove_file(&file).unwrap();
     assert!(matches!(
-        DiskStorage::open(dir.path(), DiskOptions::default()),
+        DiskStorage::open(dir.path(), options()),
         Err(StorageError::Corrupt {
             reason: Corruption::SnapshotMissing { generation: 1 },
             ..
         })
     ));
     std::fs::write(&file, &good).unwrap();
-    DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+    DiskStorage::open(dir.path(), options()).unwrap();
 }
 
 /// A well-formed record with impossible values (it would take a writer that bypasses the
@@ -484,7 +544,7 @@ fn damaged_snapshot_is_refused() {
 fn impossible_record_values_are_refused() {
     for after in [u64::MAX, MAX_INDEX_OR_TERM, 5] {
         let dir = tempfile::tempdir().unwrap();
-        let mut storage = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+        let mut storage = DiskStorage::create(dir.path(), options()).unwrap();
         storage.write(&hard(1, None)).unwrap();
         storage.sync().unwrap();
         drop(storage);
@@ -499,9 +559,10 @@ fn impossible_record_values_are_refused() {
         .unwrap();
         let segment = dir.path().join(format::segment_name(0));
         let mut bytes = std::fs::read(&segment).unwrap();
-        bytes.extend_from_slice(&record);
+        let end = records_end(&bytes);
+        bytes[end..end + record.len()].copy_from_slice(&record);
         std::fs::write(&segment, &bytes).unwrap();
-        let result = DiskStorage::open(dir.path(), DiskOptions::default());
+        let result = DiskStorage::open(dir.path(), options());
         assert!(
             matches!(
                 result,
@@ -521,8 +582,7 @@ fn impossible_record_values_are_refused() {
 fn failed_sync_poisons_until_reopen() {
     let fs = SimFs::default();
     let dir = Path::new("/sim");
-    let mut storage =
-        DiskStorage::create_in(Arc::new(fs.clone()), dir, DiskOptions::default()).unwrap();
+    let mut storage = DiskStorage::create_in(Arc::new(fs.clone()), dir, options()).unwrap();
     storage.write(&hard(1, None)).unwrap();
     fs.crash_after(1); // The write of the record succeeds, its fsync fails.
     assert!(matches!(storage.sync(), Err(StorageError::Io { .. })));
@@ -534,3 +594,335 @@ fn failed_sync_poisons_until_reopen() {
 }
 
 use super::super::sim_fs::SimFs;
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// Preallocated segments have their full size from the start and keep it while the
+/// records fit: every such sync wrote inside the file. (The sync that fills a segment may
+/// go past its end, a soft limit: one sync's records go to one segment; then it rolls
+/// over.) The rollover renames the filled file into place.
+#[test]
+fn preallocated_syncs_overwrite_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = DiskOptions {
+        segment_bytes: 16 << 10,
+        preallocate: true,
+    };
+    let mut storage = DiskStorage::create(dir.path(), options.clone()).unwrap();
+    let first = dir.path().join(format::segment_name(0));
+    assert_eq!(
+        file_len(&first),
+        16 << 10,
+        "full size before the first record"
+    );
+    let mut deltas = vec![hard(1, None)];
+    for i in 0..200u8 {
+        deltas.push(append(u64::from(i), vec![entry(1, i, 200)]));
+    }
+    for delta in &deltas {
+        storage.write(delta).unwrap();
+        storage.sync().unwrap();
+        let active = storage.active_path();
+        assert_eq!(file_len(&active), 16 << 10, "a sync grew {active:?}");
+    }
+    drop(storage);
+    let segments = segment_files(dir.path());
+    assert!(segments.len() >= 3, "rolled over: {segments:?}");
+    for name in &segments {
+        // At most one record of about 220 bytes past the end.
+        let len = file_len(&dir.path().join(name));
+        assert!((16 << 10..(16 << 10) + 256).contains(&len), "{name}: {len}");
+    }
+    let reopened = DiskStorage::open(dir.path(), options).unwrap();
+    assert_eq!(reopened.recovered(), expected(&deltas));
+}
+
+/// Reopening a store whose last segment is mostly zeros (the default 64 MiB, a few
+/// records): the records end at the zeros, nothing is repaired, and the writes go on
+/// after the last record inside the same file.
+#[test]
+fn reopen_mostly_zero_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let deltas = some_deltas();
+    let mut storage = DiskStorage::create(dir.path(), DiskOptions::default()).unwrap();
+    for delta in &deltas[..3] {
+        storage.write(delta).unwrap();
+    }
+    storage.sync().unwrap();
+    let end = storage.active_len;
+    drop(storage);
+    let segment = dir.path().join(format::segment_name(0));
+    let before = std::fs::read(&segment).unwrap();
+    assert_eq!(before.len() as u64, DiskOptions::default().segment_bytes);
+    let started = std::time::Instant::now();
+    let mut reopened = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+    println!("open of a 64 MiB segment: {:?}", started.elapsed());
+    assert_eq!(reopened.recovered(), expected(&deltas[..3]));
+    assert_eq!(reopened.active_len, end);
+    for delta in &deltas[3..] {
+        reopened.write(delta).unwrap();
+    }
+    reopened.sync().unwrap();
+    drop(reopened);
+    let after = std::fs::read(&segment).unwrap();
+    assert_eq!(after.len(), before.len(), "written in place");
+    assert_eq!(&after[..end as usize], &before[..end as usize]);
+    let again = DiskStorage::open(dir.path(), DiskOptions::default()).unwrap();
+    assert_eq!(again.recovered(), expected(&deltas));
+}
+
+/// Garbage after the last record of a preallocated segment, followed by its zeros (a
+/// torn write of anything), is zeroed at open; the writes go on from the last record.
+#[test]
+fn torn_garbage_inside_the_zeros_is_zeroed() {
+    let dir = tempfile::tempdir().unwrap();
+    let deltas = some_deltas();
+    let mut storage = DiskStorage::create(dir.path(), options()).unwrap();
+    for delta in &deltas[..4] {
+        storage.write(delta).unwrap();
+    }
+    storage.sync().unwrap();
+    drop(storage);
+    let segment = dir.path().join(format::segment_name(0));
+    let good = std::fs::read(&segment).unwrap();
+    let end = records_end(&good);
+    let mut bad = good.clone();
+    for (k, byte) in bad[end + 3..end + 700].iter_mut().enumerate() {
+        *byte = (k * 37 % 251) as u8 | 1;
+    }
+    std::fs::write(&segment, &bad).unwrap();
+    let mut reopened = DiskStorage::open(dir.path(), options()).unwrap();
+    assert_eq!(reopened.recovered(), expected(&deltas[..4]));
+    assert!(
+        std::fs::read(&segment).unwrap() == good,
+        "the garbage is zeroed"
+    );
+    for delta in &deltas[4..] {
+        reopened.write(delta).unwrap();
+    }
+    reopened.sync().unwrap();
+    drop(reopened);
+    let again = DiskStorage::open(dir.path(), options()).unwrap();
+    assert_eq!(again.recovered(), expected(&deltas));
+}
+
+/// A finished segment ends with its records and zeros only: anything else in its zeros
+/// is damage (it was fsynced whole before the next segment was started). Records lost
+/// to zeros in a finished segment are caught by the next segment's base.
+#[test]
+fn garbage_in_a_finished_segments_zeros_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = DiskStorage::create(dir.path(), small_segments()).unwrap();
+    storage.write(&hard(1, None)).unwrap();
+    for i in 0..6u8 {
+        storage
+            .write(&append(u64::from(i), vec![entry(1, i, 60)]))
+            .unwrap();
+        storage.sync().unwrap();
+    }
+    drop(storage);
+    assert!(segment_files(dir.path()).len() >= 2);
+    let segment = dir.path().join(format::segment_name(0));
+    let good = std::fs::read(&segment).unwrap();
+    let mut bytes = good.clone();
+    bytes.extend_from_slice(&[0; 100]);
+    std::fs::write(&segment, &bytes).unwrap();
+    DiskStorage::open(dir.path(), small_segments()).unwrap();
+    bytes.push(7);
+    std::fs::write(&segment, &bytes).unwrap();
+    assert!(matches!(
+        DiskStorage::open(dir.path(), small_segments()),
+        Err(StorageError::Corrupt {
+            reason: Corruption::DamagedRecord(_),
+            ..
+        })
+    ));
+    // The last record zeroed: the next segment's base no longer matches.
+    let mut bytes = good.clone();
+    let last = records_end(&good[..good.len() - 1]);
+    let mut offset = 0;
+    let mut last_start = 0;
+    while offset < last.max(1) {
+        last_start = offset;
+        offset = format::read_record(&good, offset).unwrap().1;
+    }
+    bytes[last_start..].fill(0);
+    std::fs::write(&segment, &bytes).unwrap();
+    assert!(matches!(
+        DiskStorage::open(dir.path(), small_segments()),
+        Err(StorageError::Corrupt {
+            reason: Corruption::BaseMismatch,
+            ..
+        })
+    ));
+}
+
+/// A next segment whose filling was cut short (a crash, or a drop that stopped its
+/// thread) is removed at open; the next rollover fills a new one.
+#[test]
+fn unfinished_preparation_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = DiskStorage::create(dir.path(), small_segments()).unwrap();
+    let mut deltas = vec![hard(1, None)];
+    storage.write(&deltas[0]).unwrap();
+    storage.sync().unwrap();
+    drop(storage);
+    let prepared = dir.path().join(PREPARED_FILE);
+    std::fs::write(&prepared, [0; 100]).unwrap();
+    let mut reopened = DiskStorage::open(dir.path(), small_segments()).unwrap();
+    assert!(
+        !prepared.exists() || file_len(&prepared) == 256,
+        "removed, or refilled"
+    );
+    for i in 0..6u8 {
+        deltas.push(append(u64::from(i), vec![entry(1, i, 60)]));
+        reopened.write(deltas.last().unwrap()).unwrap();
+        reopened.sync().unwrap();
+    }
+    drop(reopened);
+    let segments = segment_files(dir.path());
+    assert!(segments.len() >= 2, "{segments:?}");
+    assert!(file_len(&dir.path().join(&segments[1])) >= 256);
+    let again = DiskStorage::open(dir.path(), small_segments()).unwrap();
+    assert_eq!(again.recovered(), expected(&deltas));
+}
+
+/// A rollover that renamed the filled file into place but crashed before its base was
+/// durable leaves a last segment of zeros, or a torn base and zeros: it is removed.
+#[test]
+fn last_segment_without_a_base_is_removed() {
+    let base_len = format::frame(&RecordRef::Base(Base {
+        segment: 1,
+        hard: Hard::default(),
+        snapshot: SnapshotRef::default(),
+        last_index: 4,
+    }))
+    .unwrap()
+    .len();
+    for torn_base in [0, base_len / 2, base_len - 1] {
+        let dir = tempfile::tempdir().unwrap();
+        let deltas = some_deltas();
+        let mut storage = DiskStorage::create(dir.path(), options()).unwrap();
+        for delta in &deltas {
+            storage.write(delta).unwrap();
+        }
+        storage.sync().unwrap();
+        drop(storage);
+        let base = format::frame(&RecordRef::Base(Base {
+            segment: 1,
+            hard: Hard::default(),
+            snapshot: SnapshotRef::default(),
+            last_index: 4,
+        }))
+        .unwrap();
+        let mut next = vec![0; 64 << 10];
+        next[..torn_base].copy_from_slice(&base[..torn_base]);
+        let segment = dir.path().join(format::segment_name(1));
+        std::fs::write(&segment, &next).unwrap();
+        let mut reopened = DiskStorage::open(dir.path(), options()).unwrap();
+        assert_eq!(reopened.recovered(), expected(&deltas));
+        assert!(!segment.exists(), "torn base {torn_base}: removed");
+        reopened.write(&hard(3, None)).unwrap();
+        reopened.sync().unwrap();
+    }
+}
+
+/// A store written in format 1 (segments that end at their last record, the old marker)
+/// opens, and its marker is upgraded before any zero tail is written; new segments are
+/// preallocated.
+#[test]
+fn format_1_store_is_read_and_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = DiskOptions {
+        segment_bytes: 256,
+        preallocate: false,
+    };
+    let mut storage = DiskStorage::create(dir.path(), old.clone()).unwrap();
+    let mut deltas = vec![hard(1, None)];
+    for i in 0..8u8 {
+        deltas.push(append(u64::from(i), vec![entry(1, i, 60)]));
+    }
+    for delta in &deltas {
+        storage.write(delta).unwrap();
+        storage.sync().unwrap();
+    }
+    drop(storage);
+    let marker = dir.path().join(MARKER_FILE);
+    std::fs::write(&marker, format::MARKER_V1).unwrap();
+    let before = segment_files(dir.path());
+    assert!(before.len() >= 2);
+    for name in &before {
+        let bytes = std::fs::read(dir.path().join(name)).unwrap();
+        assert_eq!(records_end(&bytes), bytes.len(), "format 1 layout: {name}");
+    }
+    let mut reopened = DiskStorage::open(dir.path(), small_segments()).unwrap();
+    assert_eq!(reopened.recovered(), expected(&deltas));
+    assert_eq!(std::fs::read(&marker).unwrap(), MARKER);
+    for i in 8..16u8 {
+        deltas.push(append(u64::from(i), vec![entry(1, i, 60)]));
+        reopened.write(deltas.last().unwrap()).unwrap();
+        reopened.sync().unwrap();
+    }
+    drop(reopened);
+    let last = segment_files(dir.path()).pop().unwrap();
+    assert!(
+        file_len(&dir.path().join(&last)) >= 256,
+        "new segments preallocated"
+    );
+    let again = DiskStorage::open(dir.path(), small_segments()).unwrap();
+    assert_eq!(again.recovered(), expected(&deltas));
+}
+
+/// Dropping the storage while its thread fills the next segment stops and joins the
+/// thread; the half-filled file is removed at the next open.
+#[test]
+fn drop_while_filling_the_next_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = DiskOptions {
+        segment_bytes: 32 << 20,
+        preallocate: true,
+    };
+    let mut storage = DiskStorage::create(dir.path(), options.clone()).unwrap();
+    let deltas = vec![hard(1, None), append(0, vec![entry(1, 3, 17 << 20)])];
+    for delta in &deltas {
+        storage.write(delta).unwrap();
+    }
+    storage.sync().unwrap();
+    assert!(
+        matches!(storage.next, Next::Running { .. }),
+        "past half: filling"
+    );
+    drop(storage);
+    let reopened = DiskStorage::open(dir.path(), options).unwrap();
+    assert_eq!(reopened.recovered(), expected(&deltas));
+}
+
+/// A header of zeros never checks (so a zero tail is never a record), and the search for
+/// a valid record skips runs of zeros without missing a record after them.
+#[test]
+fn zeros_are_never_a_record() {
+    assert!(matches!(
+        format::read_record(&[0; 64], 0),
+        Err(format::RecordDamage::HeaderChecksum)
+    ));
+    let record = format::frame(&RecordRef::Delta {
+        hard: Some(Hard {
+            term: 1,
+            vote: None,
+        }),
+        reset: None,
+        tail: None,
+    })
+    .unwrap();
+    for gap in [0, 1, 11, 12, 13, 1000] {
+        let mut bytes = vec![0xff; 5];
+        bytes.extend(std::iter::repeat_n(0, gap));
+        let at = bytes.len();
+        bytes.extend_from_slice(&record);
+        bytes.extend_from_slice(&[0; 40]);
+        assert_eq!(format::valid_record_after(&bytes, 0), Some(at), "gap {gap}");
+        assert_eq!(format::valid_record_after(&bytes, at), None, "gap {gap}");
+    }
+}
