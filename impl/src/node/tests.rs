@@ -980,6 +980,17 @@ impl StateMachine for CallsBack {
     }
 }
 
+/// What [`CallsBack`] saw on its `snap` command: the snapshot taken, every call that would
+/// wait for the loop refused.
+fn assert_refused_what_would_hang(seen: &Mutex<Reentry>) {
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.snapshot, Some(Ok(())));
+    assert_eq!(seen.propose.as_deref(), Some("OnNodeThread"));
+    assert_eq!(seen.write_wait.as_deref(), Some("OnNodeThread"));
+    assert_eq!(seen.tick.as_deref(), Some("OnNodeThread"));
+    assert_eq!(seen.with_core.as_deref(), Some("OnNodeThread"));
+}
+
 #[test]
 fn a_state_machine_can_snapshot_and_is_refused_what_would_hang() {
     let node_slot = Arc::new(OnceLock::new());
@@ -992,14 +1003,7 @@ fn a_state_machine_can_snapshot_and_is_refused_what_would_hang() {
     cluster.leader(&[0]);
     let node = &cluster.nodes[0];
     let (index, _) = wait_within(node.write(Bytes::from_static(b"snap"))).unwrap();
-    {
-        let seen = seen.lock().unwrap();
-        assert_eq!(seen.snapshot, Some(Ok(())));
-        assert_eq!(seen.propose.as_deref(), Some("OnNodeThread"));
-        assert_eq!(seen.write_wait.as_deref(), Some("OnNodeThread"));
-        assert_eq!(seen.tick.as_deref(), Some("OnNodeThread"));
-        assert_eq!(seen.with_core.as_deref(), Some("OnNodeThread"));
-    }
+    assert_refused_what_would_hang(&seen);
     // The snapshot was taken by the loop after that apply; the write queued from inside
     // `apply` was appended (and applied) too.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -1250,14 +1254,7 @@ fn a_state_machine_on_a_loop_task_is_refused_what_would_hang() {
     cluster.leader(&[0]);
     let node = &cluster.nodes[0];
     let (index, _) = wait_within(node.write(Bytes::from_static(b"snap"))).unwrap();
-    {
-        let seen = seen.lock().unwrap();
-        assert_eq!(seen.snapshot, Some(Ok(())));
-        assert_eq!(seen.propose.as_deref(), Some("OnNodeThread"));
-        assert_eq!(seen.write_wait.as_deref(), Some("OnNodeThread"));
-        assert_eq!(seen.tick.as_deref(), Some("OnNodeThread"));
-        assert_eq!(seen.with_core.as_deref(), Some("OnNodeThread"));
-    }
+    assert_refused_what_would_hang(&seen);
     let deadline = Instant::now() + Duration::from_secs(5);
     while node.status().snapshot_index < index {
         assert!(Instant::now() < deadline, "{:?}", node.status());
