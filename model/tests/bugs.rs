@@ -14,9 +14,11 @@
 //! shown through `run_portfolio` itself for one variant
 //! (`the_portfolio_runner_stops_at_the_pinned_bound`) and by `tests/cli.rs` for `--bug`.
 
-use raft_model::check::{run, run_portfolio, CheckOptions, Completion, Outcome, StopWhen, Verdict};
+use raft_model::check::{
+    run, run_portfolio, CheckOptions, CheckReport, Completion, Outcome, StopWhen, Verdict,
+};
 use raft_model::portfolio::default_portfolio;
-use raft_model::{Bug, RaftModel};
+use raft_model::{Bug, Config, RaftModel};
 
 /// Runs the default portfolio with `bug` through the checker's own portfolio runner (what
 /// `raft-model check --bug NAME` runs), each bound stopping at the first counterexample to
@@ -75,6 +77,30 @@ fn caught_by_portfolio(bug: Bug) -> &'static str {
     caught.bound.name
 }
 
+/// Checks `config` (which carries `bug`), stopping at the first counterexample to the bug's
+/// expected property; fails unless that property is violated. `at` names the bound in the
+/// failure message. Returns the report (its counterexample is the expected property's path).
+fn assert_caught(config: Config, bug: Bug, at: &str) -> CheckReport {
+    let expected = bug.expected_violation();
+    let options = CheckOptions {
+        stop_when: StopWhen::Found(expected),
+        ..CheckOptions::default()
+    };
+    let report = run(RaftModel::new(config), &options);
+    let result = report
+        .property(expected)
+        .expect("expected property is checked");
+    assert_eq!(
+        result.verdict,
+        Verdict::Fail,
+        "bug {} is not caught at {at} ({expected}; {} states explored, {:?})",
+        bug.name(),
+        report.unique_states,
+        report.completion
+    );
+    report
+}
+
 /// The bug's `--quick` bound finds the same property. Skipped (already shown) when the
 /// quick bound is the portfolio bound `caught_at` that `caught_at_portfolio_bound` ran.
 fn caught_at_quick_bound(bug: Bug, caught_at: &str) {
@@ -84,22 +110,7 @@ fn caught_at_quick_bound(bug: Bug, caught_at: &str) {
     {
         return;
     }
-    let expected = bug.expected_violation();
-    let options = CheckOptions {
-        stop_when: StopWhen::Found(expected),
-        ..CheckOptions::default()
-    };
-    let report = run(RaftModel::new(bug.bound()), &options);
-    let result = report
-        .property(expected)
-        .expect("expected property is checked");
-    assert_eq!(
-        result.verdict,
-        Verdict::Fail,
-        "bug {} should violate {expected} at its quick bound ({} states explored)",
-        bug.name(),
-        report.unique_states
-    );
+    assert_caught(bug.bound(), bug, "its quick bound");
 }
 
 /// Checks `bug` at the default portfolio's bound `bound_name` (the bound exactly as the
@@ -113,24 +124,12 @@ fn caught_at_portfolio_bound(bug: Bug, bound_name: &str) {
         .find(|b| b.name == bound_name)
         .unwrap_or_else(|| panic!("no bound {bound_name} in the default portfolio"));
     assert_eq!(bound.config.bug, Some(bug), "the bound carries the bug");
-    let options = CheckOptions {
-        stop_when: StopWhen::Found(expected),
-        ..CheckOptions::default()
-    };
-    let report = run(RaftModel::new(bound.config.clone()), &options);
-    let result = report
+    let at = format!("the default portfolio's bound {bound_name}");
+    let report = assert_caught(bound.config.clone(), bug, &at);
+    let path = report
         .property(expected)
-        .expect("expected property is checked");
-    assert_eq!(
-        result.verdict,
-        Verdict::Fail,
-        "bug {} is not caught by the default portfolio's bound {bound_name} ({expected}; \
-         {} states explored, {:?})",
-        bug.name(),
-        report.unique_states,
-        report.completion
-    );
-    let path = result.path.as_ref().expect("a counterexample path");
+        .and_then(|result| result.path.as_ref())
+        .expect("a counterexample path");
     assert!(path.len() > 1);
     println!(
         "{}: {expected} violated at bound {bound_name} in {} steps ({} states, {:.1}s)",

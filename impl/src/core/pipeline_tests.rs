@@ -369,6 +369,109 @@ fn an_unanswered_heartbeat_is_replaced_by_the_next() {
     );
 }
 
+/// Ticks `leader` until it forces a heartbeat out to follower 1; returns what went to 1.
+fn tick_to_heartbeat(leader: &mut Core) -> Vec<Message> {
+    for _ in 0..leader.config().heartbeat_interval_ticks {
+        let sent = to(&leader.step(Input::Tick), 1);
+        if !sent.is_empty() {
+            return sent;
+        }
+    }
+    panic!("no heartbeat within a heartbeat interval");
+}
+
+/// A reply frees one slot, and the send it drives asks the window like any other: with a
+/// full window plus a forced heartbeat out, the first reply leaves the window full and the
+/// entry proposed meanwhile waits for the second (it went at once, and the leader then kept
+/// `window + 1` requests in flight for as long as the follower stayed behind).
+// Reference: none (flow control; §5.2 forces the heartbeat)
+#[test]
+fn a_reply_driven_send_waits_while_a_forced_heartbeat_fills_the_window() {
+    for window in [1, 2] {
+        let mut leader = leader_with_config(Config {
+            max_inflight_appends: window,
+            in_flight_timeout_ticks: 100,
+            ..Config::new(0, SERVERS, 11)
+        });
+        for value in 1..=window as u8 {
+            assert_eq!(to(&propose(&mut leader, value), 1).len(), 1);
+        }
+        assert_eq!(
+            tick_to_heartbeat(&mut leader).len(),
+            1,
+            "forced past the window"
+        );
+        let held = window as u8 + 1;
+        assert!(
+            to(&propose(&mut leader, held), 1).is_empty(),
+            "window {window}: full"
+        );
+        // The first request's reply: `window` requests are still out (the heartbeat too).
+        let ready = deliver(&mut leader, 1, replication::accept(2, 1));
+        assert_eq!(leader.match_index(1), Some(1));
+        assert!(
+            to(&ready, 1).is_empty(),
+            "window {window}: one reply of window + 1 leaves the window full"
+        );
+        // The second reply frees a slot: the held entry goes, after what was sent.
+        let ready = deliver(&mut leader, 1, replication::accept(2, window as u64));
+        let sent = to(&ready, 1);
+        assert_eq!(sent.len(), 1, "window {window}: the reply-driven send");
+        assert_eq!(shape(&sent[0]), (window as u64, 1), "window {window}");
+    }
+}
+
+/// A count left one high by a lost request (its follower answers everything else) fills a
+/// window of 1; heartbeats coming more often than `in_flight_timeout_ticks` (the
+/// simulator's timings) still go, each answered, and do not keep the stale count alive:
+/// `in_flight_timeout_ticks` after the last request the window admitted, the window opens.
+/// (When forced heartbeats restarted the timeout, a proposal there waited for the next
+/// heartbeat, and so would every later one for as long as heartbeats kept coming.)
+// Reference: none (flow control)
+#[test]
+fn a_stale_count_times_out_although_heartbeats_keep_coming() {
+    let mut leader = leader_with_config(Config {
+        heartbeat_interval_ticks: 2,
+        in_flight_timeout_ticks: 5,
+        ..Config::new(0, SERVERS, 11)
+    });
+    let timeout = leader.config().in_flight_timeout_ticks;
+    assert_eq!(to(&propose(&mut leader, 1), 1).len(), 1, "sent, and lost");
+    let mut heartbeats = 0;
+    for tick in 1..=timeout {
+        let sent = to(&leader.step(Input::Tick), 1);
+        if !sent.is_empty() {
+            assert!(
+                tick < timeout,
+                "the test needs no heartbeat at tick {timeout}"
+            );
+            // The follower answers the heartbeat: the first carries entry 1 (forced, at
+            // `next_index`, which a window of 1 does not advance on send), the second
+            // starts after it.
+            let (prev_log_index, entries) = shape(&sent[0]);
+            assert_eq!(prev_log_index + entries as u64, 1);
+            heartbeats += 1;
+            deliver(&mut leader, 1, replication::accept(2, 1));
+            assert_eq!(leader.match_index(1), Some(1));
+        }
+        if tick == timeout - 1 {
+            assert!(
+                to(&propose(&mut leader, 2), 1).is_empty(),
+                "before the timeout the stale count fills the window"
+            );
+        }
+    }
+    assert_eq!(heartbeats, 2, "heartbeats at ticks 2 and 4");
+    let ready = propose(&mut leader, 3);
+    let sent = to(&ready, 1);
+    assert_eq!(sent.len(), 1, "the timeout opened the window");
+    assert_eq!(shape(&sent[0]), (1, 2), "entries 2 and 3");
+    // The count starts again from this request: the next proposal waits for its reply.
+    assert!(to(&propose(&mut leader, 4), 1).is_empty());
+    let ready = deliver(&mut leader, 1, replication::accept(2, 3));
+    assert_eq!(shape(&to(&ready, 1)[0]), (3, 1));
+}
+
 /// Requests unanswered for `in_flight_timeout_ticks` are all presumed lost: the whole
 /// window opens again.
 // Reference: none (flow control)
@@ -416,6 +519,58 @@ fn install_snapshot_stays_one_at_a_time() {
         "one chunk outstanding is the window"
     );
     assert_eq!(to(&ready, 2).len(), 1, "the other follower is pipelined");
+}
+
+/// The AppendEntries that follows a completed InstallSnapshot asks the window too: with
+/// the chunk re-sent by a forced heartbeat still out, the first `done` reply leaves a
+/// window of 1 full, and the entries go on the second.
+// Reference: none (flow control; IS9 of docs/protocol.md moves next_index past the snapshot)
+#[test]
+fn the_send_after_a_snapshot_waits_while_a_forced_heartbeat_fills_the_window() {
+    let config = Config {
+        in_flight_timeout_ticks: 100,
+        ..Config::new(0, SERVERS, 11)
+    };
+    let mut leader = elected(restore(config, (2, 1), &[1]));
+    let term = leader.current_term();
+    deliver(&mut leader, 2, replication::accept(term, 3));
+    let rejection = Message::AppendEntriesReply {
+        term,
+        success: false,
+        match_index: 0,
+        conflict_index: 1,
+        conflict_term: None,
+    };
+    let ready = deliver(&mut leader, 1, rejection);
+    assert!(matches!(
+        to(&ready, 1)[..],
+        [Message::InstallSnapshot { done: true, .. }]
+    ));
+    assert!(matches!(
+        tick_to_heartbeat(&mut leader)[..],
+        [Message::InstallSnapshot { done: true, .. }]
+    ));
+    assert!(to(&propose(&mut leader, 1), 1).is_empty(), "full");
+    let installed = Message::InstallSnapshotReply {
+        term,
+        last_included_index: 2,
+        offset: 0,
+        done: true,
+    };
+    let ready = deliver(&mut leader, 1, installed.clone());
+    assert_eq!(leader.match_index(1), Some(2));
+    assert!(
+        to(&ready, 1).is_empty(),
+        "the heartbeat's copy is still out"
+    );
+    let ready = deliver(&mut leader, 1, installed);
+    let sent = to(&ready, 1);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        shape(&sent[0]),
+        (2, 2),
+        "entries 3 and 4, after the snapshot"
+    );
 }
 
 /// One client writing back to back over links much shorter than a tick, as on the

@@ -2,7 +2,7 @@
 //! nextIndex back-up (the Lab's XTerm/XIndex/XLen, `docs/protocol.md`).
 
 use super::message::{APPEND_ENTRIES_FIXED_BYTES, MAX_INDEX_OR_TERM};
-use super::role::RoleState;
+use super::role::{Progress, RoleState};
 use super::{Bytes, Core, Entry, Message, Role};
 
 impl Core {
@@ -49,14 +49,21 @@ impl Core {
         let RoleState::Leader(progress) = &self.state else {
             return;
         };
-        let (now, timeout) = (self.ticks, u64::from(self.config.in_flight_timeout_ticks));
-        let full = |j: usize| {
-            progress.in_flight[j].is_full(self.window(progress.next_index[j]), now, timeout)
-        };
-        let targets: Vec<usize> = self.peers().filter(|&j| force || !full(j)).collect();
+        let targets: Vec<usize> = self
+            .peers()
+            .filter(|&j| force || self.window_has_room(progress, j))
+            .collect();
         for peer in targets {
             self.send_append_entries(peer);
         }
+    }
+
+    /// Whether the window of requests outstanding to `peer` has room for one more (or has
+    /// timed out, [`InFlight::timed_out`](super::role::InFlight::timed_out)).
+    fn window_has_room(&self, progress: &Progress, peer: usize) -> bool {
+        let timeout = u64::from(self.config.in_flight_timeout_ticks);
+        let window = self.window(progress.next_index[peer]);
+        !progress.in_flight[peer].is_full(window, self.ticks, timeout)
     }
 
     /// How many requests may be outstanding to a follower whose `next_index` is
@@ -278,9 +285,29 @@ impl Core {
             // (pipelining): they fail it too, so the window starts empty again.
             progress.in_flight[from].count = 0;
         }
-        // Advancing the commit index tells every idle follower, `from` included.
-        if !self.advance_commit_index() && (!success || self.follower_is_behind(from)) {
+        // Advancing the commit index tells every follower whose window has room, `from`
+        // included. Otherwise the reply-driven send: `from` gets what it lacks (after a
+        // rejection, the entries from the backed-up `next_index`, rule L2) if the reply
+        // freed a slot. It asks the window like any non-forced send: the reply to one of
+        // `window + 1` requests (the window and a forced heartbeat, `InFlight::sent`)
+        // leaves it full, and sending anyway would keep `window + 1` requests in flight for
+        // as long as the follower stays behind. The request still out brings its own reply,
+        // and with it this send (if it is lost: the next heartbeat, which carries what the
+        // follower lacks, and after the in-flight timeout any send).
+        // A rejection emptied the window above, so the back-up always goes at once.
+        if !self.advance_commit_index()
+            && (!success || self.follower_is_behind(from))
+            && self.has_room(from)
+        {
             self.send_append_entries(from);
+        }
+    }
+
+    /// Whether this leader's window to `peer` has room ([`Self::window_has_room`]).
+    pub(super) fn has_room(&self, peer: usize) -> bool {
+        match &self.state {
+            RoleState::Leader(progress) => self.window_has_room(progress, peer),
+            _ => false,
         }
     }
 

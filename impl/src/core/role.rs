@@ -51,26 +51,30 @@ impl RoleState {
     }
 }
 
-/// The requests outstanding to one follower: how many, and when the last was sent.
+/// The requests outstanding to one follower: how many, and when the window last admitted
+/// one.
 ///
 /// Replies carry no request id, so the count is approximate by design: any reply (to an
 /// AppendEntries with entries, to a heartbeat, or to an InstallSnapshot chunk) releases one
 /// request, a rejection releases them all (it resets the pipeline: `next_index` backs up
 /// and the requests sent after it are presumed useless), and once
-/// `Config::in_flight_timeout_ticks` have passed since the last send all are presumed lost.
+/// `Config::in_flight_timeout_ticks` have passed since the window last admitted a request
+/// all are presumed lost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct InFlight {
     /// Requests sent and not yet answered: at most the window they were sent under, plus
     /// one heartbeat forced out with the window full ([`InFlight::sent`]).
     pub count: usize,
-    /// The tick count at which the last of them was sent.
-    pub last_sent: u64,
+    /// The tick at which the window last admitted a request (one sent while the count was
+    /// below the window); a heartbeat forced past a full window leaves it alone.
+    pub last_admitted: u64,
 }
 
 impl InFlight {
-    /// Whether the requests outstanding have timed out: `timeout` ticks since the last send.
+    /// Whether the requests outstanding have timed out: `timeout` ticks since the window
+    /// last admitted a request.
     pub fn timed_out(&self, now: u64, timeout: u64) -> bool {
-        now - self.last_sent >= timeout
+        now - self.last_admitted >= timeout
     }
 
     /// Whether a window of `window` requests is full (and has not timed out).
@@ -89,7 +93,9 @@ impl InFlight {
     /// then keeps that extra request in flight on every later reply, and with a window of 1
     /// (no optimistic `next_index`, rule L5 off) each one re-sends the entries outstanding:
     /// the pipelining rationale is to keep exactly `window` batches in flight, which a
-    /// count short by one breaks for as long as the follower stays busy.
+    /// count short by one breaks for as long as the follower stays busy. (For the same
+    /// reason the reply-driven send asks the window too: the reply to one of `window + 1`
+    /// requests leaves the window full.)
     ///
     /// The count stops at `window + 1`, one heartbeat past the window: heartbeats go out
     /// a heartbeat interval apart, in the runtime far longer than a round trip, so one
@@ -98,18 +104,30 @@ impl InFlight {
     /// follower is idle and the surplus reply finds it at zero). This
     /// bounds what heartbeats into a partition pile up when they come more often than
     /// `timeout` (the simulator's timings; with the runtime's, a heartbeat every 10 ticks
-    /// against 5, each heartbeat to a silent follower finds the rest timed out anyway). A
-    /// request or reply lost for good leaves the count one high until a rejection, or
-    /// `timeout` ticks without a send, clears it (the uncounted heartbeat used to absorb
-    /// such a loss, by the same miscount that opened the window early). None of this
-    /// touches safety: the count only delays or hastens a send, never decides what it
-    /// carries ([`Progress`]).
+    /// against 5, each heartbeat to a silent follower finds the rest timed out anyway).
+    ///
+    /// Only a request the window admits restarts the timeout clock; a heartbeat forced past
+    /// a full window does not. A request or reply lost for good leaves the count one high,
+    /// and if that fills the window, only forced heartbeats go out: were they to restart
+    /// the clock, heartbeats more frequent than `timeout` (the simulator's 3 ticks against
+    /// 5) would keep the stale count alive for good, each heartbeat's reply taking the
+    /// count back to the window, and the follower would get new entries only with the
+    /// heartbeats. As it is, `timeout` ticks after the last admitted request the count is
+    /// presumed stale and the window opens whatever the heartbeats did (a rejection clears
+    /// it sooner). A stale count that leaves room in a window of more than one only narrows
+    /// the pipeline, until a rejection, or `timeout` ticks in which the window admits
+    /// nothing, clears it (with the runtime's timings, any pause of 5 ticks: the next
+    /// heartbeat finds it timed out). None
+    /// of this touches safety: the count only delays or hastens a send, never decides what
+    /// it carries ([`Progress`]).
     pub fn sent(&mut self, window: usize, now: u64, timeout: u64) {
         if self.timed_out(now, timeout) {
             self.count = 0;
         }
+        if self.count < window {
+            self.last_admitted = now;
+        }
         self.count = (self.count + 1).min(window + 1);
-        self.last_sent = now;
     }
 
     /// A reply arrived: one request fewer is outstanding.

@@ -186,7 +186,12 @@ impl Core {
         }
         progress.match_index[from] = progress.match_index[from].max(last_included_index);
         progress.next_index[from] = progress.next_index[from].max(last_included_index + 1);
-        if !self.advance_commit_index() && self.follower_is_behind(from) {
+        // The reply-driven send asks the window, as after an AppendEntries reply: with a
+        // chunk re-sent by a forced heartbeat still out, the window stays full. (The next
+        // chunk above does not ask: the window for chunks is 1 and the reply that acknowledges
+        // a chunk sends the next one; the duplicate's reply names the offset already sent
+        // and sends nothing, so one chunk again is outstanding.)
+        if !self.advance_commit_index() && self.follower_is_behind(from) && self.has_room(from) {
             self.send_append_entries(from);
         }
     }
