@@ -24,7 +24,7 @@ use crate::sync::{lock, Arc, Condvar, Mutex};
 use super::error::panic_message;
 use super::event_loop::{take_all, EventLoop};
 use super::shared::End;
-use super::StopReason;
+use super::{Alive, StopReason};
 
 /// Turns one poll runs at most before it yields to the executor's other tasks (it wakes
 /// itself first, so it is polled again): a loop that always finds input must not starve the
@@ -111,6 +111,8 @@ pub struct LoopTask {
     event_loop: Option<Box<EventLoop>>,
     started: bool,
     timer: Option<Arc<Timer>>,
+    /// The task's unit of `Node::running_threads`, given back once the loop has ended.
+    alive: Option<Alive>,
 }
 
 impl std::fmt::Debug for LoopTask {
@@ -122,22 +124,37 @@ impl std::fmt::Debug for LoopTask {
 }
 
 impl LoopTask {
-    pub(crate) fn new(event_loop: EventLoop, timer: Option<Arc<Timer>>) -> Self {
+    pub(crate) fn new(event_loop: EventLoop, timer: Option<Arc<Timer>>, alive: Alive) -> Self {
         LoopTask {
             event_loop: Some(Box::new(event_loop)),
             started: false,
             timer,
+            alive: Some(alive),
         }
     }
 
-    /// Ends the loop (the same shut-down as a loop thread's) and lets the timer thread go.
+    /// Ends the loop (the same shut-down as a loop thread's), lets the timer thread go, and
+    /// only then stops counting in `Node::running_threads`.
+    ///
+    /// Closing drops what the loop owns (its network, its storage with `sync_on_loop`,
+    /// perhaps the state machine): their destructors are the embedding's code. A panic
+    /// there is caught, as a loop thread's panics end only that thread: unwinding out of
+    /// here would skip the timer's end (a thread left sleeping for good) and reach the
+    /// executor from `poll`, or from `drop` while a runtime shuts down.
     fn close(&mut self, end: End) {
         if let Some(event_loop) = self.event_loop.take() {
-            event_loop.close(end);
+            let id = event_loop.shared.id;
+            let closed =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| event_loop.close(end)));
+            if let Err(payload) = closed {
+                let message = panic_message(&*payload);
+                tracing::error!(id, %message, "panicked while the loop ended");
+            }
         }
         if let Some(timer) = &self.timer {
             timer.end();
         }
+        self.alive = None;
     }
 }
 

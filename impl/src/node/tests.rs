@@ -858,12 +858,23 @@ fn a_state_machine_applies_in_place_in_order_before_the_proposal_resolves() {
 
 /// A state machine that refuses a committed entry, or panics on it, stops the node: the
 /// proposal fails with the reason, the machine is told once, nothing after it is applied,
-/// and every thread ends.
+/// and every thread ends. The same with the loop as a task (then the timer thread ends
+/// too, and the panic stays inside the poll).
 #[test]
 fn a_state_machine_that_refuses_or_panics_stops_the_node() {
-    for (command, expect_panic) in [(&b"refuse"[..], false), (&b"panic"[..], true)] {
+    let cases = [(&b"refuse"[..], false), (&b"panic"[..], true)];
+    for (as_task, (command, expect_panic)) in [false, true]
+        .into_iter()
+        .flat_map(|as_task| cases.map(|case| (as_task, case)))
+    {
+        let runtime = as_task.then(multi_thread_runtime);
         let machine = Recorder::default();
-        let cluster = machine_cluster(1, |_| machine.clone());
+        let on_task = |config: &mut NodeConfig| {
+            if let Some(runtime) = &runtime {
+                on_runtime(runtime)(config);
+            }
+        };
+        let cluster = machine_cluster_with(1, on_task, |_| machine.clone());
         let node = cluster.nodes[0].clone();
         cluster.leader(&[0]);
         let before = node.propose(Bytes::from_static(b"ok")).unwrap();
@@ -1103,8 +1114,9 @@ fn loops_as_tasks_elect_and_apply_concurrent_writes() {
     let machines: Vec<Recorder> = (0..3).map(|_| Recorder::default()).collect();
     let cluster = machine_cluster_with(3, on_runtime(&runtime), |id| machines[id].clone());
     for node in &cluster.nodes {
-        // Timer, applier and storage worker; no loop thread.
-        assert_eq!(node.running_threads(), 3);
+        // The loop task (counted as the loop thread would be), the timer, the applier and
+        // the storage worker.
+        assert_eq!(node.running_threads(), 4);
     }
     let nodes = cluster.nodes.clone();
     let written: Vec<(u64, u64)> = runtime.block_on(async move {
@@ -1274,4 +1286,285 @@ fn a_state_machine_on_a_loop_task_is_refused_what_would_hang() {
         assert!(matches!(role, Ok(Role::Leader)), "{role:?}");
     }
     cluster.shutdown();
+}
+
+/// A spawner onto `runtime` that keeps each loop task's `JoinHandle` in `handles` (to see
+/// how the task ended).
+fn spawner_keeping_handles(
+    runtime: &tokio::runtime::Runtime,
+    handles: &Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+) -> LoopSpawner {
+    let runtime = runtime.handle().clone();
+    let handles = Arc::clone(handles);
+    LoopSpawner::new(move |task| handles.lock().unwrap().push(runtime.spawn(task)))
+}
+
+/// Waits (without a fixed sleep as the assertion) until `node` has no thread or loop task
+/// left running.
+fn all_ended_within(node: &Node, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while node.running_threads() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} threads or tasks still running",
+            node.running_threads()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A network whose destructor panics: the embedding's code, which a loop runs as it ends
+/// (it drops what it owns).
+struct PanicsOnDrop;
+
+impl Network for PanicsOnDrop {
+    fn send(&self, _to: usize, _message: Bytes) {}
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("injected panic in the network's destructor");
+    }
+}
+
+/// A panic while a loop task ends (in the destructor of what it releases) is the loop's
+/// own: the task completes instead of unwinding into its executor, and the timer thread
+/// still ends (it used to be told only after the close, which the panic skipped: it slept
+/// on for good and `running_threads` never reached 0).
+#[test]
+fn a_panic_as_a_loop_task_ends_leaves_no_thread_behind() {
+    let runtime = multi_thread_runtime();
+    let handles = Arc::new(Mutex::new(Vec::new()));
+    let mut config = config(0, 1);
+    config.spawn_loop = Some(spawner_keeping_handles(&runtime, &handles));
+    let (node, _applies) = Node::start(
+        config,
+        Box::new(MemoryStorage::new()),
+        Arc::new(PanicsOnDrop),
+    )
+    .unwrap();
+    node.shutdown();
+    let task = handles.lock().unwrap().pop().expect("the loop was spawned");
+    let ended =
+        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await });
+    assert!(
+        matches!(ended, Ok(Ok(()))),
+        "the loop task did not complete: {ended:?}"
+    );
+    all_ended_within(&node, Duration::from_secs(10));
+    assert!(node.status().shut_down);
+}
+
+/// A network whose destructor waits (at most 10 s) until the test opens `gate`: holds a
+/// loop in the very last step of its end, after its queues are closed.
+struct HeldOnDrop {
+    dropping: Arc<AtomicBool>,
+    gate: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl Network for HeldOnDrop {
+    fn send(&self, _to: usize, _message: Bytes) {}
+}
+
+impl Drop for HeldOnDrop {
+    fn drop(&mut self) {
+        self.dropping.store(true, Ordering::SeqCst);
+        let (open, opened) = &*self.gate;
+        let open = open.lock().unwrap();
+        let _ = opened
+            .wait_timeout_while(open, Duration::from_secs(10), |open| !*open)
+            .unwrap();
+    }
+}
+
+/// `running_threads` counts a loop task until it has ended, as it counts a loop thread: 0
+/// means the loop let go of everything it owns (here its storage, with `sync_on_loop`).
+/// The applier ends as soon as the loop closes its queue, before the loop has dropped its
+/// storage; with the task uncounted (and no timer thread: `auto_tick` off) the count read
+/// 0 while the storage was still held.
+#[test]
+fn running_threads_counts_a_loop_task_until_it_has_ended() {
+    let runtime = multi_thread_runtime();
+    let mut config = config(0, 1);
+    on_runtime(&runtime)(&mut config);
+    config.sync_on_loop = true;
+    config.auto_tick = false;
+    let alive = Arc::new(());
+    let storage = Hooked {
+        inner: MemoryStorage::new(),
+        hook: Arc::new(Hook::default()),
+        _alive: Arc::clone(&alive),
+    };
+    let dropping = Arc::new(AtomicBool::new(false));
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let network = HeldOnDrop {
+        dropping: Arc::clone(&dropping),
+        gate: Arc::clone(&gate),
+    };
+    let (node, _applies) = Node::start(config, Box::new(storage), Arc::new(network)).unwrap();
+    // The loop task and the applier (no storage worker, no timer).
+    assert_eq!(node.running_threads(), 2);
+    node.shutdown();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dropping.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the loop did not reach its end");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The loop is held in its network's destructor, its storage not yet dropped: it is
+    // still running, whatever the applier does meanwhile (told to end before this, it
+    // has all of this window to do so). The window only gives a wrong count time to show.
+    let window = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < window {
+        assert!(
+            node.running_threads() > 0,
+            "the count reached 0 while the loop task still held its storage"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(Arc::strong_count(&alive), 2, "storage released early");
+    assert_eq!(node.running_threads(), 1, "the applier has not ended");
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
+    all_ended_within(&node, Duration::from_secs(10));
+    assert_eq!(Arc::strong_count(&alive), 1, "storage not released");
+}
+
+/// An executor that drops a loop task with waiters outstanding resolves every one of them
+/// with `LoopDropped`, none hangs: a write and a proposal accepted but not yet durable
+/// (the sync is held), and the apply stream, which ends with `Applied::Stopped`. Every
+/// thread ends once the held sync returns.
+#[test]
+fn a_dropped_loop_task_resolves_every_waiter() {
+    let runtime = multi_thread_runtime();
+    let cluster = cluster(1, on_runtime(&runtime));
+    let node = cluster.nodes[0].clone();
+    cluster.leader(&[0]);
+    cluster.settled(0);
+    cluster.hooks[0].set_closed(true);
+    let write = node.write(Bytes::from_static(b"w"));
+    let proposal = node.propose(Bytes::from_static(b"p")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(proposal.wait());
+    });
+    drop(runtime);
+    let dropped = |reason: &StopReason| matches!(reason, StopReason::LoopDropped);
+    match wait_within(write) {
+        Err(WriteError::Failed(ProposalError::Stopped(reason))) if dropped(&reason) => {}
+        other => panic!("the write: {other:?}"),
+    }
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Err(ProposalError::Stopped(reason))) if dropped(&reason) => {}
+        other => panic!("the proposal: {other:?}"),
+    }
+    let applies = &cluster.applies[0];
+    loop {
+        match applies.recv_timeout(Duration::from_secs(10)) {
+            Ok(Some(Applied::Entry { .. })) => continue,
+            Ok(Some(Applied::Stopped(reason))) if dropped(&reason) => break,
+            other => panic!("the apply stream: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        applies.recv_timeout(Duration::from_secs(10)),
+        Err(())
+    ));
+    cluster.hooks[0].set_closed(false);
+    all_ended_within(&node, Duration::from_secs(10));
+}
+
+/// A state machine that records, as it applies, whether each of two nodes reads as "on its
+/// loop" (`Shared::on_loop`, the marker behind the `OnNodeThread` refusals).
+struct Marks {
+    me: usize,
+    nodes: [Arc<OnceLock<Node>>; 2],
+    seen: Arc<Mutex<Vec<(usize, bool, bool)>>>,
+}
+
+impl StateMachine for Marks {
+    fn apply(&mut self, _index: u64, _term: u64, _command: Bytes) -> Result<(), ApplyError> {
+        if let (Some(a), Some(b)) = (self.nodes[0].get(), self.nodes[1].get()) {
+            let marks = (self.me, a.shared().on_loop(), b.shared().on_loop());
+            self.seen.lock().unwrap().push(marks);
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, _index: u64, _term: u64, _data: Arc<Vec<u8>>) -> Result<(), ApplyError> {
+        Ok(())
+    }
+}
+
+/// Two nodes' loop tasks and a client share one thread (a current-thread runtime): the
+/// marker is set only while a node's own loop is polled. Inside node A's apply, A is on its
+/// loop and B is not (and the other way round); in the client, between the polls, neither.
+#[test]
+fn the_loop_marker_stays_with_its_poll_on_a_shared_thread() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let slots = [Arc::new(OnceLock::new()), Arc::new(OnceLock::new())];
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let clusters: Vec<Cluster> = (0..2)
+        .map(|me| {
+            machine_cluster_with(1, on_runtime(&runtime), |_| Marks {
+                me,
+                nodes: slots.clone(),
+                seen: Arc::clone(&seen),
+            })
+        })
+        .collect();
+    let nodes: Vec<Node> = clusters.iter().map(|c| c.nodes[0].clone()).collect();
+    for (slot, node) in slots.iter().zip(&nodes) {
+        let _ = slot.set(node.clone());
+    }
+    let on_loop =
+        |nodes: &[Node]| -> Vec<bool> { nodes.iter().map(|n| n.shared().on_loop()).collect() };
+    runtime.block_on(async {
+        for node in &nodes {
+            leader_of(std::slice::from_ref(node)).await;
+        }
+        for i in 0..10 {
+            for node in &nodes {
+                let written = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    node.write(Bytes::from(format!("m{i}"))),
+                )
+                .await
+                .expect("a write neither resolved nor failed within 10 s");
+                assert!(written.is_ok(), "{written:?}");
+                assert_eq!(
+                    on_loop(&nodes),
+                    [false, false],
+                    "the marker leaked out of a poll"
+                );
+            }
+        }
+    });
+    let seen = seen.lock().unwrap();
+    for me in 0..2 {
+        let mine: Vec<_> = seen.iter().filter(|s| s.0 == me).collect();
+        assert!(mine.len() >= 10, "node {me} applied {} writes", mine.len());
+        for &&(_, a, b) in &mine {
+            assert_eq!(
+                [a, b],
+                [me == 0, me == 1],
+                "node {me}'s apply saw the wrong marker"
+            );
+        }
+    }
+    drop(seen);
+    for cluster in &clusters {
+        cluster.shutdown();
+    }
+    runtime.block_on(async {
+        for node in &nodes {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while node.running_threads() > 0 {
+                assert!(Instant::now() < deadline, "threads still running");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    });
 }
