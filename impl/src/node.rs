@@ -40,7 +40,8 @@
 //! A storage write or sync that fails or panics, or a committed entry the service cannot
 //! take, stops the node: the loop exits, every thread ends, pending proposals fail with
 //! `Stopped`, and the apply stream ends with [`Applied::Stopped`]. [`Node::shutdown`] (also
-//! run when the last handle is dropped) stops and joins every thread; it never panics.
+//! run when the last handle is dropped) stops and joins every thread (with the loop as a
+//! task it only requests the stop, see there); it never panics.
 
 mod applier;
 mod config;

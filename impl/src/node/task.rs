@@ -87,7 +87,8 @@ pub struct LoopSpawner(std::sync::Arc<dyn Fn(LoopTask) + Send + Sync>);
 
 impl LoopSpawner {
     /// A spawner that hands each loop to `spawn` (which must run it to completion: a
-    /// dropped task stops its node with [`StopReason::LoopDropped`]).
+    /// dropped task stops its node with [`StopReason::LoopDropped`], unless a stop was
+    /// requested already: a `shutdown` then completes as one).
     pub fn new(spawn: impl Fn(LoopTask) + Send + Sync + 'static) -> Self {
         LoopSpawner(std::sync::Arc::new(spawn))
     }
@@ -205,9 +206,17 @@ impl Drop for LoopTask {
     fn drop(&mut self) {
         // Dropped unfinished (the executor shut down): the node must not look alive with
         // nothing stepping it, so it stops as a loop that ended would, and every waiter
-        // hears of it.
-        if self.event_loop.is_some() {
-            self.close(End::Stopped(StopReason::LoopDropped));
+        // hears of it. A stop already requested and not yet seen by the loop (a
+        // `shutdown()` right before the runtime's drop, a worker's failure) is how it
+        // ends, as its next poll would have ended it (the first request wins, as in
+        // `Shared::request_stop`): a shutdown must not read as a failure, nor a storage
+        // failure as a dropped task.
+        if let Some(event_loop) = &self.event_loop {
+            let end = event_loop
+                .shared
+                .end()
+                .unwrap_or(End::Stopped(StopReason::LoopDropped));
+            self.close(end);
         }
     }
 }

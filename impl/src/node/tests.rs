@@ -1329,8 +1329,8 @@ impl Drop for PanicsOnDrop {
 
 /// A panic while a loop task ends (in the destructor of what it releases) is the loop's
 /// own: the task completes instead of unwinding into its executor, and the timer thread
-/// still ends (it used to be told only after the close, which the panic skipped: it slept
-/// on for good and `running_threads` never reached 0).
+/// still ends (it is told after the close: were the panic to skip that, it would sleep on
+/// for good and `running_threads` would never reach 0).
 #[test]
 fn a_panic_as_a_loop_task_ends_leaves_no_thread_behind() {
     let runtime = multi_thread_runtime();
@@ -1380,8 +1380,8 @@ impl Drop for HeldOnDrop {
 /// `running_threads` counts a loop task until it has ended, as it counts a loop thread: 0
 /// means the loop let go of everything it owns (here its storage, with `sync_on_loop`).
 /// The applier ends as soon as the loop closes its queue, before the loop has dropped its
-/// storage; with the task uncounted (and no timer thread: `auto_tick` off) the count read
-/// 0 while the storage was still held.
+/// storage: were the task uncounted (and without a timer thread: `auto_tick` off), the
+/// count would read 0 while the storage is still held.
 #[test]
 fn running_threads_counts_a_loop_task_until_it_has_ended() {
     let runtime = multi_thread_runtime();
@@ -1567,4 +1567,95 @@ fn the_loop_marker_stays_with_its_poll_on_a_shared_thread() {
             }
         }
     });
+}
+
+/// A shutdown that the executor completes by dropping the loop task (the common
+/// `node.shutdown(); drop(runtime)`, or a runtime that ends with `main`) is a shutdown, not
+/// a failure: the task's end is the one requested first. Were it `LoopDropped`, the node
+/// would read as stopped on an error and its state machine would be told `stopped`, which
+/// a shutdown never does. (A current-thread runtime polls its tasks only
+/// inside `block_on`, so the stop is surely still unseen when the runtime is dropped.)
+#[test]
+fn a_shutdown_completed_by_dropping_the_loop_task_is_a_shutdown() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let machine = Recorder::default();
+    let cluster = machine_cluster_with(1, on_runtime(&runtime), |_| machine.clone());
+    let node = cluster.nodes[0].clone();
+    let written = runtime.block_on(async {
+        leader_of(std::slice::from_ref(&node)).await;
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            node.write(Bytes::from_static(b"a")),
+        )
+        .await
+        .expect("a write neither resolved nor failed within 10 s")
+    });
+    assert!(written.is_ok(), "{written:?}");
+    node.shutdown();
+    drop(runtime);
+    let status = node.status();
+    assert!(status.shut_down, "{status:?}");
+    assert!(status.stopped.is_none(), "{status:?}");
+    assert!(node.stop_reason().is_none(), "{:?}", node.stop_reason());
+    assert!(matches!(
+        node.propose(Bytes::from_static(b"after")),
+        Err(ProposeError::Shutdown)
+    ));
+    all_ended_within(&node, Duration::from_secs(10));
+    assert!(
+        machine.stopped.lock().unwrap().is_empty(),
+        "a shutdown is not a stop"
+    );
+}
+
+/// An executor that drops a loop task after a worker reported a failure (not yet seen by
+/// the loop) ends the node with that failure, the first stop requested, not with
+/// `LoopDropped`.
+#[test]
+fn a_dropped_loop_task_keeps_a_failure_already_reported() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let cluster = cluster(1, on_runtime(&runtime));
+    let node = cluster.nodes[0].clone();
+    runtime.block_on(leader_of(std::slice::from_ref(&node)));
+    cluster.settled(0);
+    // The next sync is held, then fails on the storage worker, which reports it to the
+    // loop; the loop, a task of a runtime nobody drives by then, does not see it before
+    // the drop.
+    let hook = &cluster.hooks[0];
+    hook.fail_sync.store(true, Ordering::SeqCst);
+    hook.set_closed(true);
+    let write = runtime.block_on(async {
+        let write = node.write(Bytes::from_static(b"w"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while node.status().storage_queue == 0 {
+            assert!(Instant::now() < deadline, "the write was not issued");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        write
+    });
+    hook.set_closed(false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node.stop_reason().is_none() {
+        assert!(Instant::now() < deadline, "the failure was not reported");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    drop(runtime);
+    assert!(
+        matches!(node.stop_reason(), Some(StopReason::Storage(_))),
+        "{:?}",
+        node.stop_reason()
+    );
+    assert!(matches!(
+        wait_within(write),
+        Err(WriteError::Failed(ProposalError::Stopped(
+            StopReason::Storage(_)
+        )))
+    ));
+    all_ended_within(&node, Duration::from_secs(10));
 }
