@@ -1630,14 +1630,13 @@ fn a_dropped_loop_task_keeps_a_failure_already_reported() {
     let hook = &cluster.hooks[0];
     hook.fail_sync.store(true, Ordering::SeqCst);
     hook.set_closed(true);
-    let write = runtime.block_on(async {
-        let write = node.write(Bytes::from_static(b"w"));
+    let write = node.write(Bytes::from_static(b"w"));
+    runtime.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(10);
         while node.status().storage_queue == 0 {
             assert!(Instant::now() < deadline, "the write was not issued");
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        write
     });
     hook.set_closed(false);
     let deadline = Instant::now() + Duration::from_secs(10);
