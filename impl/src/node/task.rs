@@ -241,7 +241,7 @@ fn poll_inbox(event_loop: &EventLoop, waker: &Waker) -> Option<super::shared::In
 }
 
 /// Wakes a loop task when its next tick is due: a thread per node that sleeps until the
-/// deadline the task gave it.
+/// deadline the task gave it (with its waker, held until then).
 pub(crate) struct Timer {
     state: Mutex<TimerState>,
     changed: Condvar,
@@ -302,7 +302,14 @@ impl Timer {
                     let now = Instant::now();
                     if now >= deadline {
                         state.deadline = None;
-                        let waker = state.waker.clone();
+                        // Taken, not cloned: the timer holds the task only while armed. An
+                        // executor that abandons its tasks without dropping them (they
+                        // live in their wakers) then frees the task once the inbox's
+                        // waker goes too (a shutdown's wake), and the task's drop ends the
+                        // node; a waker kept here would keep it, and every thread of the
+                        // node, alive for good. The task gives it again when it next
+                        // parks (`arm`).
+                        let waker = state.waker.take();
                         drop(state);
                         if let Some(waker) = waker {
                             waker.wake();

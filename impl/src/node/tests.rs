@@ -1658,3 +1658,93 @@ fn a_dropped_loop_task_keeps_a_failure_already_reported() {
     ));
     all_ended_within(&node, Duration::from_secs(10));
 }
+
+/// A minimal executor whose tasks live in their wakers, as `futures`' thread pool keeps
+/// them: stopping it ends its thread and drops its queue, not the tasks parked elsewhere; a
+/// task is freed once the last of its wakers goes.
+struct WakerOwnedExecutor {
+    queue: std::sync::mpsc::Sender<Arc<OwnedTask>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+type BoxedTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+struct OwnedTask {
+    future: Mutex<Option<BoxedTask>>,
+    queue: std::sync::mpsc::Sender<Arc<OwnedTask>>,
+}
+
+impl std::task::Wake for OwnedTask {
+    fn wake(self: Arc<Self>) {
+        // Once the executor has stopped the send fails and this reference is dropped.
+        let _ = self.queue.clone().send(self);
+    }
+}
+
+impl WakerOwnedExecutor {
+    fn start() -> Self {
+        let (queue, tasks) = std::sync::mpsc::channel::<Arc<OwnedTask>>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                let Ok(task) = tasks.recv_timeout(Duration::from_millis(5)) else {
+                    continue;
+                };
+                let waker = std::task::Waker::from(Arc::clone(&task));
+                let mut cx = std::task::Context::from_waker(&waker);
+                let mut slot = task.future.lock().unwrap();
+                if let Some(future) = slot.as_mut() {
+                    if future.as_mut().poll(&mut cx).is_ready() {
+                        *slot = None;
+                    }
+                }
+            }
+        });
+        WakerOwnedExecutor {
+            queue,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn spawner(&self) -> LoopSpawner {
+        let queue = Mutex::new(self.queue.clone());
+        LoopSpawner::new(move |task| {
+            let queue = queue.lock().unwrap().clone();
+            let task = Arc::new(OwnedTask {
+                future: Mutex::new(Some(Box::pin(task))),
+                queue: queue.clone(),
+            });
+            let _ = queue.send(task);
+        })
+    }
+
+    /// Ends the executor's thread; the tasks it holds in its queue are dropped, the others
+    /// live on in their wakers.
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
+/// On an executor that stopped without dropping its tasks (they live in their wakers), a
+/// node shut down afterwards still ends: the timer thread holds the task's waker only
+/// while armed, so once the shutdown's wake is gone nothing keeps the task, which is
+/// dropped, and ends as the shutdown requested. A timer that kept its waker after firing
+/// would keep the task, and with it every thread of the node, alive for good.
+#[test]
+fn a_loop_task_abandoned_by_its_executor_ends_at_shutdown() {
+    let executor = WakerOwnedExecutor::start();
+    let spawner = executor.spawner();
+    let cluster = cluster(1, move |config| config.spawn_loop = Some(spawner.clone()));
+    let node = cluster.nodes[0].clone();
+    cluster.leader(&[0]);
+    executor.stop();
+    node.shutdown();
+    all_ended_within(&node, Duration::from_secs(10));
+    assert!(node.status().shut_down, "{:?}", node.status());
+}
