@@ -139,9 +139,10 @@ impl LoopTask {
     ///
     /// Closing drops what the loop owns (its network, its storage with `sync_on_loop`,
     /// perhaps the state machine): their destructors are the embedding's code. A panic
-    /// there is caught, as a loop thread's panics end only that thread: unwinding out of
-    /// here would skip the timer's end (a thread left sleeping for good) and reach the
-    /// executor from `poll`, or from `drop` while a runtime shuts down.
+    /// there is caught and logged (on a loop thread it would end just that thread, whose
+    /// count is given back): unwinding out of here would skip the timer's end (a thread
+    /// left sleeping for good) and reach the executor from `poll`, or from `drop` while a
+    /// runtime shuts down.
     fn close(&mut self, end: End) {
         if let Some(event_loop) = self.event_loop.take() {
             let id = event_loop.shared.id;
