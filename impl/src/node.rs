@@ -40,7 +40,8 @@
 //! A storage write or sync that fails or panics, or a committed entry the service cannot
 //! take, stops the node: the loop exits, every thread ends, pending proposals fail with
 //! `Stopped`, and the apply stream ends with [`Applied::Stopped`]. [`Node::shutdown`] (also
-//! run when the last handle is dropped) stops and joins every thread; it never panics.
+//! run when the last handle is dropped) stops and joins every thread (with the loop as a
+//! task it only requests the stop, see there); it never panics.
 
 mod applier;
 mod config;
@@ -308,7 +309,10 @@ impl Node {
                     ));
                     timer
                 });
-                Some((spawner.clone(), LoopTask::new(event_loop, timer)))
+                // Counted as the loop thread would be: `running_threads` reaches 0 only
+                // once the task has ended too (its storage, with `sync_on_loop`, released).
+                let alive = Alive::new(&live);
+                Some((spawner.clone(), LoopTask::new(event_loop, timer, alive)))
             }
         };
         if let Some((storage_queue, storage)) = worker {
@@ -579,16 +583,18 @@ impl Node {
     /// wait for the very thread that calls): the threads end right after, and a later
     /// `shutdown` from another thread joins them. With the loop as a task
     /// ([`NodeConfig::spawn_loop`]) it always only requests the stop: the task ends when
-    /// its executor next polls it, and the node's threads right after
-    /// ([`Node::running_threads`] tells when).
+    /// its executor next polls it, and the node's threads with it; [`Node::running_threads`]
+    /// reads 0 once all of them have (the storage worker has then finished the writes it
+    /// was given, and everything the node owned is released).
     pub fn shutdown(&self) {
         self.handle.shutdown();
     }
 
     /// Threads of this node that have not ended yet (3 while it runs, 2 with
     /// `NodeConfig::sync_on_loop`; 0 once it has stopped or shut down and every thread has
-    /// returned). With `NodeConfig::spawn_loop` the loop is a task, not a thread, and the
-    /// timer thread takes its place in the count (none with `auto_tick` off).
+    /// returned). With `NodeConfig::spawn_loop` the loop is a task, not a thread: it counts
+    /// as the loop thread would, until it has ended and released what it owns, and its
+    /// timer thread adds one (none with `auto_tick` off).
     pub fn running_threads(&self) -> usize {
         self.handle.live.load(Ordering::SeqCst)
     }
@@ -634,20 +640,31 @@ fn admit(shared: &Shared, command: &Bytes) -> Result<PendingToken, ProposeError>
     Ok(PendingToken(std::sync::Arc::clone(&shared.pending)))
 }
 
+/// One unit of [`Node::running_threads`]: counted from its creation until dropped. A thread
+/// of the node holds one for its whole body; a loop task holds one until it has ended,
+/// everything it owns (network, storage on the loop) released.
+pub(crate) struct Alive(std::sync::Arc<AtomicUsize>);
+
+impl Alive {
+    fn new(live: &std::sync::Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, Ordering::SeqCst);
+        Alive(std::sync::Arc::clone(live))
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Spawns `body` on a thread counted in `live` until it returns.
 fn spawn(
     live: &std::sync::Arc<AtomicUsize>,
     name: String,
     body: impl FnOnce() + Send + 'static,
 ) -> thread::JoinHandle<()> {
-    struct Alive(std::sync::Arc<AtomicUsize>);
-    impl Drop for Alive {
-        fn drop(&mut self) {
-            self.0.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-    live.fetch_add(1, Ordering::SeqCst);
-    let alive = Alive(std::sync::Arc::clone(live));
+    let alive = Alive::new(live);
     let run = move || {
         let _alive = alive;
         body();

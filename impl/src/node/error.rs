@@ -40,7 +40,8 @@ pub enum StopReason {
         message: String,
     },
     /// The event loop, run as a task ([`LoopSpawner`](super::LoopSpawner)), was dropped
-    /// unfinished by its executor (the runtime shut down): nothing steps the core any more.
+    /// unfinished by its executor (the runtime shut down) with no stop requested before:
+    /// nothing steps the core any more.
     #[error("event loop task dropped by its executor before it ended")]
     LoopDropped,
 }

@@ -8,7 +8,8 @@
 //! loop, right after the entries are known committed and durable (it never blocks, so the
 //! loop never queues these applies for the node's applier thread). Entries reach it once
 //! each, in index order, and a [`Proposal`] resolves only after its entry was applied.
-//! [`StateMachine::stopped`] is called on the applier thread, as the node ends.
+//! [`StateMachine::stopped`] is called as the node ends: where the failing apply ran (the
+//! event loop) when the machine itself failed, on the applier thread otherwise.
 //!
 //! Because it may run on the event loop, an apply that blocks (disk, network, a lock held
 //! elsewhere) delays heartbeats and votes: such a service should read [`Applies`] on a

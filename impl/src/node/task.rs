@@ -24,7 +24,7 @@ use crate::sync::{lock, Arc, Condvar, Mutex};
 use super::error::panic_message;
 use super::event_loop::{take_all, EventLoop};
 use super::shared::End;
-use super::StopReason;
+use super::{Alive, StopReason};
 
 /// Turns one poll runs at most before it yields to the executor's other tasks (it wakes
 /// itself first, so it is polled again): a loop that always finds input must not starve the
@@ -87,7 +87,8 @@ pub struct LoopSpawner(std::sync::Arc<dyn Fn(LoopTask) + Send + Sync>);
 
 impl LoopSpawner {
     /// A spawner that hands each loop to `spawn` (which must run it to completion: a
-    /// dropped task stops its node with [`StopReason::LoopDropped`]).
+    /// dropped task stops its node with [`StopReason::LoopDropped`], unless a stop was
+    /// requested already: a `shutdown` then completes as one).
     pub fn new(spawn: impl Fn(LoopTask) + Send + Sync + 'static) -> Self {
         LoopSpawner(std::sync::Arc::new(spawn))
     }
@@ -111,6 +112,8 @@ pub struct LoopTask {
     event_loop: Option<Box<EventLoop>>,
     started: bool,
     timer: Option<Arc<Timer>>,
+    /// The task's unit of `Node::running_threads`, given back once the loop has ended.
+    alive: Option<Alive>,
 }
 
 impl std::fmt::Debug for LoopTask {
@@ -122,22 +125,38 @@ impl std::fmt::Debug for LoopTask {
 }
 
 impl LoopTask {
-    pub(crate) fn new(event_loop: EventLoop, timer: Option<Arc<Timer>>) -> Self {
+    pub(crate) fn new(event_loop: EventLoop, timer: Option<Arc<Timer>>, alive: Alive) -> Self {
         LoopTask {
             event_loop: Some(Box::new(event_loop)),
             started: false,
             timer,
+            alive: Some(alive),
         }
     }
 
-    /// Ends the loop (the same shut-down as a loop thread's) and lets the timer thread go.
+    /// Ends the loop (the same shut-down as a loop thread's), lets the timer thread go, and
+    /// only then stops counting in `Node::running_threads`.
+    ///
+    /// Closing drops what the loop owns (its network, its storage with `sync_on_loop`,
+    /// perhaps the state machine): their destructors are the embedding's code. A panic
+    /// there is caught and logged (on a loop thread it would end just that thread, whose
+    /// count is given back): unwinding out of here would skip the timer's end (a thread
+    /// left sleeping for good) and reach the executor from `poll`, or from `drop` while a
+    /// runtime shuts down.
     fn close(&mut self, end: End) {
         if let Some(event_loop) = self.event_loop.take() {
-            event_loop.close(end);
+            let id = event_loop.shared.id;
+            let closed =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| event_loop.close(end)));
+            if let Err(payload) = closed {
+                let message = panic_message(&*payload);
+                tracing::error!(id, %message, "panicked while the loop ended");
+            }
         }
         if let Some(timer) = &self.timer {
             timer.end();
         }
+        self.alive = None;
     }
 }
 
@@ -188,9 +207,17 @@ impl Drop for LoopTask {
     fn drop(&mut self) {
         // Dropped unfinished (the executor shut down): the node must not look alive with
         // nothing stepping it, so it stops as a loop that ended would, and every waiter
-        // hears of it.
-        if self.event_loop.is_some() {
-            self.close(End::Stopped(StopReason::LoopDropped));
+        // hears of it. A stop already requested and not yet seen by the loop (a
+        // `shutdown()` right before the runtime's drop, a worker's failure) is how it
+        // ends, as its next poll would have ended it (the first request wins, as in
+        // `Shared::request_stop`): a shutdown must not read as a failure, nor a storage
+        // failure as a dropped task.
+        if let Some(event_loop) = &self.event_loop {
+            let end = event_loop
+                .shared
+                .end()
+                .unwrap_or(End::Stopped(StopReason::LoopDropped));
+            self.close(end);
         }
     }
 }
@@ -215,7 +242,7 @@ fn poll_inbox(event_loop: &EventLoop, waker: &Waker) -> Option<super::shared::In
 }
 
 /// Wakes a loop task when its next tick is due: a thread per node that sleeps until the
-/// deadline the task gave it.
+/// deadline the task gave it (with its waker, held until then).
 pub(crate) struct Timer {
     state: Mutex<TimerState>,
     changed: Condvar,
@@ -276,7 +303,14 @@ impl Timer {
                     let now = Instant::now();
                     if now >= deadline {
                         state.deadline = None;
-                        let waker = state.waker.clone();
+                        // Taken, not cloned: the timer holds the task only while armed. An
+                        // executor that abandons its tasks without dropping them (they
+                        // live in their wakers) then frees the task once the inbox's
+                        // waker goes too (a shutdown's wake), and the task's drop ends the
+                        // node; a waker kept here would keep it, and every thread of the
+                        // node, alive for good. The task gives it again when it next
+                        // parks (`arm`).
+                        let waker = state.waker.take();
                         drop(state);
                         if let Some(waker) = waker {
                             waker.wake();

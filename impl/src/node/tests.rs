@@ -858,12 +858,23 @@ fn a_state_machine_applies_in_place_in_order_before_the_proposal_resolves() {
 
 /// A state machine that refuses a committed entry, or panics on it, stops the node: the
 /// proposal fails with the reason, the machine is told once, nothing after it is applied,
-/// and every thread ends.
+/// and every thread ends. The same with the loop as a task (then the timer thread ends
+/// too, and the panic stays inside the poll).
 #[test]
 fn a_state_machine_that_refuses_or_panics_stops_the_node() {
-    for (command, expect_panic) in [(&b"refuse"[..], false), (&b"panic"[..], true)] {
+    let cases = [(&b"refuse"[..], false), (&b"panic"[..], true)];
+    for (as_task, (command, expect_panic)) in [false, true]
+        .into_iter()
+        .flat_map(|as_task| cases.map(|case| (as_task, case)))
+    {
+        let runtime = as_task.then(multi_thread_runtime);
         let machine = Recorder::default();
-        let cluster = machine_cluster(1, |_| machine.clone());
+        let on_task = |config: &mut NodeConfig| {
+            if let Some(runtime) = &runtime {
+                on_runtime(runtime)(config);
+            }
+        };
+        let cluster = machine_cluster_with(1, on_task, |_| machine.clone());
         let node = cluster.nodes[0].clone();
         cluster.leader(&[0]);
         let before = node.propose(Bytes::from_static(b"ok")).unwrap();
@@ -1103,8 +1114,9 @@ fn loops_as_tasks_elect_and_apply_concurrent_writes() {
     let machines: Vec<Recorder> = (0..3).map(|_| Recorder::default()).collect();
     let cluster = machine_cluster_with(3, on_runtime(&runtime), |id| machines[id].clone());
     for node in &cluster.nodes {
-        // Timer, applier and storage worker; no loop thread.
-        assert_eq!(node.running_threads(), 3);
+        // The loop task (counted as the loop thread would be), the timer, the applier and
+        // the storage worker.
+        assert_eq!(node.running_threads(), 4);
     }
     let nodes = cluster.nodes.clone();
     let written: Vec<(u64, u64)> = runtime.block_on(async move {
@@ -1274,4 +1286,465 @@ fn a_state_machine_on_a_loop_task_is_refused_what_would_hang() {
         assert!(matches!(role, Ok(Role::Leader)), "{role:?}");
     }
     cluster.shutdown();
+}
+
+/// A spawner onto `runtime` that keeps each loop task's `JoinHandle` in `handles` (to see
+/// how the task ended).
+fn spawner_keeping_handles(
+    runtime: &tokio::runtime::Runtime,
+    handles: &Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+) -> LoopSpawner {
+    let runtime = runtime.handle().clone();
+    let handles = Arc::clone(handles);
+    LoopSpawner::new(move |task| handles.lock().unwrap().push(runtime.spawn(task)))
+}
+
+/// Waits (without a fixed sleep as the assertion) until `node` has no thread or loop task
+/// left running.
+fn all_ended_within(node: &Node, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while node.running_threads() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} threads or tasks still running",
+            node.running_threads()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A network whose destructor panics: the embedding's code, which a loop runs as it ends
+/// (it drops what it owns).
+struct PanicsOnDrop;
+
+impl Network for PanicsOnDrop {
+    fn send(&self, _to: usize, _message: Bytes) {}
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("injected panic in the network's destructor");
+    }
+}
+
+/// A panic while a loop task ends (in the destructor of what it releases) is the loop's
+/// own: the task completes instead of unwinding into its executor, and the timer thread
+/// still ends (it is told after the close: were the panic to skip that, it would sleep on
+/// for good and `running_threads` would never reach 0).
+#[test]
+fn a_panic_as_a_loop_task_ends_leaves_no_thread_behind() {
+    let runtime = multi_thread_runtime();
+    let handles = Arc::new(Mutex::new(Vec::new()));
+    let mut config = config(0, 1);
+    config.spawn_loop = Some(spawner_keeping_handles(&runtime, &handles));
+    let (node, _applies) = Node::start(
+        config,
+        Box::new(MemoryStorage::new()),
+        Arc::new(PanicsOnDrop),
+    )
+    .unwrap();
+    node.shutdown();
+    let task = handles.lock().unwrap().pop().expect("the loop was spawned");
+    let ended =
+        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await });
+    assert!(
+        matches!(ended, Ok(Ok(()))),
+        "the loop task did not complete: {ended:?}"
+    );
+    all_ended_within(&node, Duration::from_secs(10));
+    assert!(node.status().shut_down);
+}
+
+/// A network whose destructor waits (at most 10 s) until the test opens `gate`: holds a
+/// loop in the very last step of its end, after its queues are closed.
+struct HeldOnDrop {
+    dropping: Arc<AtomicBool>,
+    gate: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl Network for HeldOnDrop {
+    fn send(&self, _to: usize, _message: Bytes) {}
+}
+
+impl Drop for HeldOnDrop {
+    fn drop(&mut self) {
+        self.dropping.store(true, Ordering::SeqCst);
+        let (open, opened) = &*self.gate;
+        let open = open.lock().unwrap();
+        let _ = opened
+            .wait_timeout_while(open, Duration::from_secs(10), |open| !*open)
+            .unwrap();
+    }
+}
+
+/// `running_threads` counts a loop task until it has ended, as it counts a loop thread: 0
+/// means the loop let go of everything it owns (here its storage, with `sync_on_loop`).
+/// The applier ends as soon as the loop closes its queue, before the loop has dropped its
+/// storage: were the task uncounted (and without a timer thread: `auto_tick` off), the
+/// count would read 0 while the storage is still held.
+#[test]
+fn running_threads_counts_a_loop_task_until_it_has_ended() {
+    let runtime = multi_thread_runtime();
+    let mut config = config(0, 1);
+    on_runtime(&runtime)(&mut config);
+    config.sync_on_loop = true;
+    config.auto_tick = false;
+    let alive = Arc::new(());
+    let storage = Hooked {
+        inner: MemoryStorage::new(),
+        hook: Arc::new(Hook::default()),
+        _alive: Arc::clone(&alive),
+    };
+    let dropping = Arc::new(AtomicBool::new(false));
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let network = HeldOnDrop {
+        dropping: Arc::clone(&dropping),
+        gate: Arc::clone(&gate),
+    };
+    let (node, _applies) = Node::start(config, Box::new(storage), Arc::new(network)).unwrap();
+    // The loop task and the applier (no storage worker, no timer).
+    assert_eq!(node.running_threads(), 2);
+    node.shutdown();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dropping.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the loop did not reach its end");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The loop is held in its network's destructor, its storage not yet dropped: it is
+    // still running, whatever the applier does meanwhile (told to end before this, it
+    // has all of this window to do so). The window only gives a wrong count time to show.
+    let window = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < window {
+        assert!(
+            node.running_threads() > 0,
+            "the count reached 0 while the loop task still held its storage"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(Arc::strong_count(&alive), 2, "storage released early");
+    assert_eq!(node.running_threads(), 1, "the applier has not ended");
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
+    all_ended_within(&node, Duration::from_secs(10));
+    assert_eq!(Arc::strong_count(&alive), 1, "storage not released");
+}
+
+/// An executor that drops a loop task with waiters outstanding resolves every one of them
+/// with `LoopDropped`, none hangs: a write and a proposal accepted but not yet durable
+/// (the sync is held), and the apply stream, which ends with `Applied::Stopped`. Every
+/// thread ends once the held sync returns.
+#[test]
+fn a_dropped_loop_task_resolves_every_waiter() {
+    let runtime = multi_thread_runtime();
+    let cluster = cluster(1, on_runtime(&runtime));
+    let node = cluster.nodes[0].clone();
+    cluster.leader(&[0]);
+    cluster.settled(0);
+    cluster.hooks[0].set_closed(true);
+    let write = node.write(Bytes::from_static(b"w"));
+    let proposal = node.propose(Bytes::from_static(b"p")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(proposal.wait());
+    });
+    drop(runtime);
+    let dropped = |reason: &StopReason| matches!(reason, StopReason::LoopDropped);
+    match wait_within(write) {
+        Err(WriteError::Failed(ProposalError::Stopped(reason))) if dropped(&reason) => {}
+        other => panic!("the write: {other:?}"),
+    }
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Err(ProposalError::Stopped(reason))) if dropped(&reason) => {}
+        other => panic!("the proposal: {other:?}"),
+    }
+    let applies = &cluster.applies[0];
+    loop {
+        match applies.recv_timeout(Duration::from_secs(10)) {
+            Ok(Some(Applied::Entry { .. })) => continue,
+            Ok(Some(Applied::Stopped(reason))) if dropped(&reason) => break,
+            other => panic!("the apply stream: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        applies.recv_timeout(Duration::from_secs(10)),
+        Err(())
+    ));
+    cluster.hooks[0].set_closed(false);
+    all_ended_within(&node, Duration::from_secs(10));
+}
+
+/// A state machine that records, as it applies, whether each of two nodes reads as "on its
+/// loop" (`Shared::on_loop`, the marker behind the `OnNodeThread` refusals).
+struct Marks {
+    me: usize,
+    nodes: [Arc<OnceLock<Node>>; 2],
+    seen: Arc<Mutex<Vec<(usize, bool, bool)>>>,
+}
+
+impl StateMachine for Marks {
+    fn apply(&mut self, _index: u64, _term: u64, _command: Bytes) -> Result<(), ApplyError> {
+        if let (Some(a), Some(b)) = (self.nodes[0].get(), self.nodes[1].get()) {
+            let marks = (self.me, a.shared().on_loop(), b.shared().on_loop());
+            self.seen.lock().unwrap().push(marks);
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, _index: u64, _term: u64, _data: Arc<Vec<u8>>) -> Result<(), ApplyError> {
+        Ok(())
+    }
+}
+
+/// Two nodes' loop tasks and a client share one thread (a current-thread runtime): the
+/// marker is set only while a node's own loop is polled. Inside node A's apply, A is on its
+/// loop and B is not (and the other way round); in the client, between the polls, neither.
+#[test]
+fn the_loop_marker_stays_with_its_poll_on_a_shared_thread() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let slots = [Arc::new(OnceLock::new()), Arc::new(OnceLock::new())];
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let clusters: Vec<Cluster> = (0..2)
+        .map(|me| {
+            machine_cluster_with(1, on_runtime(&runtime), |_| Marks {
+                me,
+                nodes: slots.clone(),
+                seen: Arc::clone(&seen),
+            })
+        })
+        .collect();
+    let nodes: Vec<Node> = clusters.iter().map(|c| c.nodes[0].clone()).collect();
+    for (slot, node) in slots.iter().zip(&nodes) {
+        let _ = slot.set(node.clone());
+    }
+    let on_loop =
+        |nodes: &[Node]| -> Vec<bool> { nodes.iter().map(|n| n.shared().on_loop()).collect() };
+    runtime.block_on(async {
+        for node in &nodes {
+            leader_of(std::slice::from_ref(node)).await;
+        }
+        for i in 0..10 {
+            for node in &nodes {
+                let written = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    node.write(Bytes::from(format!("m{i}"))),
+                )
+                .await
+                .expect("a write neither resolved nor failed within 10 s");
+                assert!(written.is_ok(), "{written:?}");
+                assert_eq!(
+                    on_loop(&nodes),
+                    [false, false],
+                    "the marker leaked out of a poll"
+                );
+            }
+        }
+    });
+    let seen = seen.lock().unwrap();
+    for me in 0..2 {
+        let mine: Vec<_> = seen.iter().filter(|s| s.0 == me).collect();
+        assert!(mine.len() >= 10, "node {me} applied {} writes", mine.len());
+        for &&(_, a, b) in &mine {
+            assert_eq!(
+                [a, b],
+                [me == 0, me == 1],
+                "node {me}'s apply saw the wrong marker"
+            );
+        }
+    }
+    drop(seen);
+    for cluster in &clusters {
+        cluster.shutdown();
+    }
+    runtime.block_on(async {
+        for node in &nodes {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while node.running_threads() > 0 {
+                assert!(Instant::now() < deadline, "threads still running");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    });
+}
+
+/// A shutdown that the executor completes by dropping the loop task (the common
+/// `node.shutdown(); drop(runtime)`, or a runtime that ends with `main`) is a shutdown, not
+/// a failure: the task's end is the one requested first. Were it `LoopDropped`, the node
+/// would read as stopped on an error and its state machine would be told `stopped`, which
+/// a shutdown never does. (A current-thread runtime polls its tasks only
+/// inside `block_on`, so the stop is surely still unseen when the runtime is dropped.)
+#[test]
+fn a_shutdown_completed_by_dropping_the_loop_task_is_a_shutdown() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let machine = Recorder::default();
+    let cluster = machine_cluster_with(1, on_runtime(&runtime), |_| machine.clone());
+    let node = cluster.nodes[0].clone();
+    let written = runtime.block_on(async {
+        leader_of(std::slice::from_ref(&node)).await;
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            node.write(Bytes::from_static(b"a")),
+        )
+        .await
+        .expect("a write neither resolved nor failed within 10 s")
+    });
+    assert!(written.is_ok(), "{written:?}");
+    node.shutdown();
+    drop(runtime);
+    let status = node.status();
+    assert!(status.shut_down, "{status:?}");
+    assert!(status.stopped.is_none(), "{status:?}");
+    assert!(node.stop_reason().is_none(), "{:?}", node.stop_reason());
+    assert!(matches!(
+        node.propose(Bytes::from_static(b"after")),
+        Err(ProposeError::Shutdown)
+    ));
+    all_ended_within(&node, Duration::from_secs(10));
+    assert!(
+        machine.stopped.lock().unwrap().is_empty(),
+        "a shutdown is not a stop"
+    );
+}
+
+/// An executor that drops a loop task after a worker reported a failure (not yet seen by
+/// the loop) ends the node with that failure, the first stop requested, not with
+/// `LoopDropped`.
+#[test]
+fn a_dropped_loop_task_keeps_a_failure_already_reported() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let cluster = cluster(1, on_runtime(&runtime));
+    let node = cluster.nodes[0].clone();
+    runtime.block_on(leader_of(std::slice::from_ref(&node)));
+    cluster.settled(0);
+    // The next sync is held, then fails on the storage worker, which reports it to the
+    // loop; the loop, a task of a runtime nobody drives by then, does not see it before
+    // the drop.
+    let hook = &cluster.hooks[0];
+    hook.fail_sync.store(true, Ordering::SeqCst);
+    hook.set_closed(true);
+    let write = node.write(Bytes::from_static(b"w"));
+    runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while node.status().storage_queue == 0 {
+            assert!(Instant::now() < deadline, "the write was not issued");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    hook.set_closed(false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node.stop_reason().is_none() {
+        assert!(Instant::now() < deadline, "the failure was not reported");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    drop(runtime);
+    assert!(
+        matches!(node.stop_reason(), Some(StopReason::Storage(_))),
+        "{:?}",
+        node.stop_reason()
+    );
+    assert!(matches!(
+        wait_within(write),
+        Err(WriteError::Failed(ProposalError::Stopped(
+            StopReason::Storage(_)
+        )))
+    ));
+    all_ended_within(&node, Duration::from_secs(10));
+}
+
+/// A minimal executor whose tasks live in their wakers, as `futures`' thread pool keeps
+/// them: stopping it ends its thread and drops its queue, not the tasks parked elsewhere; a
+/// task is freed once the last of its wakers goes.
+struct WakerOwnedExecutor {
+    queue: std::sync::mpsc::Sender<Arc<OwnedTask>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+type BoxedTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+struct OwnedTask {
+    future: Mutex<Option<BoxedTask>>,
+    queue: std::sync::mpsc::Sender<Arc<OwnedTask>>,
+}
+
+impl std::task::Wake for OwnedTask {
+    fn wake(self: Arc<Self>) {
+        // Once the executor has stopped the send fails and this reference is dropped.
+        let _ = self.queue.clone().send(self);
+    }
+}
+
+impl WakerOwnedExecutor {
+    fn start() -> Self {
+        let (queue, tasks) = std::sync::mpsc::channel::<Arc<OwnedTask>>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                let Ok(task) = tasks.recv_timeout(Duration::from_millis(5)) else {
+                    continue;
+                };
+                let waker = std::task::Waker::from(Arc::clone(&task));
+                let mut cx = std::task::Context::from_waker(&waker);
+                let mut slot = task.future.lock().unwrap();
+                if let Some(future) = slot.as_mut() {
+                    if future.as_mut().poll(&mut cx).is_ready() {
+                        *slot = None;
+                    }
+                }
+            }
+        });
+        WakerOwnedExecutor {
+            queue,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn spawner(&self) -> LoopSpawner {
+        let queue = Mutex::new(self.queue.clone());
+        LoopSpawner::new(move |task| {
+            let queue = queue.lock().unwrap().clone();
+            let task = Arc::new(OwnedTask {
+                future: Mutex::new(Some(Box::pin(task))),
+                queue: queue.clone(),
+            });
+            let _ = queue.send(task);
+        })
+    }
+
+    /// Ends the executor's thread; the tasks it holds in its queue are dropped, the others
+    /// live on in their wakers.
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
+/// On an executor that stopped without dropping its tasks (they live in their wakers), a
+/// node shut down afterwards still ends: the timer thread holds the task's waker only
+/// while armed, so once the shutdown's wake is gone nothing keeps the task, which is
+/// dropped, and ends as the shutdown requested. A timer that kept its waker after firing
+/// would keep the task, and with it every thread of the node, alive for good.
+#[test]
+fn a_loop_task_abandoned_by_its_executor_ends_at_shutdown() {
+    let executor = WakerOwnedExecutor::start();
+    let spawner = executor.spawner();
+    let cluster = cluster(1, move |config| config.spawn_loop = Some(spawner.clone()));
+    let node = cluster.nodes[0].clone();
+    cluster.leader(&[0]);
+    executor.stop();
+    node.shutdown();
+    all_ended_within(&node, Duration::from_secs(10));
+    assert!(node.status().shut_down, "{:?}", node.status());
 }
