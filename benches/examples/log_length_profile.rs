@@ -40,7 +40,7 @@ fn config(id: usize, servers: usize) -> NodeConfig {
         .and_then(|v| v.parse::<u32>().ok())
     {
         Some(ms) => {
-            let scale = ms.max(1) / 10;
+            let scale = (ms / 10).max(1);
             NodeConfig {
                 tick: Duration::from_millis(u64::from(ms)),
                 heartbeat_interval: config.heartbeat_interval * scale,
