@@ -12,7 +12,7 @@
 //! 3. commits/s and p50/p99 commit latency with 64 clients (criterion, `durable/commit/64`);
 //! 4. the log-length check ([`log_length`]): pairs of legs, each leg a fresh cluster whose
 //!    log already holds 1 000 or 100 000 entries (`benches/src/prefill.rs`, applied on
-//!    every node before timing), one untimed and 8 timed rounds of 64 × 15 commits, its
+//!    every node, then [`QUIET`] idle, before timing), one untimed and 8 timed rounds of 64 × 15 commits, its
 //!    rate the median of those rounds; the two legs of a pair run back to back, one cluster
 //!    alive at a time, the order flipping every pair. The ratio long / short of each pair
 //!    is summarized on logarithms (`benches/src/paired_ratio.rs`: Hodges–Lehmann estimate,
@@ -36,7 +36,8 @@
 //! - `RAFT_BENCH_LOGLEN_PAIRS=N`: pairs of legs per storage (default [`PAIRS`]);
 //! - `RAFT_BENCH_LOGLEN_LENGTHS=short,long` (default `1000,100000`): e.g. `1000,1000` for
 //!   an A/A run of the whole check;
-//! - `RAFT_BENCH_LOGLEN_TRACE=1` prints every leg's rounds and every pair;
+//! - `RAFT_BENCH_LOGLEN_TRACE=1` prints every leg's rounds (with the minor page faults of
+//!   its timed rounds) and every pair;
 //! - `RAFT_BENCH_LOOP_TASKS=1` runs every node's event loop as a task on the clients'
 //!   runtime (`NodeConfig::spawn_loop`) instead of on a thread of its own, in every part;
 //! - `RAFT_BENCH_PREALLOCATE=0`: disk storages without preallocated segments (each sync
@@ -133,10 +134,20 @@ fn memory_cluster(entries: u64, command: &Bytes) -> Result<DiskCluster, String> 
     })
 }
 
+/// How long a leg's cluster stays idle after the prefilled entries are applied, before its
+/// first round: twice the event loop's spin back-off (100 ms, `SPIN_BACKOFF` in
+/// `impl/src/node/event_loop.rs`). Applying a 100 000-entry backlog holds a CPU for tens of
+/// milliseconds, so the other loops' yields lose their time slice and they stop spinning
+/// for the back-off; a leg's rounds take about 40 ms, so without the pause they measured
+/// that aftermath of the catch-up rather than the log (0.67–0.73 against 0.99 with a
+/// pause; docs/performance.md §8). Both lengths wait alike.
+const QUIET: Duration = Duration::from_millis(200);
+
 /// Waits until every node has applied the prefilled entries (committed by the leader's
-/// first entry), so no timed round shares the CPUs with that backlog.
+/// first entry), so no timed round shares the CPUs with that backlog, then [`QUIET`].
 fn settle(cluster: &NodeCluster, entries: u64) -> Result<(), String> {
     if cluster.wait_applied_on_all(entries, Duration::from_secs(120)) {
+        std::thread::sleep(QUIET);
         Ok(())
     } else {
         Err(format!(
@@ -321,7 +332,11 @@ fn leg(entries: u64, shape: Shape, command: &Bytes, on_disk: bool) -> Result<(f6
     let cluster = start_cluster(entries, command, on_disk)?;
     let mut rates = Vec::with_capacity(shape.rounds);
     let mut result = Ok(());
+    let mut faults = None;
     for round in 0..=shape.rounds {
+        if round == 1 {
+            faults = machine::minor_faults();
+        }
         match cluster
             .cluster
             .write_tasks(runtime(), CLIENTS, shape.per_client, command)
@@ -339,8 +354,9 @@ fn leg(entries: u64, shape: Shape, command: &Bytes, on_disk: bool) -> Result<(f6
     }
     if std::env::var_os("RAFT_BENCH_LOGLEN_TRACE").is_some() {
         println!(
-            "    leg {entries}: {:?}",
-            rates.iter().map(|r| (r / 1e3) as u64).collect::<Vec<_>>()
+            "    leg {entries}: {:?}, {:?} minor faults in the timed rounds",
+            rates.iter().map(|r| (r / 1e3) as u64).collect::<Vec<_>>(),
+            machine::minor_faults().zip(faults).map(|(a, b)| a - b)
         );
     }
     let last_index = cluster.cluster.leader().status().last_index;

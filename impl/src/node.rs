@@ -47,6 +47,7 @@ mod applier;
 mod config;
 mod error;
 mod event_loop;
+mod fifo;
 mod machine;
 mod network;
 mod proposal;

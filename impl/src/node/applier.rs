@@ -241,11 +241,7 @@ impl ApplyStage {
 
     /// Delivers `items` from the event loop while the sink takes them without blocking;
     /// returns the rest (in order) when it would block. Only when nothing is queued.
-    pub(crate) fn deliver_now(
-        &self,
-        shared: &Shared,
-        items: &mut std::collections::VecDeque<ApplyItem>,
-    ) {
+    pub(crate) fn deliver_now(&self, shared: &Shared, items: &mut super::fifo::Fifo<ApplyItem>) {
         if items.is_empty() || self.queued.load(Ordering::SeqCst) != 0 {
             return;
         }

@@ -16,7 +16,7 @@
 //! leader's own entries toward commit only once durable (§10.2.1). Time comes from the loop
 //! itself: it waits on the inbox until the next tick is due (no ticker thread).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::core::{Apply, Core, Input, Message, Outgoing, Persist, Ready, Role};
@@ -26,6 +26,7 @@ use crate::sync::{lock, Arc, Ordering as SyncOrdering};
 
 use super::applier::{ApplyItem, ApplyStage};
 use super::error::panic_message;
+use super::fifo::Fifo;
 use super::network::Network;
 use super::queue::{OneshotSender, Queue};
 use super::shared::{Control, End, Inbox, OutcomeSlot, Propose, Received, Shared, Synced};
@@ -98,8 +99,8 @@ pub(crate) struct EventLoop {
     pub issued_seq: u64,
     pub durable_seq: u64,
     pub durable_index: u64,
-    held: VecDeque<(u64, Held)>,
-    backlog: VecDeque<ApplyItem>,
+    held: Fifo<(u64, Held)>,
+    backlog: Fifo<ApplyItem>,
     pending: BTreeMap<u64, Pending>,
     state: State,
 }
@@ -130,8 +131,8 @@ impl EventLoop {
             issued_seq: 0,
             durable_seq: 0,
             durable_index,
-            held: VecDeque::new(),
-            backlog: VecDeque::new(),
+            held: Fifo::default(),
+            backlog: Fifo::default(),
             pending: BTreeMap::new(),
             state: State::default(),
         }
