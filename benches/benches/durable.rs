@@ -31,6 +31,9 @@
 //!   temp dir);
 //! - `RAFT_BENCH_DURABLE_PARTS=bound,loglength` runs only the parts named (`bound`: items
 //!   1–3; `loglength`: item 4; default both), e.g. `=loglength` while working on the check;
+//!   two diagnostic parts run only when named: `breakdown` ([`breakdown`]: where a commit's
+//!   time goes, `benches/src/commit_trace.rs`) and `syncs` ([`sync_variants`]: the sync
+//!   primitives of `fsync_floor::variant` side by side);
 //! - `RAFT_BENCH_LOGLEN_STORAGE=disk` or `=memory`: the log-length check on that storage
 //!   only (default both);
 //! - `RAFT_BENCH_LOGLEN_PAIRS=N`: pairs of legs per storage (default [`PAIRS`]);
@@ -44,12 +47,14 @@
 //!   appends, as before 1 December), to compare the two in one build.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use raft_benches::append_memory::AppendMemory;
 use raft_benches::clients::quantile;
+use raft_benches::commit_trace::{CommitTrace, TracedNetwork, TracedStorage};
 use raft_benches::fsync_floor::{self, Floor};
 use raft_benches::node_cluster::NodeCluster;
 use raft_benches::paired_ratio::{summarize, Summary, CONFIDENCE};
@@ -165,6 +170,16 @@ struct DiskCluster {
 
 impl DiskCluster {
     fn start(entries: u64, command: &Bytes) -> Result<DiskCluster, String> {
+        DiskCluster::start_traced(entries, command, None)
+    }
+
+    /// [`DiskCluster::start`], with every storage and network end recording into `trace`
+    /// (`benches/src/commit_trace.rs`) if given.
+    fn start_traced(
+        entries: u64,
+        command: &Bytes,
+        trace: Option<Arc<CommitTrace>>,
+    ) -> Result<DiskCluster, String> {
         let mut dirs = Vec::new();
         let mut storages = Vec::new();
         for id in 0..PEERS {
@@ -172,10 +187,20 @@ impl DiskCluster {
                 .prefix(&format!("raft-bench-durable-{id}-"))
                 .tempdir_in(bench_dir())
                 .map_err(|e| format!("temp dir: {e}"))?;
-            storages.push(disk_storage(dir.path(), entries, command)?);
+            let storage = disk_storage(dir.path(), entries, command)?;
+            storages.push(match &trace {
+                Some(trace) => Box::new(TracedStorage::new(storage, id, Arc::clone(trace))),
+                None => storage,
+            });
             dirs.push(dir);
         }
-        let cluster = NodeCluster::start(storages, config)?;
+        let cluster = NodeCluster::start_with(storages, config, |id, network| match &trace {
+            Some(trace) => Arc::new(TracedNetwork::new(network, id, Arc::clone(trace))),
+            None => network,
+        })?;
+        if let Some(trace) = &trace {
+            cluster.set_trace(Arc::clone(trace));
+        }
         settle(&cluster, entries)?;
         Ok(DiskCluster {
             cluster,
@@ -287,6 +312,113 @@ fn durable_commits(c: &mut Criterion, results: &mut Results, command: &Bytes) {
     results.commits_per_sync = (syncs > 0).then(|| written as f64 / syncs as f64);
     disk.shutdown();
 }
+
+/// `RAFT_BENCH_DURABLE_PARTS=breakdown`: where a durable commit's time goes. Legs of
+/// [`BREAKDOWN_ROUNDS`] rounds of 64 × 15 commits on fresh clusters, untraced and traced in
+/// turn ([`BREAKDOWN_LEGS`] each; the trace's own cost shows as the difference), and the
+/// traced legs' breakdown (`benches/src/commit_trace.rs`).
+fn breakdown(command: &Bytes, test_mode: bool) -> Result<(), String> {
+    let rounds = if test_mode { 1 } else { BREAKDOWN_ROUNDS };
+    let legs = if test_mode { 1 } else { BREAKDOWN_LEGS };
+    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for leg in 0..2 * legs {
+        let traced = leg % 2 == 1;
+        let trace = traced.then(CommitTrace::new);
+        let disk = DiskCluster::start_traced(SHORT_LOG, command, trace.clone())?;
+        disk.cluster
+            .write_tasks(runtime(), CLIENTS, PER_CLIENT, command)
+            .map_err(|e| format!("warm-up: {e}"))?;
+        if let Some(trace) = &trace {
+            trace.clear();
+        }
+        let cpu_before = machine::cpu_times();
+        let start = Instant::now();
+        for _ in 0..rounds {
+            disk.cluster
+                .write_tasks(runtime(), CLIENTS, PER_CLIENT, command)
+                .map_err(|e| format!("writes: {e}"))?;
+        }
+        let wall = start.elapsed();
+        let cpu = machine::cpu_times().zip(cpu_before).map(|(after, before)| {
+            let busy = (after.0 - before.0) as f64 / (after.1 - before.1).max(1) as f64;
+            format!("{:.0} % of all CPUs busy (machine)", busy * 100.0)
+        });
+        let rate = (rounds as u64 * CLIENTS as u64 * PER_CLIENT) as f64 / wall.as_secs_f64();
+        rates[usize::from(traced)].push(rate);
+        println!(
+            "  breakdown leg {leg} ({}): {rate:.0} commits/s; {}",
+            if traced { "traced" } else { "untraced" },
+            cpu.unwrap_or_default()
+        );
+        if let Some(trace) = &trace {
+            print!("{}", trace.report(disk.cluster.leader_id(), wall));
+        }
+        disk.shutdown();
+    }
+    println!(
+        "  breakdown: untraced legs {:?} commits/s, traced legs {:?}",
+        rates[0].iter().map(|r| *r as u64).collect::<Vec<_>>(),
+        rates[1].iter().map(|r| *r as u64).collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+/// Rounds per leg of the breakdown.
+const BREAKDOWN_ROUNDS: usize = 20;
+/// Legs per side (untraced, traced) of the breakdown.
+const BREAKDOWN_LEGS: usize = 2;
+
+/// `RAFT_BENCH_DURABLE_PARTS=syncs`: the sync primitives of `fsync_floor::SyncMethod` on each
+/// write pattern, on 1 and 3 files at once, interleaved in [`SYNC_ROUNDS`] rounds of
+/// `samples` samples each so that the machine's load falls on all of them alike.
+fn sync_variants(samples: usize, test_mode: bool) -> Result<(), String> {
+    use fsync_floor::{Pattern, SyncMethod};
+    let dir = tempfile::Builder::new()
+        .prefix("raft-bench-sync-")
+        .tempdir_in(bench_dir())
+        .map_err(|e| format!("temp dir: {e}"))?;
+    let patterns = [Pattern::InPlace, Pattern::Sequential { chunk: 512 }];
+    let mut cases = Vec::new();
+    for streams in [1, PEERS] {
+        for pattern in patterns {
+            for sync in SyncMethod::ALL {
+                cases.push((streams, pattern, sync, Vec::new()));
+            }
+        }
+    }
+    let rounds = if test_mode { 1 } else { SYNC_ROUNDS };
+    for _ in 0..rounds {
+        for (streams, pattern, sync, times) in &mut cases {
+            let floor = fsync_floor::variant_times(dir.path(), *sync, *pattern, *streams, samples)
+                .map_err(|e| format!("{} {pattern:?}: {e}", sync.name()))?;
+            times.extend(floor);
+        }
+    }
+    println!(
+        "\nsync primitives, 4 KiB in place or 512 B appended into real zeros; µs; {} rounds interleaved:",
+        rounds
+    );
+    for (streams, pattern, sync, times) in &mut cases {
+        let q = |times: &mut Vec<Duration>, p| {
+            quantile(times, p).map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
+        };
+        let mean =
+            times.iter().map(Duration::as_secs_f64).sum::<f64>() / times.len().max(1) as f64 * 1e6;
+        println!(
+            "  {streams} file(s), {:28} {:42} p10 {:6.0} p50 {:6.0} p90 {:6.0} mean {:6.0}",
+            format!("{pattern:?}"),
+            sync.name(),
+            q(times, 0.1),
+            q(times, 0.5),
+            q(times, 0.9),
+            mean
+        );
+    }
+    Ok(())
+}
+
+/// Interleaved rounds of the sync primitives' comparison.
+const SYNC_ROUNDS: usize = 6;
 
 /// One storage kind's log-length check ([`log_length`]).
 struct LogLength {
@@ -624,6 +756,12 @@ fn part(name: &str) -> bool {
     }
 }
 
+/// Whether `RAFT_BENCH_DURABLE_PARTS` names `name`: the diagnostic parts (`breakdown`,
+/// `syncs`) run only when asked for.
+fn explicit_part(name: &str) -> bool {
+    std::env::var("RAFT_BENCH_DURABLE_PARTS").is_ok() && part(name)
+}
+
 /// `RAFT_BENCH_LOGLEN_LENGTHS=short,long` (default 1000,100000), e.g. `1000,1000` for an
 /// A/A run of the method.
 fn lengths() -> (u64, u64) {
@@ -651,6 +789,16 @@ fn main() {
         durable_commits(&mut criterion, &mut results, &command);
         criterion.final_summary();
         floors(&mut results, samples);
+    }
+    if explicit_part("breakdown") {
+        if let Err(e) = breakdown(&command, test_mode) {
+            results.errors.push(format!("breakdown: {e}"));
+        }
+    }
+    if explicit_part("syncs") {
+        if let Err(e) = sync_variants(if test_mode { 5 } else { 100 }, test_mode) {
+            results.errors.push(format!("sync primitives: {e}"));
+        }
     }
     if part("loglength") {
         let shape = Shape {

@@ -9,8 +9,12 @@
 //! zeros already on disk) and as `ours-append` without preallocation (each sync appends,
 //! as before 1 December), so the two layouts compare in one run.
 //!
-//! Each storage is recreated (outside the timed part) after 64 MiB of entries, so runs
-//! measure the steady state of appending, not a growing directory. Files go to
+//! Each case keeps one store from sample to sample and replaces it (outside the timed
+//! part) after 64 MiB of entries, so runs measure the steady state of appending, not a
+//! growing directory, nor a fresh store's first syncs (`RAFT_BENCH_STORAGE_FRESH=1`: a
+//! fresh store per sample, as before 1 December; [`run`] says why that is unfair).
+//! `RAFT_BENCH_STORAGE_PROFILE=1` prints, instead of the criterion cases, the time of each
+//! of the first syncs after a store's creation (see [`profile`]). Files go to
 //! `$RAFT_BENCH_DIR` (default: the system temporary directory; it must be on a real disk
 //! for the figures to mean anything).
 
@@ -150,25 +154,66 @@ fn batch(entries: usize, bytes: usize) -> Vec<Entry> {
         .collect()
 }
 
-/// Times `iterations` durable batch appends, recreating the storage outside the timed part.
-fn run<C: Contender>(iterations: u64, entries: &[Entry]) -> Duration {
+/// A contender's store between samples: its directory, how far its log goes, and how many
+/// bytes were appended to it.
+struct Live<C> {
+    _dir: tempfile::TempDir,
+    storage: C,
+    last: u64,
+    appended: usize,
+}
+
+impl<C: Contender> Live<C> {
+    fn new() -> Self {
+        let dir = tempfile::tempdir_in(bench_dir()).expect("a temporary directory");
+        let storage = C::create(dir.path());
+        Live {
+            _dir: dir,
+            storage,
+            last: 0,
+            appended: 0,
+        }
+    }
+}
+
+/// `RAFT_BENCH_STORAGE_FRESH=1`: a fresh store for every sample, as this bench did before
+/// 1 December (10:30 UTC), to show what that costs (docs/storage.md, "Preallocation").
+fn fresh_per_sample() -> bool {
+    std::env::var_os("RAFT_BENCH_STORAGE_FRESH").is_some()
+}
+
+/// Times `iterations` durable batch appends on the store in `live`, kept from one sample
+/// to the next; a store is created (and the previous one removed) outside the timed part,
+/// when there is none yet or after [`RECREATE_AFTER`] bytes. A fresh store costs more than
+/// its creation: with preallocation its 64 MiB of zeros were just written and fsynced, and
+/// the previous store's removal frees (and, on a file system mounted with `discard`,
+/// trims) 64 MiB; the syncs right after that pay for it. Keeping the store makes those
+/// costs fall once per 64 MiB of log, as in a server, instead of once per sample.
+fn run<C: Contender>(live: &mut Option<Live<C>>, iterations: u64, entries: &[Entry]) -> Duration {
     let batch_bytes: usize = entries.iter().map(|e| e.command.len()).sum();
     let mut total = Duration::ZERO;
     let mut done = 0;
+    if fresh_per_sample() {
+        *live = None;
+    }
     while done < iterations {
-        let dir = tempfile::tempdir_in(bench_dir()).expect("a temporary directory");
-        let mut storage = C::create(dir.path());
-        let mut last = 0;
-        let mut appended = 0;
+        if live.as_ref().is_none_or(|l| l.appended >= RECREATE_AFTER) {
+            // The old store is dropped (and its directory removed) before the new one is
+            // created, both untimed.
+            *live = None;
+            *live = Some(Live::new());
+        }
+        let Some(l) = live.as_mut() else {
+            unreachable!("a store was just created")
+        };
         let start = Instant::now();
-        while done < iterations && appended < RECREATE_AFTER {
-            storage.append_durably(last, entries);
-            last += entries.len() as u64;
-            appended += batch_bytes.max(1);
+        while done < iterations && l.appended < RECREATE_AFTER {
+            l.storage.append_durably(l.last, entries);
+            l.last += entries.len() as u64;
+            l.appended += batch_bytes.max(1);
             done += 1;
         }
         total += start.elapsed();
-        drop(storage);
     }
     total
 }
@@ -184,20 +229,28 @@ fn storage_side_by_side(c: &mut Criterion) {
             let batch = batch(entries, bytes);
             let name = format!("{entries}x{bytes}B");
             group.throughput(Throughput::Elements(entries as u64));
+            let mut live = None;
             group.bench_with_input(BenchmarkId::new("ours", &name), &batch, |b, batch| {
-                b.iter_custom(|iterations| run::<Ours<true>>(iterations, batch))
+                b.iter_custom(|iterations| run::<Ours<true>>(&mut live, iterations, batch))
             });
+            drop(live);
+            let mut live = None;
             let id = BenchmarkId::new("ours-append", &name);
             group.bench_with_input(id, &batch, |b, batch| {
-                b.iter_custom(|iterations| run::<Ours<false>>(iterations, batch))
+                b.iter_custom(|iterations| run::<Ours<false>>(&mut live, iterations, batch))
             });
+            drop(live);
+            let mut live = None;
             group.bench_with_input(BenchmarkId::new("raft-log", &name), &batch, |b, batch| {
-                b.iter_custom(|iterations| run::<RaftLog<false>>(iterations, batch))
+                b.iter_custom(|iterations| run::<RaftLog<false>>(&mut live, iterations, batch))
             });
+            drop(live);
+            let mut live = None;
             let id = BenchmarkId::new("raft-log-nowait", &name);
             group.bench_with_input(id, &batch, |b, batch| {
-                b.iter_custom(|iterations| run::<RaftLog<true>>(iterations, batch))
+                b.iter_custom(|iterations| run::<RaftLog<true>>(&mut live, iterations, batch))
             });
+            drop(live);
         }
     }
     group.finish();
@@ -232,5 +285,89 @@ fn fsync_floor(c: &mut Criterion) {
     group.finish();
 }
 
+/// `RAFT_BENCH_STORAGE_PROFILE=1`: why a fresh store's figures differ. Repeats, interleaved,
+/// three ways of starting a store: preallocated with the previous store's directory removed
+/// just before (what every sample did before 1 December), preallocated with the previous
+/// one removed only after the timing, and appending (no preallocation) with the previous
+/// removed just before; on each, times every one of the first [`PROFILE_SYNCS`] durable
+/// 1 × 128 B appends, and prints the median time by position since the store's creation.
+fn profile() {
+    const REPEATS: usize = 8;
+    let entries = batch(1, 128);
+    let buckets: [(usize, usize); 4] = [(0, 10), (10, 50), (50, 200), (200, PROFILE_SYNCS)];
+    let modes = [
+        "preallocated, previous store removed before",
+        "preallocated, previous store removed after",
+        "appending, previous store removed before",
+    ];
+    let mut times: Vec<Vec<Vec<Duration>>> = vec![vec![Vec::new(); buckets.len()]; modes.len()];
+    let mut previous: Vec<Option<tempfile::TempDir>> = (0..modes.len()).map(|_| None).collect();
+    for repeat in 0..REPEATS {
+        for (mode, name) in modes.iter().enumerate() {
+            let preallocate = mode < 2;
+            let remove_before = mode != 1;
+            if remove_before {
+                previous[mode] = None;
+            }
+            let dir = tempfile::tempdir_in(bench_dir()).expect("a temporary directory");
+            let mut last = 0;
+            let mut one = |storage: &mut dyn FnMut(u64)| {
+                let mut own = Vec::with_capacity(PROFILE_SYNCS);
+                for _ in 0..PROFILE_SYNCS {
+                    let start = Instant::now();
+                    storage(last);
+                    own.push(start.elapsed());
+                    last += 1;
+                }
+                own
+            };
+            let own = if preallocate {
+                let mut s = Ours::<true>::create(dir.path());
+                one(&mut |last| s.append_durably(last, &entries))
+            } else {
+                let mut s = Ours::<false>::create(dir.path());
+                one(&mut |last| s.append_durably(last, &entries))
+            };
+            for (k, &(from, to)) in buckets.iter().enumerate() {
+                times[mode][k].extend_from_slice(&own[from..to]);
+            }
+            // Removed now (mode 1) or before the next store of this mode (modes 0 and 2).
+            previous[mode] = Some(dir);
+            if !remove_before {
+                previous[mode] = None;
+            }
+            println!("repeat {repeat}: {name} done");
+        }
+    }
+    println!(
+        "\nstorage profile: a fresh store's first {PROFILE_SYNCS} syncs of 1 x 128 B, median (mean) in µs by position since creation, {REPEATS} stores each, interleaved; load {}",
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
+    for (mode, name) in modes.iter().enumerate() {
+        let mut cells = Vec::new();
+        for (k, &(from, to)) in buckets.iter().enumerate() {
+            let mut v = times[mode][k].clone();
+            v.sort_unstable();
+            let median = v[v.len() / 2].as_secs_f64() * 1e6;
+            let mean = v.iter().map(Duration::as_secs_f64).sum::<f64>() / v.len() as f64 * 1e6;
+            cells.push(format!("[{from}, {to}): {median:.0} ({mean:.0})"));
+        }
+        println!("  {name:45} {}", cells.join("  "));
+    }
+}
+
+/// Syncs timed per store by [`profile`].
+const PROFILE_SYNCS: usize = 800;
+
 criterion::criterion_group!(benches, fsync_floor, storage_side_by_side);
-criterion::criterion_main!(benches);
+
+fn main() {
+    if std::env::var_os("RAFT_BENCH_STORAGE_PROFILE").is_some() {
+        profile();
+        return;
+    }
+    benches();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+}

@@ -12,6 +12,7 @@
 pub mod allocator;
 pub mod append_memory;
 pub mod clients;
+pub mod commit_trace;
 pub mod delayed_network;
 pub mod fsync_floor;
 pub mod machine;

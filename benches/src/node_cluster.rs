@@ -26,6 +26,7 @@ use raft_impl::storage::Storage;
 
 use crate::append_memory::AppendMemory;
 use crate::clients::{ClientPool, Operation, Round};
+use crate::commit_trace::CommitTrace;
 
 /// How long [`NodeCluster::start`] waits for a leader.
 const ELECTION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -53,11 +54,14 @@ impl Network for InProcess {
 
 /// The service of the default setup: a state machine that counts the entries applied,
 /// called in place by the node, as openraft calls the peer's counting state machine.
-struct Counter(Arc<AtomicU64>);
+struct Counter(Arc<AtomicU64>, usize, Arc<OnceLock<Arc<CommitTrace>>>);
 
 impl StateMachine for Counter {
-    fn apply(&mut self, _index: u64, _term: u64, _command: Bytes) -> Result<(), ApplyError> {
+    fn apply(&mut self, index: u64, _term: u64, _command: Bytes) -> Result<(), ApplyError> {
         self.0.fetch_add(1, Ordering::Release);
+        if let Some(trace) = self.2.get() {
+            trace.applied(self.1, index);
+        }
         Ok(())
     }
 
@@ -80,6 +84,9 @@ pub struct NodeCluster {
     leader: usize,
     /// Proposals refused with `Busy` (back-pressure) and retried.
     busy: Arc<AtomicU64>,
+    /// Where [`NodeCluster::write_tasks`] records each write's index and times, and the
+    /// state machines each apply, if traced.
+    trace: Arc<OnceLock<Arc<CommitTrace>>>,
 }
 
 impl NodeCluster {
@@ -128,6 +135,7 @@ impl NodeCluster {
         let mut nodes = Vec::new();
         let mut appliers = Vec::new();
         let mut applied = Vec::new();
+        let trace = Arc::new(OnceLock::new());
         for (id, storage) in storages.into_iter().enumerate() {
             let network = wrap(
                 id,
@@ -162,7 +170,8 @@ impl NodeCluster {
                 );
                 node
             } else {
-                Node::start_with_machine(config, storage, network, Counter(count))
+                let machine = Counter(count, id, Arc::clone(&trace));
+                Node::start_with_machine(config, storage, network, machine)
                     .map_err(|e| format!("node {id}: {e}"))?
             };
             nodes.push(node);
@@ -176,6 +185,7 @@ impl NodeCluster {
             applied,
             leader: 0,
             busy: Arc::new(AtomicU64::new(0)),
+            trace,
         };
         cluster.leader = cluster.await_leader()?;
         Ok(cluster)
@@ -261,6 +271,18 @@ impl NodeCluster {
         Err("no leader committed a proposal within 30 s".into())
     }
 
+    /// From now on, [`NodeCluster::write_tasks`] records every write in `trace`
+    /// ([`CommitTrace::done`]), and the nodes' state machines every apply (the default
+    /// setup only). Set once; later calls change nothing.
+    pub fn set_trace(&self, trace: Arc<CommitTrace>) {
+        let _ = self.trace.set(trace);
+    }
+
+    /// The index of the leader found at start.
+    pub fn leader_id(&self) -> usize {
+        self.leader
+    }
+
     /// The leader found at start.
     pub fn leader(&self) -> &Node {
         &self.nodes()[self.leader]
@@ -307,13 +329,19 @@ impl NodeCluster {
                     let leader = self.leader().clone();
                     let busy = Arc::clone(&self.busy);
                     let command = command.clone();
+                    let trace = self.trace.get().cloned();
                     tokio::spawn(async move {
                         let mut latencies = Vec::with_capacity(per_client as usize);
                         for _ in 0..per_client {
                             let begun = Instant::now();
                             loop {
                                 match leader.write(command.clone()).await {
-                                    Ok(_) => break,
+                                    Ok((index, _)) => {
+                                        if let Some(trace) = &trace {
+                                            trace.done(index, begun);
+                                        }
+                                        break;
+                                    }
                                     Err(WriteError::Refused(ProposeError::Busy)) => {
                                         busy.fetch_add(1, Ordering::Relaxed);
                                         tokio::task::yield_now().await;

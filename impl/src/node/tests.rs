@@ -361,6 +361,72 @@ fn write_resolves_once_applied_and_reports_refusals() {
     cluster.shutdown();
 }
 
+/// A committed entry the leader already holds on disk is applied at once, without waiting
+/// for the sync of later entries: with the followers' storages held, the leader syncs `a`;
+/// then its own storage is held and `b` proposed; once the followers sync and reply, both
+/// are committed (two of three disks), and `a` is applied while the leader's sync of `b`
+/// is still stuck; `b` only once the leader has it on disk too.
+#[test]
+fn a_durable_entry_is_applied_while_a_later_sync_is_held() {
+    /// Opens every storage again when the test ends, so that a failed assertion ends the
+    /// test instead of leaving the shutdown waiting on a held sync.
+    struct Reopen<'a>(&'a [Arc<Hook>]);
+    impl Drop for Reopen<'_> {
+        fn drop(&mut self) {
+            for hook in self.0 {
+                hook.set_closed(false);
+            }
+        }
+    }
+    let cluster = cluster(3, |_| {});
+    let _reopen = Reopen(&cluster.hooks);
+    let leader = cluster.leader(&[0, 1, 2]);
+    let followers = [(leader + 1) % 3, (leader + 2) % 3];
+    for f in followers {
+        cluster.settled(f);
+        cluster.hooks[f].set_closed(true);
+    }
+    let node = &cluster.nodes[leader];
+    let a = node.propose(Bytes::from_static(b"a")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node.status().durable_index < a.index() {
+        assert!(Instant::now() < deadline, "{:?}", node.status());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    cluster.hooks[leader].set_closed(true);
+    let b = node.propose(Bytes::from_static(b"b")).unwrap();
+    while node.status().storage_queue == 0 {
+        assert!(Instant::now() < deadline, "{:?}", node.status());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for f in followers {
+        cluster.hooks[f].set_closed(false);
+    }
+    let applies = &cluster.applies[leader];
+    assert_eq!(next_entry(applies), (a.index(), Bytes::from_static(b"a")));
+    assert_eq!(
+        a.wait_timeout(Duration::from_secs(10)).map(|r| r.is_ok()),
+        Some(true)
+    );
+    // Committed by the followers, but not on the leader's disk: not applied there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node.status().commit_index < b.index() {
+        assert!(Instant::now() < deadline, "{:?}", node.status());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(matches!(
+        applies.recv_timeout(Duration::from_millis(100)),
+        Ok(None)
+    ));
+    cluster.hooks[leader].set_closed(false);
+    assert_eq!(next_entry(applies), (b.index(), Bytes::from_static(b"b")));
+    assert_eq!(
+        b.wait_timeout(Duration::from_secs(10)).map(|r| r.is_ok()),
+        Some(true)
+    );
+    cluster.shutdown();
+}
+
 /// `sync_on_loop`: no storage worker (two threads), a write is applied on every node and
 /// is durable on the leader when it resolves (the leader counts itself only once synced,
 /// §10.2.1); a failing sync on the loop stops the node as on the worker.

@@ -7,7 +7,7 @@
 
 use std::fmt::Debug;
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io;
 use std::path::Path;
 
 /// An open file, written at explicit offsets.
@@ -76,8 +76,18 @@ struct OsFile(File);
 impl FsFile for OsFile {
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         // Not `O_APPEND`: on Linux a positioned write to an append-mode file appends.
-        self.0.seek(SeekFrom::Start(offset))?;
-        self.0.write_all(bytes)
+        #[cfg(unix)]
+        {
+            // One `pwrite` instead of a seek and a write: one system call less per sync.
+            use std::os::unix::fs::FileExt;
+            self.0.write_all_at(bytes, offset)
+        }
+        #[cfg(not(unix))]
+        {
+            use std::io::{Seek, SeekFrom, Write};
+            self.0.seek(SeekFrom::Start(offset))?;
+            self.0.write_all(bytes)
+        }
     }
 
     fn sync(&mut self) -> io::Result<()> {
