@@ -89,8 +89,9 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// `RAFT_BENCH_LOOP_TASKS=1`: every node's event loop is a task on the clients' runtime
 /// (`NodeConfig::spawn_loop`), in every part of this bench, instead of a thread of its own.
+/// Unset, empty or `0`: loop threads.
 fn loop_tasks() -> bool {
-    std::env::var_os("RAFT_BENCH_LOOP_TASKS").is_some()
+    std::env::var("RAFT_BENCH_LOOP_TASKS").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 /// The configuration of node `id` of `servers` in this bench's clusters.

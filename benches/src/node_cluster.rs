@@ -414,12 +414,22 @@ impl NodeCluster {
     }
 
     /// Shuts every node down and joins the appliers.
-    pub fn shutdown(self) {
+    pub fn shutdown(mut self) {
         for node in self.nodes() {
             node.shutdown();
         }
-        for applier in self.appliers {
+        for applier in std::mem::take(&mut self.appliers) {
             let _ = applier.join();
+        }
+        // With the loops as tasks `shutdown` only requests the stop: wait until every
+        // node has released what it owns (its storage worker has finished its writes), so
+        // a caller may remove the storages' directories next. Bounded: a loop task whose
+        // runtime is no longer polled would never end.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.nodes().iter().any(|node| node.running_threads() > 0)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 }
