@@ -83,12 +83,22 @@ pub fn append(dir: &Path, samples: usize) -> std::io::Result<Floor> {
 
 /// [`overwrite`] on `streams` files at once, one thread each; the times of all streams.
 pub fn overwrite_parallel(dir: &Path, streams: usize, samples: usize) -> std::io::Result<Floor> {
+    let times = in_parallel(streams, |i| {
+        overwrite_loop(&dir.join(format!("fsync-floor-parallel-{i}")), samples)
+    })?;
+    Ok(floor(times))
+}
+
+/// Runs `stream(i)` for `i` in `0..streams`, each on a thread of its own, all at once (the
+/// peers' syncs on one disk), and gathers every sample.
+fn in_parallel(
+    streams: usize,
+    stream: impl Fn(usize) -> std::io::Result<Vec<Duration>> + Sync,
+) -> std::io::Result<Vec<Duration>> {
+    let stream = &stream;
     let results: Vec<std::io::Result<Vec<Duration>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..streams)
-            .map(|i| {
-                let path = dir.join(format!("fsync-floor-parallel-{i}"));
-                scope.spawn(move || overwrite_loop(&path, samples))
-            })
+            .map(|i| scope.spawn(move || stream(i)))
             .collect();
         handles
             .into_iter()
@@ -102,7 +112,7 @@ pub fn overwrite_parallel(dir: &Path, streams: usize, samples: usize) -> std::io
     for result in results {
         times.extend(result?);
     }
-    Ok(floor(times))
+    Ok(times)
 }
 
 /// How a variant makes its write durable (docs/performance.md §8, "Cheaper syncs").
@@ -231,26 +241,10 @@ pub fn variant_times(
     if let Pattern::Sequential { chunk } = pattern {
         assert!(chunk > 0 && chunk <= BLOCK.len(), "a chunk fits one block");
     }
-    let results: Vec<std::io::Result<Vec<Duration>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..streams)
-            .map(|i| {
-                let path = dir.join(format!("fsync-floor-variant-{i}"));
-                scope.spawn(move || variant_loop(&path, sync, pattern, samples))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(std::io::Error::other("panicked")))
-            })
-            .collect()
-    });
-    let mut times = Vec::new();
-    for result in results {
-        times.extend(result?);
-    }
-    Ok(times)
+    in_parallel(streams, |i| {
+        let path = dir.join(format!("fsync-floor-variant-{i}"));
+        variant_loop(&path, sync, pattern, samples)
+    })
 }
 
 fn variant_loop(
