@@ -1,11 +1,12 @@
 //! Our `raft_impl::node::Node` runtime end to end: three nodes in one process, any
 //! [`Storage`], and an in-process network that hands each encoded message straight to the
-//! target's [`Node::receive`].
+//! target's [`Node::receive_bytes`] (which shares the message's buffer with the entries it
+//! decodes, where `Node::receive` of a slice copies each command).
 //!
 //! The network is the counterpart of the openraft peer's function-call network
 //! (`openraft_peer::network`), except that our messages travel encoded, as the `Network`
 //! trait defines them: `send` runs on the sender's event loop and calls the target's
-//! `receive`, which decodes the bytes and queues the message in the target's bounded inbox
+//! `receive_bytes`, which decodes the bytes and queues the message in the target's bounded inbox
 //! without blocking (the contract of `Network::send`). Every node's service is a
 //! [`StateMachine`] that counts the entries applied, called in place by the node as
 //! openraft calls the peer's counting state machine (`RAFT_BENCH_APPLY_STREAM=1`: a thread
@@ -47,7 +48,7 @@ struct InProcess {
 impl Network for InProcess {
     fn send(&self, to: usize, message: Bytes) {
         if let Some(node) = self.router.nodes.get().and_then(|nodes| nodes.get(to)) {
-            node.receive(self.from, &message);
+            node.receive_bytes(self.from, message);
         }
     }
 }

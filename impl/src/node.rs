@@ -168,6 +168,12 @@ impl Receiver {
     pub fn receive(&self, from: usize, message: &[u8]) {
         receive(&self.shared, from, message, None);
     }
+
+    /// [`Node::receive_bytes`]: feeds a message held in [`Bytes`] without copying its
+    /// entries' commands.
+    pub fn receive_bytes(&self, from: usize, message: Bytes) {
+        receive_decoded(&self.shared, from, Message::decode_shared(&message));
+    }
 }
 
 fn receive(
@@ -181,6 +187,17 @@ fn receive(
         return false;
     };
     receive_message(shared, from, message, reply)
+}
+
+fn receive_decoded(shared: &Shared, from: usize, decoded: Result<Message, core::DecodeError>) {
+    match decoded {
+        Ok(message) => {
+            receive_message(shared, from, message, None);
+        }
+        Err(_) => {
+            shared.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 fn receive_message(
@@ -363,6 +380,16 @@ impl Node {
     /// counted in [`Status::messages_dropped`]).
     pub fn receive(&self, from: usize, message: &[u8]) {
         receive(self.shared(), from, message, None);
+    }
+
+    /// [`Node::receive`] for a message held in [`Bytes`] (a transport that reads frames
+    /// into `Bytes`): every entry's command shares the message's buffer instead of being
+    /// copied out of it ([`Message::decode_shared`](crate::core::Message::decode_shared)),
+    /// which saves an allocation and a copy per entry on every follower, and another when
+    /// the entry is later applied or persisted (a clone of a shared `Bytes` only counts a
+    /// reference). Otherwise the same: never blocks, and drops undecodable bytes.
+    pub fn receive_bytes(&self, from: usize, message: Bytes) {
+        receive_decoded(self.shared(), from, Message::decode_shared(&message));
     }
 
     /// A handle that feeds received messages without keeping the node alive.

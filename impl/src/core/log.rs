@@ -185,6 +185,17 @@ impl Log {
     /// the whole kept log is returned as changed), and the changed tail as "keep up to
     /// `after`, then these entries". Only the changed entries are cloned.
     pub fn take_changes(&mut self) -> (bool, Option<super::persist::LogChange>) {
+        self.take_changes_with(&mut Vec::new())
+    }
+
+    /// [`Log::take_changes`], with the changed entries cloned into `spare` (emptied first;
+    /// taken only if there is a change) instead of a new vector: the core hands out a
+    /// change on nearly every step of a busy leader or follower, and reusing a vector its
+    /// runtime gave back ([`super::Core::recycle`]) saves an allocation each time.
+    pub fn take_changes_with(
+        &mut self,
+        spare: &mut Vec<Entry>,
+    ) -> (bool, Option<super::persist::LogChange>) {
         let changes = std::mem::take(&mut self.changes);
         let first = if changes.snapshot {
             Some(self.snapshot_index + 1)
@@ -194,10 +205,12 @@ impl Log {
         let change = first.map(|first| {
             // `first` may be past the end after a truncation; never below the snapshot.
             let after = (first - 1).clamp(self.snapshot_index, self.last_index());
-            super::persist::LogChange {
-                after,
-                entries: self.slice(after + 1, usize::MAX),
-            }
+            let mut entries = std::mem::take(spare);
+            entries.clear();
+            // `after` is within the log, so the offset is in range (and empty at the end).
+            let offset = (after - self.snapshot_index) as usize;
+            entries.extend_from_slice(&self.entries[offset..]);
+            super::persist::LogChange { after, entries }
         });
         (changes.snapshot, change)
     }

@@ -4,6 +4,7 @@
 //! transport call and feeds the reply back into the core. Decoding is bounded and returns
 //! errors: bytes from the network are untrusted.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{self, EncodeError, PayloadError};
@@ -258,29 +259,277 @@ impl Message {
     /// (an InstallSnapshot of a huge snapshot, a huge batch of entries) is an error: it must
     /// not be sent, and it is not truncated or replaced by an empty frame.
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        // Sized exactly, up front. Growing the buffer field by field cost a reallocation
+        // every time it doubled (several per AppendEntries), and a buffer with room to
+        // spare costs one more allocation when it becomes a `Bytes` for the network (a
+        // shared header; an exactly full one becomes a `Bytes` as it is). Both were
+        // measurable shares of a commit's malloc traffic (docs/performance.md §7,
+        // "Allocations per commit"). A length past the limit is clamped: the limit stops
+        // the encoding before the buffer could fill.
+        let capacity = self
+            .encoded_len()
+            .min(usize::try_from(MAX_MESSAGE_BYTES).unwrap_or(usize::MAX));
+        let mut buffer = Vec::with_capacity(capacity);
+        buffer.push(WIRE_HEADER);
         // The header counts towards the limit: a frame is at most `MAX_MESSAGE_BYTES`.
-        codec::encode_into(self, MAX_MESSAGE_BYTES - 1, vec![WIRE_HEADER])
+        codec::encode_into(self, MAX_MESSAGE_BYTES - 1, buffer)
+    }
+
+    /// The length of this message's frame ([`Message::encode`]), header included: postcard
+    /// writes each integer as a varint, a `bool` and an option tag as one byte, a byte
+    /// string or sequence as its varint length and then its items, and the variant as its
+    /// index (one byte for six variants). `encoded_len_is_exact` checks it for every
+    /// variant; a wrong value would only cost a reallocation.
+    fn encoded_len(&self) -> usize {
+        use codec::varint_len as v;
+        // Header and variant.
+        const PREFIX: usize = 2;
+        let fields = match self {
+            Message::RequestVote {
+                term,
+                candidate,
+                last_log_index,
+                last_log_term,
+            } => v(*term) + v(*candidate as u64) + v(*last_log_index) + v(*last_log_term),
+            Message::RequestVoteReply { term, .. } => v(*term) + 1,
+            Message::AppendEntries {
+                term,
+                leader,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => entries.iter().fold(
+                v(*term)
+                    + v(*leader as u64)
+                    + v(*prev_log_index)
+                    + v(*prev_log_term)
+                    + v(entries.len() as u64)
+                    + v(*leader_commit),
+                |sum, entry| sum.saturating_add(entry.encoded_len()),
+            ),
+            Message::AppendEntriesReply {
+                term,
+                match_index,
+                conflict_index,
+                conflict_term,
+                ..
+            } => {
+                v(*term) + 1 + v(*match_index) + v(*conflict_index) + 1 + conflict_term.map_or(0, v)
+            }
+            Message::InstallSnapshot {
+                term,
+                leader,
+                last_included_index,
+                last_included_term,
+                offset,
+                data,
+                ..
+            } => (v(*term)
+                + v(*leader as u64)
+                + v(*last_included_index)
+                + v(*last_included_term)
+                + v(*offset)
+                + v(data.len() as u64)
+                + 1)
+            .saturating_add(data.len()),
+            Message::InstallSnapshotReply {
+                term,
+                last_included_index,
+                offset,
+                ..
+            } => v(*term) + v(*last_included_index) + v(*offset) + 1,
+        };
+        PREFIX.saturating_add(fields)
     }
 
     /// Decodes one message from a whole frame. Bytes from the network are untrusted: every
     /// malformed input is a [`DecodeError`], never a panic or a large allocation.
+    ///
+    /// Each entry's command is copied out of `bytes`; [`Message::decode_shared`] shares a
+    /// frame held in [`Bytes`] instead.
     pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
-        let (&header, payload) = bytes.split_first().ok_or(DecodeError::Empty)?;
-        if header != WIRE_HEADER {
-            return Err(match header {
-                // Format 1 (bincode, before the header existed) starts with the variant tag.
-                0..=5 => DecodeError::UnsupportedVersion {
-                    found: 1,
-                    expected: WIRE_VERSION,
-                },
-                h if h & VERSIONED != 0 => DecodeError::UnsupportedVersion {
-                    found: h & !VERSIONED,
-                    expected: WIRE_VERSION,
-                },
-                byte => DecodeError::BadHeader { byte },
-            });
+        Ok(codec::decode(payload(bytes)?, MAX_MESSAGE_BYTES - 1)?)
+    }
+
+    /// [`Message::decode`] for a frame held in [`Bytes`]: every entry's command is a slice
+    /// of `frame` ([`Bytes::slice_ref`], a reference count) rather than a copy, so
+    /// receiving an AppendEntries of `n` entries allocates once for the entries' vector
+    /// rather than `n + 1` times, and applying or persisting an entry later clones a shared
+    /// `Bytes` without allocating. The price: the frame's buffer stays allocated until the
+    /// last entry taken from it is dropped (frames hold little but their entries).
+    /// Accepts and refuses exactly the frames [`Message::decode`] does, with the same
+    /// result.
+    pub fn decode_shared(frame: &Bytes) -> Result<Message, DecodeError> {
+        let wire: Wire<'_> = codec::decode(payload(frame)?, MAX_MESSAGE_BYTES - 1)?;
+        Ok(wire.into_message(frame))
+    }
+}
+
+/// The payload of a frame after its version header.
+fn payload(bytes: &[u8]) -> Result<&[u8], DecodeError> {
+    let (&header, payload) = bytes.split_first().ok_or(DecodeError::Empty)?;
+    if header != WIRE_HEADER {
+        return Err(match header {
+            // Format 1 (bincode, before the header existed) starts with the variant tag.
+            0..=5 => DecodeError::UnsupportedVersion {
+                found: 1,
+                expected: WIRE_VERSION,
+            },
+            h if h & VERSIONED != 0 => DecodeError::UnsupportedVersion {
+                found: h & !VERSIONED,
+                expected: WIRE_VERSION,
+            },
+            byte => DecodeError::BadHeader { byte },
+        });
+    }
+    Ok(payload)
+}
+
+/// [`Message`] as it lies in a received frame, borrowing every byte string from it: the
+/// same serde shape (variants and fields in the same order, byte strings as
+/// length-prefixed bytes), so the same bytes decode to both. Only for
+/// [`Message::decode_shared`]; `messages_round_trip` checks that the two decoders agree.
+#[derive(Deserialize)]
+enum Wire<'a> {
+    RequestVote {
+        term: u64,
+        candidate: usize,
+        last_log_index: u64,
+        last_log_term: u64,
+    },
+    RequestVoteReply {
+        term: u64,
+        vote_granted: bool,
+    },
+    AppendEntries {
+        term: u64,
+        leader: usize,
+        prev_log_index: u64,
+        prev_log_term: u64,
+        #[serde(borrow)]
+        entries: Vec<WireEntry<'a>>,
+        leader_commit: u64,
+    },
+    AppendEntriesReply {
+        term: u64,
+        success: bool,
+        match_index: u64,
+        conflict_index: u64,
+        conflict_term: Option<u64>,
+    },
+    InstallSnapshot {
+        term: u64,
+        leader: usize,
+        last_included_index: u64,
+        last_included_term: u64,
+        offset: u64,
+        data: &'a [u8],
+        done: bool,
+    },
+    InstallSnapshotReply {
+        term: u64,
+        last_included_index: u64,
+        offset: u64,
+        done: bool,
+    },
+}
+
+/// [`Entry`] borrowing its command from the frame.
+#[derive(Deserialize)]
+struct WireEntry<'a> {
+    term: u64,
+    command: &'a [u8],
+}
+
+impl Wire<'_> {
+    /// The message, with every command a slice of `frame`, the buffer the wire message
+    /// was decoded from.
+    fn into_message(self, frame: &Bytes) -> Message {
+        match self {
+            Wire::RequestVote {
+                term,
+                candidate,
+                last_log_index,
+                last_log_term,
+            } => Message::RequestVote {
+                term,
+                candidate,
+                last_log_index,
+                last_log_term,
+            },
+            Wire::RequestVoteReply { term, vote_granted } => {
+                Message::RequestVoteReply { term, vote_granted }
+            }
+            Wire::AppendEntries {
+                term,
+                leader,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => Message::AppendEntries {
+                term,
+                leader,
+                prev_log_index,
+                prev_log_term,
+                entries: entries
+                    .into_iter()
+                    .map(|entry| Entry {
+                        term: entry.term,
+                        // Borrowed from `frame` by construction, so `slice_ref` cannot
+                        // panic; an empty command needs no buffer.
+                        command: if entry.command.is_empty() {
+                            Bytes::new()
+                        } else {
+                            frame.slice_ref(entry.command)
+                        },
+                    })
+                    .collect(),
+                leader_commit,
+            },
+            Wire::AppendEntriesReply {
+                term,
+                success,
+                match_index,
+                conflict_index,
+                conflict_term,
+            } => Message::AppendEntriesReply {
+                term,
+                success,
+                match_index,
+                conflict_index,
+                conflict_term,
+            },
+            Wire::InstallSnapshot {
+                term,
+                leader,
+                last_included_index,
+                last_included_term,
+                offset,
+                data,
+                done,
+            } => Message::InstallSnapshot {
+                term,
+                leader,
+                last_included_index,
+                last_included_term,
+                offset,
+                data: data.to_vec(),
+                done,
+            },
+            Wire::InstallSnapshotReply {
+                term,
+                last_included_index,
+                offset,
+                done,
+            } => Message::InstallSnapshotReply {
+                term,
+                last_included_index,
+                offset,
+                done,
+            },
         }
-        Ok(codec::decode(payload, MAX_MESSAGE_BYTES - 1)?)
     }
 }
 
@@ -383,6 +632,125 @@ mod tests {
                 Message::decode(&message.encode().unwrap()).unwrap(),
                 message
             );
+        }
+    }
+
+    /// One message of every variant, with entries (an empty command among them) and
+    /// integers that take a varint's full 10 bytes.
+    fn every_variant() -> Vec<Message> {
+        let big = u64::MAX;
+        vec![
+            Message::RequestVote {
+                term: big,
+                candidate: usize::MAX,
+                last_log_index: big,
+                last_log_term: big,
+            },
+            Message::RequestVoteReply {
+                term: big,
+                vote_granted: true,
+            },
+            Message::AppendEntries {
+                term: big,
+                leader: usize::MAX,
+                prev_log_index: big,
+                prev_log_term: big,
+                entries: vec![
+                    Entry {
+                        term: 4,
+                        command: vec![1, 2, 3].into(),
+                    },
+                    Entry {
+                        term: big,
+                        command: Bytes::new(),
+                    },
+                    Entry {
+                        term: 5,
+                        command: vec![7; 300].into(),
+                    },
+                ],
+                leader_commit: big,
+            },
+            Message::AppendEntriesReply {
+                term: big,
+                success: false,
+                match_index: big,
+                conflict_index: big,
+                conflict_term: Some(big),
+            },
+            Message::InstallSnapshot {
+                term: big,
+                leader: usize::MAX,
+                last_included_index: big,
+                last_included_term: big,
+                offset: big,
+                data: vec![9; 200],
+                done: true,
+            },
+            Message::InstallSnapshotReply {
+                term: big,
+                last_included_index: big,
+                offset: big,
+                done: false,
+            },
+        ]
+    }
+
+    /// `decode_shared` reads every variant as `decode` (the derived decoder) does, and
+    /// refuses every cut of a valid frame as `decode` does: `Wire` has `Message`'s shape.
+    #[test]
+    fn shared_decode_agrees_with_decode() {
+        for message in every_variant() {
+            let frame = Bytes::from(message.encode().unwrap());
+            assert_eq!(Message::decode_shared(&frame).unwrap(), message);
+            for len in 0..frame.len() {
+                assert_eq!(
+                    Message::decode_shared(&frame.slice(..len)),
+                    Message::decode(&frame[..len]),
+                    "{message:?} cut at {len}"
+                );
+            }
+            let mut long = frame.to_vec();
+            long.push(0);
+            assert_eq!(
+                Message::decode_shared(&Bytes::from(long.clone())),
+                Message::decode(&long)
+            );
+        }
+    }
+
+    /// The commands `decode_shared` returns point into the frame: no copy was made.
+    #[test]
+    fn shared_decode_borrows_commands_from_the_frame() {
+        let message = &every_variant()[2];
+        let frame = Bytes::from(message.encode().unwrap());
+        let Ok(Message::AppendEntries { entries, .. }) = Message::decode_shared(&frame) else {
+            panic!("not an AppendEntries");
+        };
+        let range = frame.as_ptr_range();
+        for entry in entries.iter().filter(|e| !e.command.is_empty()) {
+            let command = entry.command.as_ptr_range();
+            assert!(
+                range.start <= command.start && command.end <= range.end,
+                "a command was copied out of the frame"
+            );
+        }
+    }
+
+    /// `encoded_len` is the frame's length, for every variant, at the smallest and the
+    /// largest integers.
+    #[test]
+    fn encoded_len_is_exact() {
+        let small = Message::AppendEntriesReply {
+            term: 0,
+            success: true,
+            match_index: 0,
+            conflict_index: 0,
+            conflict_term: None,
+        };
+        for message in every_variant().into_iter().chain([small]) {
+            let frame = message.encode().unwrap();
+            assert_eq!(message.encoded_len(), frame.len(), "{message:?}");
         }
     }
 

@@ -344,6 +344,11 @@ pub enum Apply {
     },
 }
 
+/// The largest vector [`Core::recycle`] keeps for reuse, in elements: a step of a busy
+/// node produces a few messages, applies or new entries, and a burst (a new leader's
+/// commit of a long log, §5.4.2) should give its room back rather than keep it.
+const SPARE_CAPACITY: usize = 1024;
+
 /// Everything one step produced. The caller's obligations, in this order:
 ///
 /// 1. **`persist`**: if `Some`, write it to storage, in step order. It is a delta: apply
@@ -407,6 +412,10 @@ pub struct Core {
     rng: ChaCha8Rng,
     // Output of the step in progress.
     ready: Ready,
+    /// Empty vectors handed back by [`Core::recycle`], for the next steps' `ready` and
+    /// log change: not part of the protocol state.
+    spare: Ready,
+    spare_entries: Vec<Entry>,
     dirty: bool,
     /// Term and vote as last handed out in `Ready::persist`.
     persisted_hard_state: HardState,
@@ -499,6 +508,8 @@ impl Core {
             ticks: 0,
             rng,
             ready: Ready::default(),
+            spare: Ready::default(),
+            spare_entries: Vec::new(),
             dirty: false,
             persisted_hard_state: HardState::default(),
             durable_index: 0,
@@ -709,7 +720,7 @@ impl Core {
             voted_for: self.voted_for,
         };
         let hard_changed = hard_state != self.persisted_hard_state;
-        let (snapshot_changed, log) = self.log.take_changes();
+        let (snapshot_changed, log) = self.log.take_changes_with(&mut self.spare_entries);
         self.note_written(snapshot_changed, log.as_ref());
         if self.dirty || hard_changed || snapshot_changed || log.is_some() {
             self.dirty = false;
@@ -725,7 +736,35 @@ impl Core {
                 log,
             });
         }
-        std::mem::take(&mut self.ready)
+        // The next step's output goes into the vectors `recycle` handed back, if any.
+        let spare = Ready {
+            messages: std::mem::take(&mut self.spare.messages),
+            applies: std::mem::take(&mut self.spare.applies),
+            ..Ready::default()
+        };
+        std::mem::replace(&mut self.ready, spare)
+    }
+
+    /// Hands back a [`Ready`] the caller is done with (its messages sent, its applies
+    /// handed over, its `persist` written or merged into another delta), so that later
+    /// steps reuse its vectors — `messages`, `applies` and the log change's `entries` —
+    /// instead of allocating new ones: a runtime that steps the core once per proposal and
+    /// per message otherwise allocates and frees up to three vectors per step
+    /// (docs/performance.md §7, "Allocations per commit"). Optional. Whatever the vectors
+    /// still hold is dropped; a vector longer than a burst's worth is freed rather than
+    /// kept, so one burst does not pin its room.
+    pub fn recycle(&mut self, ready: Ready) {
+        fn keep<T>(spare: &mut Vec<T>, mut given: Vec<T>) {
+            given.clear();
+            if given.capacity() > spare.capacity() && given.capacity() <= SPARE_CAPACITY {
+                *spare = given;
+            }
+        }
+        keep(&mut self.spare.messages, ready.messages);
+        keep(&mut self.spare.applies, ready.applies);
+        if let Some(log) = ready.persist.and_then(|persist| persist.log) {
+            keep(&mut self.spare_entries, log.entries);
+        }
     }
 
     fn reset_election_timer(&mut self) {

@@ -46,15 +46,16 @@ impl Core {
     /// entries, a new commit index) only to peers whose window of outstanding requests has
     /// room ([`Core::window`]); `force` (the heartbeat, §5.2) sends to all.
     pub(super) fn broadcast_append_entries(&mut self, force: bool) {
-        let RoleState::Leader(progress) = &self.state else {
-            return;
-        };
-        let targets: Vec<usize> = self
-            .peers()
-            .filter(|&j| force || self.window_has_room(progress, j))
-            .collect();
-        for peer in targets {
-            self.send_append_entries(peer);
+        // Peer by peer, not a collected list of targets: this runs on every proposal, and
+        // the list was an allocation per commit. The same peers are chosen: a send changes
+        // only its own peer's progress, never another's window.
+        for peer in 0..self.config.servers {
+            let RoleState::Leader(progress) = &self.state else {
+                return;
+            };
+            if peer != self.config.id && (force || self.window_has_room(progress, peer)) {
+                self.send_append_entries(peer);
+            }
         }
     }
 

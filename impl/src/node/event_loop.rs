@@ -16,7 +16,7 @@
 //! leader's own entries toward commit only once durable (§10.2.1). Time comes from the loop
 //! itself: it waits on the inbox until the next tick is due (no ticker thread).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::core::{Apply, Core, Input, Message, Outgoing, Persist, Ready, Role};
@@ -26,7 +26,7 @@ use crate::sync::{lock, Arc, Ordering as SyncOrdering};
 
 use super::applier::{ApplyItem, ApplyStage};
 use super::error::panic_message;
-use super::fifo::Fifo;
+use super::fifo::{self, Fifo};
 use super::network::Network;
 use super::queue::{OneshotSender, Queue};
 use super::shared::{Control, End, Inbox, OutcomeSlot, Propose, Received, Shared, Synced};
@@ -55,7 +55,10 @@ enum Held {
     Apply(Apply),
 }
 
-/// Outputs collected over one iteration.
+/// Outputs collected over one iteration. One is kept in the loop and reused, its vectors
+/// drained at the end of each iteration rather than dropped: allocating them afresh was a
+/// few allocations per iteration, and a busy loop runs an iteration every few commits
+/// (docs/performance.md §7, "Allocations per commit").
 struct Iteration {
     deltas: Vec<Persist>,
     now: Vec<Outgoing>,
@@ -73,6 +76,24 @@ impl Default for Iteration {
             held: Vec::new(),
             durable_min: u64::MAX,
         }
+    }
+}
+
+impl Iteration {
+    /// Ready for the next iteration: empty (the loop drained it), and without the room a
+    /// burst left (a vector past [`fifo::KEEP`] is freed, as the loop's FIFOs give theirs
+    /// back, see there).
+    fn reset(&mut self) {
+        fn trim<T>(items: &mut Vec<T>) {
+            items.clear();
+            if items.capacity() > fifo::KEEP {
+                *items = Vec::new();
+            }
+        }
+        trim(&mut self.deltas);
+        trim(&mut self.now);
+        trim(&mut self.held);
+        self.durable_min = u64::MAX;
     }
 }
 
@@ -119,6 +140,27 @@ pub(crate) struct EventLoop {
     backlog: Fifo<ApplyItem>,
     pending: BTreeMap<u64, Pending>,
     state: State,
+    /// The iteration's outputs, empty between iterations (kept for its vectors).
+    iteration: Iteration,
+    /// The vector of the last inline write's deltas, empty, for the next write.
+    spare_deltas: Vec<Persist>,
+    /// The inbox's queues of the last turn, drained, swapped into the inbox at the next
+    /// take ([`EventLoop::take_all`]). Taking the queues and leaving empty ones cost
+    /// producers a new buffer, grown step by step, every turn: the proposals' and
+    /// messages' queues were a share of the commit path's allocations (docs/performance.md
+    /// §7, "Allocations per commit"). Cells: the take runs where the loop is borrowed
+    /// shared (a loop task's poll).
+    spare_messages: std::cell::Cell<VecDeque<Received>>,
+    spare_proposals: std::cell::Cell<VecDeque<Propose>>,
+}
+
+/// Keeps `queue`, drained, in `spare` for the next take, unless a burst grew it past
+/// [`fifo::KEEP`] (its room is given back, as the loop's FIFOs give theirs).
+fn give_back<T>(spare: &std::cell::Cell<VecDeque<T>>, mut queue: VecDeque<T>) {
+    queue.clear();
+    if queue.capacity() <= fifo::KEEP {
+        spare.set(queue);
+    }
 }
 
 impl EventLoop {
@@ -152,6 +194,10 @@ impl EventLoop {
             backlog: Fifo::default(),
             pending: BTreeMap::new(),
             state: State::default(),
+            iteration: Iteration::default(),
+            spare_deltas: Vec::new(),
+            spare_messages: Default::default(),
+            spare_proposals: Default::default(),
         }
     }
 
@@ -227,14 +273,14 @@ impl EventLoop {
     /// One iteration: steps everything `inbox` holds and the ticks that are due, then
     /// writes, sends, releases and publishes (`finish`). Returns how the loop ends, if it
     /// does.
-    pub(crate) fn turn(&mut self, inbox: Inbox) -> Option<End> {
+    pub(crate) fn turn(&mut self, mut inbox: Inbox) -> Option<End> {
         {
             if let Some(end) = &inbox.stop {
                 if matches!(end, End::Stopped(_)) {
                     return Some(end.clone());
                 }
             }
-            let mut it = Iteration::default();
+            let mut it = std::mem::take(&mut self.iteration);
             if let Some(synced) = inbox.synced {
                 self.persisted(synced, &mut it);
             }
@@ -251,12 +297,15 @@ impl EventLoop {
                     Control::Inspect(inspect) => inspect(&self.core),
                 }
             }
-            for received in inbox.messages {
+            for received in inbox.messages.drain(..) {
                 self.receive(received, &mut it);
             }
-            for propose in inbox.proposals {
+            for propose in inbox.proposals.drain(..) {
                 self.propose(propose, &mut it);
             }
+            // Drained: the inbox gets them back at the next take.
+            give_back(&self.spare_messages, std::mem::take(&mut inbox.messages));
+            give_back(&self.spare_proposals, std::mem::take(&mut inbox.proposals));
             if let (Some(tick), Some(mut next)) = (self.tick, self.next_tick) {
                 let now = Instant::now();
                 // Catch up at most a few ticks after a stall rather than fire a burst.
@@ -309,7 +358,23 @@ impl EventLoop {
             inbox.waiting = false;
         }
         inbox.waiting = false;
-        take_all(&mut inbox)
+        self.take_all(&mut inbox)
+    }
+
+    /// Everything waiting in `inbox`, taken out (a stop request stays: the loop's next take
+    /// sees it too). The inbox keeps the queues the last turn drained, for its producers.
+    pub(crate) fn take_all(&self, inbox: &mut Inbox) -> Inbox {
+        Inbox {
+            messages: std::mem::replace(&mut inbox.messages, self.spare_messages.take()),
+            proposals: std::mem::replace(&mut inbox.proposals, self.spare_proposals.take()),
+            control: std::mem::take(&mut inbox.control),
+            synced: inbox.synced.take(),
+            applier_took: std::mem::take(&mut inbox.applier_took),
+            stop: inbox.stop.clone(),
+            ended: None,
+            waiting: false,
+            waker: None,
+        }
     }
 
     /// Looks for input for up to `spin` (or until the next tick) before the loop sleeps,
@@ -381,11 +446,14 @@ impl EventLoop {
         }
     }
 
-    /// Steps `input` and sorts its outputs into `it`.
-    fn step(&mut self, input: Input, it: &mut Iteration) -> Ready {
+    /// Steps `input` and sorts its outputs into `it`; returns the new entry's `(index,
+    /// term)` if it was an accepted `Propose`.
+    fn step(&mut self, input: Input, it: &mut Iteration) -> Option<(u64, u64)> {
         let mut ready = self.core.step(input);
         if let Some(persist) = ready.persist.take() {
-            it.deltas.push(persist);
+            // Merged as it comes (one iteration is one write); what is left of a delta
+            // merged into the previous one goes back to the core with the rest of `ready`.
+            ready.persist = push_delta(&mut it.deltas, persist);
         }
         for out in ready.messages.drain(..) {
             if may_leave_before_durable(&out.message) {
@@ -399,7 +467,10 @@ impl EventLoop {
         if self.core.role() != Role::Leader && !self.pending.is_empty() {
             self.lost_leadership();
         }
-        ready
+        let proposed = ready.proposed;
+        // Its vectors are drained: the core reuses them for the next step's output.
+        self.core.recycle(ready);
+        proposed
     }
 
     /// A received message; a Lab RPC's reply goes to its waiting handler.
@@ -434,8 +505,8 @@ impl EventLoop {
             return;
         }
         let bytes = propose.command.len();
-        let ready = self.step(Input::Propose(propose.command.clone()), it);
-        match ready.proposed {
+        let proposed = self.step(Input::Propose(propose.command.clone()), it);
+        match proposed {
             Some((index, term)) => {
                 self.shared.accepted.fetch_add(1, Ordering::Relaxed);
                 let Propose {
@@ -485,10 +556,12 @@ impl EventLoop {
         // With the storage on the loop, a write is durable before the iteration ends: the
         // `Persisted` step it allows may release more (a commit, applies), so the loop goes
         // round until an iteration writes nothing (at most a step or two).
-        while let Some(synced) = self.finish_outputs(it) {
-            it = Iteration::default();
+        while let Some(synced) = self.finish_outputs(&mut it) {
+            it.reset();
             self.persisted(synced, &mut it);
         }
+        it.reset();
+        self.iteration = it;
         // Published before the hand-over: the loop may resolve proposals itself, and a
         // caller woken by its outcome must find a status that covers it (commit index).
         // The apply queue depth is as of before this hand-over.
@@ -497,22 +570,19 @@ impl EventLoop {
     }
 
     /// One write, early sends, held outputs; returns the write's report if it was synced
-    /// here (`StorageSide::Inline`).
-    fn finish_outputs(&mut self, it: Iteration) -> Option<Synced> {
-        let Iteration {
-            deltas,
-            now,
-            held,
-            durable_min,
-        } = it;
+    /// here (`StorageSide::Inline`). Drains `it`.
+    fn finish_outputs(&mut self, it: &mut Iteration) -> Option<Synced> {
+        let durable_min = it.durable_min;
         let mut inline = None;
-        let gate = if deltas.is_empty() {
+        let gate = if it.deltas.is_empty() {
             self.issued_seq
         } else {
             self.issued_seq += 1;
+            // The deltas are merged already (`push_delta`); the write takes their vector,
+            // and the iteration gets the one the last inline write gave back.
             let write = Write {
                 seq: self.issued_seq,
-                deltas: merge(deltas),
+                deltas: std::mem::replace(&mut it.deltas, std::mem::take(&mut self.spare_deltas)),
                 log_end: (self.core.last_log_index(), self.core.log().last_term()),
             };
             match &self.storage {
@@ -527,7 +597,7 @@ impl EventLoop {
             self.issued_seq
         };
         // A leader's AppendEntries leave before its own write (§10.2.1).
-        for out in now {
+        for out in it.now.drain(..) {
             self.send(out);
         }
         let mut synced = None;
@@ -548,9 +618,21 @@ impl EventLoop {
                     self.shared.request_stop(End::Stopped(reason));
                 }
             }
+            // Written: its vectors go back for reuse (the deltas' entry vectors to the
+            // core, which fills them with the next log changes).
+            let mut deltas = write.deltas;
+            for persist in deltas.drain(..) {
+                self.core.recycle(Ready {
+                    persist: Some(persist),
+                    ..Ready::default()
+                });
+            }
+            if deltas.capacity() <= fifo::KEEP {
+                self.spare_deltas = deltas;
+            }
         }
         self.release_durable();
-        for item in held {
+        for item in it.held.drain(..) {
             if gate <= self.durable_seq || self.durable_apply(&item, durable_min) {
                 self.release(item);
             } else {
@@ -618,14 +700,17 @@ impl EventLoop {
             Apply::Snapshot { index, term, .. } => (*index, *term, true),
         };
         // Anything pending below (or, for a snapshot, at) this index was skipped: its
-        // entry was never applied here as ours.
-        let keep = self
-            .pending
-            .split_off(&(if snapshot { index + 1 } else { index }));
-        let skipped = std::mem::replace(&mut self.pending, keep);
+        // entry was never applied here as ours. Taken from the front one by one, not with
+        // `split_off`, which allocates a new tree on every call (every apply), even when
+        // nothing is skipped.
+        let bound = if snapshot { index + 1 } else { index };
         let leader = self.core.leader_id();
-        for (_, pending) in skipped {
-            pending
+        while let Some(first) = self.pending.first_entry() {
+            if *first.key() >= bound {
+                break;
+            }
+            first
+                .remove()
                 .outcome
                 .resolve(Err(ProposalError::LeadershipLost { leader }));
         }
@@ -723,22 +808,6 @@ impl EventLoop {
     }
 }
 
-/// Everything waiting in `inbox`, taken out (a stop request stays: the loop's next take
-/// sees it too).
-pub(crate) fn take_all(inbox: &mut Inbox) -> Inbox {
-    Inbox {
-        messages: std::mem::take(&mut inbox.messages),
-        proposals: std::mem::take(&mut inbox.proposals),
-        control: std::mem::take(&mut inbox.control),
-        synced: inbox.synced.take(),
-        applier_took: std::mem::take(&mut inbox.applier_took),
-        stop: inbox.stop.clone(),
-        ended: None,
-        waiting: false,
-        waker: None,
-    }
-}
-
 /// A leader's own log travels before its write is durable (§10.2.1): the follower stores
 /// it durably before acknowledging, and the leader counts itself only up to its durable
 /// index. Every other message — a reply, a vote request carrying the candidate's own vote —
@@ -750,22 +819,25 @@ fn may_leave_before_durable(message: &Message) -> bool {
     )
 }
 
-/// Merges consecutive deltas into as few as possible, so one iteration is one write: later
-/// hard state and snapshot win, log changes compose (a later change keeps the earlier
-/// one's entries up to its own `after`). A pair that does not compose stays two deltas.
-fn merge(deltas: Vec<Persist>) -> Vec<Persist> {
-    let mut merged: Vec<Persist> = Vec::with_capacity(1);
-    for delta in deltas {
-        let composed = merged.last_mut().is_some_and(|last| compose(last, &delta));
-        if !composed {
-            merged.push(delta);
-        }
+/// Appends `delta` to the iteration's `deltas`, merged into the last one where the two
+/// compose, so one iteration is one write (in as few deltas as possible): later hard state
+/// and snapshot win, log changes compose (a later change keeps the earlier one's entries up
+/// to its own `after`). A pair that does not compose stays two deltas. Returns what is left
+/// of a merged `delta` (its entries moved out, the vector kept), for reuse.
+fn push_delta(deltas: &mut Vec<Persist>, mut delta: Persist) -> Option<Persist> {
+    if deltas
+        .last_mut()
+        .is_some_and(|last| compose(last, &mut delta))
+    {
+        return Some(delta);
     }
-    merged
+    deltas.push(delta);
+    None
 }
 
-/// `first` followed by `second`, written into `first`, if the result is one delta.
-fn compose(first: &mut Persist, second: &Persist) -> bool {
+/// `first` followed by `second`, written into `first`, if the result is one delta; then
+/// `second`'s entries have moved into `first` (no clone). `second` is unchanged otherwise.
+fn compose(first: &mut Persist, second: &mut Persist) -> bool {
     if second.snapshot.is_some() {
         // A snapshot clears the stored log and brings its own log change: everything the
         // first delta did to the log is superseded.
@@ -773,17 +845,17 @@ fn compose(first: &mut Persist, second: &Persist) -> bool {
             return false;
         }
         first.hard_state = second.hard_state.or(first.hard_state);
-        first.snapshot = second.snapshot.clone();
-        first.log = second.log.clone();
+        first.snapshot = second.snapshot.take();
+        first.log = second.log.take();
         return true;
     }
-    match (&mut first.log, &second.log) {
+    match (&mut first.log, &mut second.log) {
         (_, None) => {}
-        (None, Some(log)) => {
+        (None, Some(_)) => {
             if first.snapshot.is_some() {
                 return false; // keep the order snapshot-then-log explicit
             }
-            first.log = Some(log.clone());
+            first.log = second.log.take();
         }
         (Some(a), Some(b)) => {
             let end = a.after + a.entries.len() as u64;
@@ -791,7 +863,7 @@ fn compose(first: &mut Persist, second: &Persist) -> bool {
                 return false;
             }
             a.entries.truncate((b.after - a.after) as usize);
-            a.entries.extend_from_slice(&b.entries);
+            a.entries.append(&mut b.entries);
         }
     }
     first.hard_state = second.hard_state.or(first.hard_state);
@@ -802,6 +874,15 @@ fn compose(first: &mut Persist, second: &Persist) -> bool {
 mod merge_tests {
     use super::*;
     use crate::core::{Entry, HardState, LogChange, PersistentState};
+
+    /// The deltas of one iteration, pushed in order as the loop does.
+    fn merge(deltas: Vec<Persist>) -> Vec<Persist> {
+        let mut merged = Vec::new();
+        for delta in deltas {
+            push_delta(&mut merged, delta);
+        }
+        merged
+    }
 
     fn entry(term: u64, byte: u8) -> Entry {
         Entry {

@@ -22,7 +22,7 @@ use std::time::Instant;
 use crate::sync::{lock, Arc, Condvar, Mutex};
 
 use super::error::panic_message;
-use super::event_loop::{take_all, EventLoop};
+use super::event_loop::EventLoop;
 use super::shared::End;
 use super::{Alive, StopReason};
 
@@ -232,7 +232,7 @@ fn poll_inbox(event_loop: &EventLoop, waker: &Waker) -> Option<super::shared::In
     if inbox.has_work() || tick_due {
         inbox.waiting = false;
         inbox.waker = None;
-        return Some(take_all(&mut inbox));
+        return Some(event_loop.take_all(&mut inbox));
     }
     inbox.waiting = true;
     if !inbox.waker.as_ref().is_some_and(|old| old.will_wake(waker)) {
