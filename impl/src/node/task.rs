@@ -241,6 +241,9 @@ impl Drop for LoopTask {
 }
 
 /// What a look at the inbox found.
+// Not boxed: it is moved once, straight into `EventLoop::turn` (as the `Option<Inbox>` it
+// replaces was); a box would be an allocation per turn.
+#[allow(clippy::large_enum_variant)]
 enum Look {
     /// Input, or a tick due: everything waiting, taken.
     Work(super::shared::Inbox),
