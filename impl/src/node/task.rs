@@ -111,6 +111,8 @@ pub struct LoopTask {
     /// `None` once the loop has ended.
     event_loop: Option<Box<EventLoop>>,
     started: bool,
+    /// The last poll yielded before taking the inbox (`Look::Defer`): this one takes it.
+    deferred: bool,
     timer: Option<Arc<Timer>>,
     /// The task's unit of `Node::running_threads`, given back once the loop has ended.
     alive: Option<Alive>,
@@ -129,6 +131,7 @@ impl LoopTask {
         LoopTask {
             event_loop: Some(Box::new(event_loop)),
             started: false,
+            deferred: false,
             timer,
             alive: Some(alive),
         }
@@ -175,16 +178,31 @@ impl Future for LoopTask {
             event_loop.next_tick = event_loop.tick.map(|tick| Instant::now() + tick);
             event_loop.publish();
         }
-        for _ in 0..TURNS_PER_POLL {
+        for turn in 0..TURNS_PER_POLL {
             let Some(event_loop) = this.event_loop.as_mut() else {
                 return Poll::Ready(());
             };
-            let Some(inbox) = poll_inbox(event_loop, cx.waker()) else {
-                // Nothing to do: parked in the inbox; the timer wakes it for the next tick.
-                if let (Some(timer), Some(next)) = (&this.timer, event_loop.next_tick) {
-                    timer.arm(next, cx.waker());
+            // Defer at most once in a row, and only at a poll's first look (a poll that
+            // follows its own deferral takes what came meanwhile).
+            let may_defer = turn == 0 && !std::mem::take(&mut this.deferred);
+            let inbox = match poll_inbox(event_loop, cx.waker(), may_defer) {
+                Look::Work(inbox) => inbox,
+                Look::Defer => {
+                    // Scheduled again by this wake (tokio puts a task that woke itself at
+                    // the back of its run queue, behind the clients woken before it);
+                    // the inbox says it is not waiting, so producers meanwhile only queue.
+                    this.deferred = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
                 }
-                return Poll::Pending;
+                Look::Idle => {
+                    // Nothing to do: parked in the inbox; the timer wakes it for the next
+                    // tick.
+                    if let (Some(timer), Some(next)) = (&this.timer, event_loop.next_tick) {
+                        timer.arm(next, cx.waker());
+                    }
+                    return Poll::Pending;
+                }
             };
             let turned =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| event_loop.turn(inbox)));
@@ -222,23 +240,70 @@ impl Drop for LoopTask {
     }
 }
 
+/// What a look at the inbox found.
+// Not boxed: it is moved once, straight into `EventLoop::turn` (as the `Option<Inbox>` it
+// replaces was); a box would be an allocation per turn.
+#[allow(clippy::large_enum_variant)]
+enum Look {
+    /// Input, or a tick due: everything waiting, taken.
+    Work(super::shared::Inbox),
+    /// Only proposals, while other proposals are in flight: the task yields once before it
+    /// takes them (`should_defer`).
+    Defer,
+    /// Nothing: the waker is left in the inbox for the next producer.
+    Idle,
+}
+
 /// Takes everything waiting if there is input or a tick is due; otherwise leaves `waker`
-/// in the inbox for the next producer and returns `None`.
-fn poll_inbox(event_loop: &EventLoop, waker: &Waker) -> Option<super::shared::Inbox> {
-    let tick_due = event_loop
-        .next_tick
-        .is_some_and(|next| Instant::now() >= next);
+/// in the inbox for the next producer.
+///
+/// The clock is read only when the inbox is empty: with input the loop turns anyway, and
+/// the turn steps the ticks that are due (`EventLoop::turn` reads the clock itself).
+fn poll_inbox(event_loop: &EventLoop, waker: &Waker, may_defer: bool) -> Look {
     let mut inbox = lock(&event_loop.shared.inbox);
-    if inbox.has_work() || tick_due {
+    if inbox.has_work() {
+        // Whoever woke the task took the waker and cleared `waiting`; a poll for another
+        // reason (the timer, the executor) clears them here. Either way, from now until the
+        // task parks again producers only queue: the task is running, or (deferring) is
+        // scheduled by its own wake, and takes the inbox at its next look.
         inbox.waiting = false;
         inbox.waker = None;
-        return Some(event_loop.take_all(&mut inbox));
+        if may_defer && should_defer(&inbox, &event_loop.shared) {
+            return Look::Defer;
+        }
+        return Look::Work(event_loop.take_all(&mut inbox));
     }
+    if event_loop
+        .next_tick
+        .is_some_and(|next| Instant::now() >= next)
+    {
+        inbox.waiting = false;
+        inbox.waker = None;
+        return Look::Work(event_loop.take_all(&mut inbox));
+    }
+    // Registered under the inbox lock, as the condvar's wait: a producer that queues after
+    // this sees `waiting` and wakes the task (`Shared::wake`).
     inbox.waiting = true;
     if !inbox.waker.as_ref().is_some_and(|old| old.will_wake(waker)) {
         inbox.waker = Some(waker.clone());
     }
-    None
+    Look::Idle
+}
+
+/// Whether a leader woken by a proposal should let the executor run its other ready tasks
+/// before it takes the inbox: when other proposals are in flight (`pending` counts more than
+/// the queued ones), their clients are likely among those tasks, each about to queue its
+/// next proposal. On tokio the task that woke the loop puts it first in line (the "LIFO
+/// slot"), so without this a leader under many clients turns for one proposal at a time:
+/// one write, one round of AppendEntries, and the wake-ups they cost, per commit. With a
+/// single client nothing else is in flight and the loop never defers.
+fn should_defer(inbox: &super::shared::Inbox, shared: &super::shared::Shared) -> bool {
+    !inbox.proposals.is_empty()
+        && inbox.messages.is_empty()
+        && inbox.control.is_empty()
+        && inbox.synced.is_none()
+        && inbox.stop.is_none()
+        && shared.pending.load(std::sync::atomic::Ordering::Relaxed) > inbox.proposals.len()
 }
 
 /// Wakes a loop task when its next tick is due: a thread per node that sleeps until the

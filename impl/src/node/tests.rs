@@ -1239,6 +1239,57 @@ fn loops_as_tasks_elect_and_apply_concurrent_writes() {
     }
 }
 
+/// Many clients against a leader run as a task, with no timer (`auto_tick` off): the leader
+/// defers taking proposals while others are in flight (`task.rs`, `should_defer`), and
+/// nothing but its own wake schedules it again then (producers see it not waiting). A
+/// deferral that lost that wake would leave the leader, and every client, waiting for good:
+/// here no tick would rescue it. Each write must resolve within 10 s.
+#[test]
+fn a_loop_task_that_defers_for_more_proposals_is_never_left_unwoken() {
+    let runtime = multi_thread_runtime();
+    // A state machine called in place: nothing waits on an unread apply stream.
+    let cluster = machine_cluster_with(
+        3,
+        |config| {
+            on_runtime(&runtime)(config);
+            config.auto_tick = false;
+            config.sync_on_loop = true;
+        },
+        |_| Recorder::default(),
+    );
+    // Elected by manual ticks (from this thread, not a worker: `tick` blocks).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.nodes[0].state().role != Role::Leader {
+        assert!(Instant::now() < deadline, "{:?}", cluster.nodes[0].status());
+        cluster.nodes[0].tick().unwrap();
+    }
+    let nodes = cluster.nodes.clone();
+    let written = runtime.block_on(async move {
+        let clients: Vec<_> = (0..64)
+            .map(|c| {
+                let node = nodes[0].clone();
+                tokio::spawn(async move {
+                    for i in 0..20 {
+                        tokio::time::timeout(
+                            Duration::from_secs(10),
+                            node.write(Bytes::from(format!("c{c}-{i}"))),
+                        )
+                        .await
+                        .expect("a write neither resolved nor failed within 10 s")
+                        .expect("write failed");
+                    }
+                })
+            })
+            .collect();
+        for client in clients {
+            client.await.unwrap();
+        }
+        nodes[0].status()
+    });
+    assert_eq!(written.proposals_accepted, 64 * 20);
+    cluster.shutdown();
+}
+
 /// On a single-threaded executor, the three loops and the client share one thread: nothing
 /// in the loop may block it. Elects and commits with the apply streams (the applier
 /// threads take them).
