@@ -23,7 +23,8 @@
 //!    draw of each side's level of throughput (a fresh cluster settles into one of a few
 //!    levels and mostly stays there, docs/performance.md §7), so it is no verdict.
 //! 2. `pairs`, the paired check ([`paired`]): for each client count, pairs of legs, each
-//!    leg a fresh cluster (ours with loop tasks, ours with loop threads, openraft), settled,
+//!    leg a fresh cluster (ours with loop tasks, openraft; optionally ours with loop
+//!    threads), settled,
 //!    then untimed and timed rounds, its figure the median round's writes/s; the ratios of
 //!    each pair summarized on logarithms (`benches/src/paired_ratio.rs`), with the A/A
 //!    control of `benches/src/paired_legs.rs`, and a verdict on "ours ≥ 1.0× openraft".
@@ -31,7 +32,8 @@
 //! `RAFT_BENCH_E2E_PARTS=criterion,pairs` runs only the parts named (default both);
 //! `RAFT_BENCH_E2E_PAIRS=N` sets the pairs per client count (default [`PAIRS`]; 1 under
 //! `cargo test --benches`); `RAFT_BENCH_E2E_CLIENTS=1,64` the paired check's client counts
-//! (default 1, 64, 256); `RAFT_BENCH_E2E_THREADS=0` leaves the loop-thread legs out of it.
+//! (default 1, 64, 256); `RAFT_BENCH_E2E_THREADS=1` adds legs of ours with loop threads
+//! (default: ours with loop tasks against openraft only).
 //!
 //! `RAFT_BENCH_OPENRAFT_WORKERS=N` sets the tokio runtimes' worker threads, openraft's and
 //! our clients' (default: the number of logical CPUs).
@@ -218,7 +220,12 @@ struct Shape {
     warm_rounds: usize,
     timed_rounds: usize,
     quiet: Duration,
-    /// Whether the loop-thread legs run (`RAFT_BENCH_E2E_THREADS=0`: not).
+    /// Whether the loop-thread legs run (`RAFT_BENCH_E2E_THREADS=1`). Off by default: the
+    /// target is about the loop tasks, two sides take half the time, and with three sides
+    /// a pair's order (threads, tasks, openraft, then reversed) put the A/A control's
+    /// estimate at 256 clients at 1.04–1.20 in four runs of four, its interval above 1.00
+    /// in two (docs/performance.md §7, "Paired legs"); with two sides it contained 1.00 in
+    /// both runs made.
     threads: bool,
 }
 
@@ -237,7 +244,8 @@ impl Shape {
             } else {
                 QUIET
             },
-            threads: std::env::var("RAFT_BENCH_E2E_THREADS").map_or(true, |v| v != "0"),
+            threads: std::env::var("RAFT_BENCH_E2E_THREADS")
+                .is_ok_and(|v| !v.is_empty() && v != "0"),
         }
     }
 
