@@ -225,7 +225,7 @@ struct Shape {
     /// a pair's order (threads, tasks, openraft, then reversed) put the A/A control's
     /// estimate at 256 clients at 1.04–1.20 in four runs of four, its interval above 1.00
     /// in two (docs/performance.md §7, "Paired legs"); with two sides it contained 1.00 in
-    /// both runs made.
+    /// all three runs made.
     threads: bool,
 }
 
