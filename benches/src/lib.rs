@@ -19,6 +19,7 @@ pub mod machine;
 pub mod node_cluster;
 pub mod openraft_peer;
 pub mod ours;
+pub mod paired_legs;
 pub mod paired_ratio;
 pub mod peer;
 pub mod prefill;
