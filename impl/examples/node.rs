@@ -71,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let delivering = node.clone();
         threads.push(std::thread::spawn(move || {
             for (from, message) in inbox {
-                delivering.receive(from, &message);
+                delivering.receive_bytes(from, message);
             }
         }));
         // The service: counts what it applies, at its own pace (the stream is bounded).

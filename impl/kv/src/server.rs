@@ -197,7 +197,7 @@ impl Server {
             let node_slot = Arc::clone(&node_slot);
             Arc::new(move |from: usize, message: Bytes| {
                 if let Some(node) = node_slot.get() {
-                    node.receive(from, &message);
+                    node.receive_bytes(from, message);
                 }
             })
         };
