@@ -357,7 +357,10 @@ impl Message {
     /// receiving an AppendEntries of `n` entries allocates once for the entries' vector
     /// rather than `n + 1` times, and applying or persisting an entry later clones a shared
     /// `Bytes` without allocating. The price: the frame's buffer stays allocated until the
-    /// last entry taken from it is dropped (frames hold little but their entries).
+    /// last entry taken from it is dropped. A follower keeps every entry of a request in the
+    /// usual case, so the frame holds little but them; when it keeps only a tail (a resend),
+    /// the core copies the kept commands out (`merge_entries`), so a few entries never pin
+    /// a frame of duplicates.
     /// Accepts and refuses exactly the frames [`Message::decode`] does, with the same
     /// result.
     pub fn decode_shared(frame: &Bytes) -> Result<Message, DecodeError> {

@@ -155,6 +155,7 @@ impl Core {
         self.become_follower(self.current_term);
         self.leader_id = Some(leader);
         self.reset_election_timer();
+        let received = entries.len();
         let (prev_log_index, prev_log_term, entries) =
             self.skip_compacted(prev_log_index, prev_log_term, entries);
         let reply = match self.log.term_at(prev_log_index) {
@@ -167,7 +168,7 @@ impl Core {
                     return; // Would delete a committed entry (§5.4): bogus bytes, drop them.
                 }
                 let match_index = prev_log_index + entries.len() as u64;
-                self.merge_entries(prev_log_index, entries);
+                self.merge_entries(prev_log_index, entries, received);
                 let new_commit = leader_commit.min(match_index);
                 if new_commit > self.commit_index {
                     self.commit_index = new_commit;
@@ -219,7 +220,7 @@ impl Core {
     /// Figure 2 AppendEntries rules 3–4: keep matching entries, truncate at the first
     /// conflict only, append the rest. A matching (stale or duplicate) request never
     /// truncates, so it cannot remove entries appended later.
-    fn merge_entries(&mut self, prev_log_index: u64, entries: Vec<Entry>) {
+    fn merge_entries(&mut self, prev_log_index: u64, entries: Vec<Entry>, received: usize) {
         if mutated!(self.mutation, TruncateOnEveryAppend) {
             // Breaks rule 3: matching entries go.
             self.log
@@ -229,6 +230,7 @@ impl Core {
         }
         let mut index = prev_log_index;
         let mut entries = entries.into_iter();
+        let mut unshare = false;
         for entry in entries.by_ref() {
             index += 1;
             match self.log.term_at(index) {
@@ -237,19 +239,24 @@ impl Core {
                     self.log
                         .truncate_from(index)
                         .expect("skip_compacted starts the merge at or after the snapshot");
-                    self.log.append(entry);
-                    self.mark_dirty();
-                    break;
                 }
-                None => {
-                    self.log.append(entry);
-                    self.mark_dirty();
-                    break;
-                }
+                None => {}
             }
+            // A command decoded with `Message::decode_shared` is a slice of the whole
+            // received frame, and keeps all of it allocated for as long as the entry lives
+            // (in the log until compaction, in an apply, in a storage's copy). When only a
+            // tail of the request is new (a resend after a lost reply or an in-flight
+            // timeout, or a request reaching below our snapshot), a few kept entries would
+            // pin a frame of mostly duplicates, up to `max_bytes_per_message` each: copy
+            // them out. Where every entry is kept (the usual case) the frame holds little
+            // but the entries themselves, and they stay shared.
+            unshare = entries.len() + 1 < received;
+            self.log.append(owned(entry, unshare));
+            self.mark_dirty();
+            break;
         }
         for entry in entries {
-            self.log.append(entry);
+            self.log.append(owned(entry, unshare));
         }
     }
 
@@ -349,5 +356,18 @@ fn reject(term: u64, conflict_index: u64, conflict_term: Option<u64>) -> Message
         match_index: 0,
         conflict_index,
         conflict_term,
+    }
+}
+
+/// `entry`, with its command copied into a buffer of its own if `unshare` (see
+/// `merge_entries`: a kept tail must not pin the frame it arrived in).
+fn owned(entry: Entry, unshare: bool) -> Entry {
+    if unshare && !entry.command.is_empty() {
+        Entry {
+            term: entry.term,
+            command: Bytes::copy_from_slice(&entry.command),
+        }
+    } else {
+        entry
     }
 }

@@ -575,6 +575,48 @@ fn append_entries_that_would_truncate_a_committed_entry_is_dropped() {
     ));
 }
 
+/// Commands decoded from a received frame share its buffer (`Message::decode_shared`).
+/// When only a tail of a request is new (a resend), the kept entries are copied out, so
+/// they do not pin a frame of duplicates; when every entry is new, they stay shared.
+#[test]
+fn a_kept_tail_of_a_resent_request_does_not_pin_the_frame() {
+    let frame = Bytes::from(vec![7u8; 4096]);
+    let within = |command: &Bytes| {
+        let start = frame.as_ptr() as usize;
+        let at = command.as_ptr() as usize;
+        at >= start && at < start + frame.len()
+    };
+    let sliced = |terms: &[u64]| -> Vec<Entry> {
+        terms
+            .iter()
+            .enumerate()
+            .map(|(i, &term)| Entry {
+                term,
+                command: frame.slice(i * 100..i * 100 + 10),
+            })
+            .collect()
+    };
+    let request = |prev: u64, terms: &[u64]| Message::AppendEntries {
+        term: 1,
+        leader: 0,
+        prev_log_index: prev,
+        prev_log_term: if prev == 0 { 0 } else { 1 },
+        entries: sliced(terms),
+        leader_commit: 0,
+    };
+    let mut follower = server(1, 1, None, (0, 0), &[]);
+    // All new: shared, no copy.
+    deliver(&mut follower, 0, request(0, &[1, 1]));
+    assert_eq!(follower.log().last_index(), 2);
+    assert!(within(&follower.log().entry(2).unwrap().command));
+    // Entries 1-2 again plus a new 3: only 3 is kept, copied out of the frame.
+    deliver(&mut follower, 0, request(0, &[1, 1, 1]));
+    assert_eq!(follower.log().last_index(), 3);
+    let kept = &follower.log().entry(3).unwrap().command;
+    assert!(!within(kept), "a kept tail must not share the frame");
+    assert_eq!(&kept[..], &[7u8; 10][..]);
+}
+
 /// "If leaderCommit > commitIndex, set commitIndex = min(leaderCommit, index of last new
 /// entry)", and the newly committed entries are applied in order in the same step.
 // Reference: §5.3, Figure 2 AppendEntries rule 5
