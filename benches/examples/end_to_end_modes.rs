@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use raft_benches::machine;
 use raft_benches::node_cluster::NodeCluster;
+use raft_benches::{example_args, machine};
 
 const PEERS: usize = 3;
 const CLIENTS: usize = 64;
@@ -64,14 +64,8 @@ fn thread_times() -> BTreeMap<(String, u32), (u64, u64)> {
 
 fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
-    let clusters: usize = args
-        .next()
-        .map_or(Ok(10), |a| a.parse())
-        .map_err(|e| format!("CLUSTERS: {e}"))?;
-    let rounds: usize = args
-        .next()
-        .map_or(Ok(20), |a| a.parse())
-        .map_err(|e| format!("ROUNDS: {e}"))?;
+    let clusters = example_args::count(&mut args, 10, "CLUSTERS")?;
+    let rounds = example_args::count(&mut args, 20, "ROUNDS")?;
     let command = Bytes::from_static(COMMAND);
     let runtime = NodeCluster::client_runtime(2);
     for cluster_no in 0..clusters {

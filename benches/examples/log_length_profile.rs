@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use raft_benches::append_memory::AppendMemory;
 use raft_benches::node_cluster::NodeCluster;
-use raft_benches::{machine, prefill};
+use raft_benches::{example_args, machine, prefill};
 use raft_impl::node::NodeConfig;
 use raft_impl::storage::Storage;
 
@@ -102,10 +102,7 @@ fn main() -> Result<(), String> {
         .split(',')
         .map(|a| a.trim().parse().map_err(|e| format!("ENTRIES: {e}")))
         .collect::<Result<_, _>>()?;
-    let rounds: usize = args
-        .next()
-        .map_or(Ok(20), |a| a.parse())
-        .map_err(|e| format!("ROUNDS: {e}"))?;
+    let rounds = example_args::count(&mut args, 20, "ROUNDS")?;
     let command = Bytes::from_static(COMMAND);
     let runtime =
         NodeCluster::client_runtime(std::thread::available_parallelism().map_or(2, |n| n.get()));

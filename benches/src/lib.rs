@@ -14,6 +14,7 @@ pub mod append_memory;
 pub mod clients;
 pub mod commit_trace;
 pub mod delayed_network;
+pub mod example_args;
 pub mod fsync_floor;
 pub mod machine;
 pub mod node_cluster;
