@@ -172,7 +172,7 @@ impl Receiver {
     /// [`Node::receive_bytes`]: feeds a message held in [`Bytes`] without copying its
     /// entries' commands.
     pub fn receive_bytes(&self, from: usize, message: Bytes) {
-        receive_decoded(&self.shared, from, Message::decode_shared(&message));
+        receive_decoded(&self.shared, from, Message::decode_shared(&message), None);
     }
 }
 
@@ -182,22 +182,21 @@ fn receive(
     bytes: &[u8],
     reply: Option<OneshotSender<Vec<u8>>>,
 ) -> bool {
-    let Ok(message) = Message::decode(bytes) else {
+    receive_decoded(shared, from, Message::decode(bytes), reply)
+}
+
+/// Feeds a decoded message to the loop; undecodable bytes are dropped and counted.
+fn receive_decoded(
+    shared: &Shared,
+    from: usize,
+    decoded: Result<Message, core::DecodeError>,
+    reply: Option<OneshotSender<Vec<u8>>>,
+) -> bool {
+    let Ok(message) = decoded else {
         shared.dropped.fetch_add(1, Ordering::Relaxed);
         return false;
     };
     receive_message(shared, from, message, reply)
-}
-
-fn receive_decoded(shared: &Shared, from: usize, decoded: Result<Message, core::DecodeError>) {
-    match decoded {
-        Ok(message) => {
-            receive_message(shared, from, message, None);
-        }
-        Err(_) => {
-            shared.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
 }
 
 fn receive_message(
@@ -389,7 +388,7 @@ impl Node {
     /// the entry is later applied or persisted (a clone of a shared `Bytes` only counts a
     /// reference). Otherwise the same: never blocks, and drops undecodable bytes.
     pub fn receive_bytes(&self, from: usize, message: Bytes) {
-        receive_decoded(self.shared(), from, Message::decode_shared(&message));
+        receive_decoded(self.shared(), from, Message::decode_shared(&message), None);
     }
 
     /// A handle that feeds received messages without keeping the node alive.

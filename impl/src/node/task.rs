@@ -261,24 +261,21 @@ enum Look {
 /// the turn steps the ticks that are due (`EventLoop::turn` reads the clock itself).
 fn poll_inbox(event_loop: &EventLoop, waker: &Waker, may_defer: bool) -> Look {
     let mut inbox = lock(&event_loop.shared.inbox);
-    if inbox.has_work() {
+    let has_work = inbox.has_work();
+    if has_work
+        || event_loop
+            .next_tick
+            .is_some_and(|next| Instant::now() >= next)
+    {
         // Whoever woke the task took the waker and cleared `waiting`; a poll for another
         // reason (the timer, the executor) clears them here. Either way, from now until the
         // task parks again producers only queue: the task is running, or (deferring) is
         // scheduled by its own wake, and takes the inbox at its next look.
         inbox.waiting = false;
         inbox.waker = None;
-        if may_defer && should_defer(&inbox, &event_loop.shared) {
+        if has_work && may_defer && should_defer(&inbox, &event_loop.shared) {
             return Look::Defer;
         }
-        return Look::Work(event_loop.take_all(&mut inbox));
-    }
-    if event_loop
-        .next_tick
-        .is_some_and(|next| Instant::now() >= next)
-    {
-        inbox.waiting = false;
-        inbox.waker = None;
         return Look::Work(event_loop.take_all(&mut inbox));
     }
     // Registered under the inbox lock, as the condvar's wait: a producer that queues after
