@@ -16,6 +16,7 @@ pub mod commit_trace;
 pub mod delayed_network;
 pub mod example_args;
 pub mod fsync_floor;
+pub mod group_commit_ceiling;
 pub mod machine;
 pub mod node_cluster;
 pub mod openraft_peer;
