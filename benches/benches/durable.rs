@@ -298,7 +298,7 @@ fn floors(results: &mut Results, samples: usize, test_mode: bool) {
 /// Warm-up and measured time of one ceiling measurement.
 fn ceiling_times(test_mode: bool) -> (Duration, Duration) {
     if test_mode {
-        (Duration::from_millis(10), Duration::from_millis(20))
+        (Duration::from_millis(10), Duration::from_millis(50))
     } else {
         (Duration::from_millis(200), Duration::from_secs(1))
     }
