@@ -731,8 +731,15 @@ impl EventLoop {
     }
 
     /// Hands released applies to the service: from the loop itself while the sink takes
-    /// them without blocking and nothing is queued for the applier (no thread hand-off),
-    /// else to the applier thread while its queue has room. Never blocks.
+    /// them without blocking, nothing is queued for the applier (no thread hand-off) and
+    /// the in-place budget lasts (`applier::IN_PLACE_BUDGET`: a long backlog must not keep
+    /// the loop from its heartbeats and votes), else to the applier thread while its queue
+    /// has room. Never blocks.
+    ///
+    /// What is left stays in `backlog`, and the loop is not left asleep with it: the pushes
+    /// below stop with items left only when the queue is full, only the loop pushes, so the
+    /// applier's next take is of a full queue, and that take wakes the loop
+    /// (`Inbox::applier_took`, thread or task alike), which pushes more.
     fn pump_applies(&mut self) {
         self.stage.deliver_now(&self.shared, &mut self.backlog);
         while self.stage.queue.len() < self.stage.queue.capacity() {

@@ -5,17 +5,21 @@
 //! service's reader), which must be woken; on a small machine those wake-ups, not the
 //! work, set the pace (docs/performance.md §7). A [`StateMachine`] is called by the node
 //! itself instead, as openraft calls its `RaftStateMachine` itself: on the node's event
-//! loop, right after the entries are known committed and durable (it never blocks, so the
-//! loop never queues these applies for the node's applier thread). Entries reach it once
-//! each, in index order, and a [`Proposal`] resolves only after its entry was applied.
+//! loop, right after the entries are known committed and durable. A long backlog committed
+//! at once (a new leader's first commit, a follower catching up) is applied there for about
+//! a millisecond per loop iteration, and the rest on the node's applier thread, so that the
+//! loop keeps sending heartbeats and answering votes meanwhile; the loop applies in place
+//! again once the applier is done. Entries reach it once each, in index order, whichever
+//! thread calls it, and a [`Proposal`] resolves only after its entry was applied.
 //! [`StateMachine::stopped`] is called as the node ends: where the failing apply ran (the
 //! event loop) when the machine itself failed, on the applier thread otherwise.
 //!
 //! Because it may run on the event loop, an apply that blocks (disk, network, a lock held
-//! elsewhere) delays heartbeats and votes: such a service should read [`Applies`] on a
-//! thread of its own.
+//! elsewhere) delays heartbeats and votes (the budget is checked between applies, never
+//! inside one): such a service should read [`Applies`] on a thread of its own.
 //!
-//! A machine may call back into its node (it can hold a [`Node`](super::Node) handle):
+//! A machine may call back into its node (it can hold a [`Node`](super::Node) handle; on
+//! the applier thread the calls behave as on the loop):
 //! [`Node::snapshot`](super::Node::snapshot) there returns at once and the loop takes the
 //! snapshot after the current batch, and [`Node::write`](super::Node::write) queues a
 //! command. Whatever would wait for the loop's answer — `propose`, `tick`, `with_core`,

@@ -222,7 +222,8 @@ pub(crate) struct Shared {
 std::thread_local! {
     /// The node whose event loop runs on this thread right now (its `Shared`'s address; 0
     /// for none): a loop thread for its whole life, an executor's thread while it polls a
-    /// [`LoopTask`](super::LoopTask).
+    /// [`LoopTask`](super::LoopTask), and its applier thread (where a state machine applies
+    /// what the loop left over: its calls back behave as on the loop).
     static ON_LOOP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 

@@ -1865,3 +1865,133 @@ fn a_loop_task_abandoned_by_its_executor_ends_at_shutdown() {
     all_ended_within(&node, Duration::from_secs(10));
     assert!(node.status().shut_down, "{:?}", node.status());
 }
+
+// ---- A long backlog applied in place (`applier::IN_PLACE_BUDGET`) ----
+
+/// How long [`SlowMachine`] takes per apply while `slow` is set.
+const SLOW_APPLY: Duration = Duration::from_millis(3);
+
+/// Entries committed at once behind the gate: 400 × 3 ms = 1.2 s of applying.
+const BACKLOG: usize = 400;
+
+/// A state machine that holds the loop at the `gate` command until the test opens it, then
+/// takes [`SLOW_APPLY`] per entry while `slow` is set. It records each command, and whether
+/// its node read as "on its loop" there (the marker behind the `OnNodeThread` refusals),
+/// whichever thread applied it.
+#[derive(Clone, Default)]
+struct SlowMachine {
+    node: Arc<OnceLock<Node>>,
+    gate_closed: Arc<(Mutex<bool>, Condvar)>,
+    at_gate: Arc<AtomicBool>,
+    slow: Arc<AtomicBool>,
+    applied: Arc<Mutex<Vec<(Bytes, bool)>>>,
+}
+
+impl StateMachine for SlowMachine {
+    fn apply(&mut self, _index: u64, _term: u64, command: Bytes) -> Result<(), ApplyError> {
+        if &command[..] == b"gate" {
+            self.at_gate.store(true, Ordering::SeqCst);
+            let (closed, opened) = &*self.gate_closed;
+            let mut closed = closed.lock().unwrap();
+            while *closed {
+                closed = opened.wait(closed).unwrap();
+            }
+        }
+        if self.slow.load(Ordering::SeqCst) {
+            std::thread::sleep(SLOW_APPLY);
+        }
+        let on_node = self.node.get().is_some_and(|node| node.shared().on_loop());
+        self.applied.lock().unwrap().push((command, on_node));
+        Ok(())
+    }
+
+    fn restore(&mut self, _index: u64, _term: u64, _data: Arc<Vec<u8>>) -> Result<(), ApplyError> {
+        Ok(())
+    }
+}
+
+/// A node whose slow state machine gets [`BACKLOG`] entries committed at once (1.2 s of
+/// applying) still serves its inbox while they are applied: a control request is answered
+/// within 200 ms, where a loop that applied the whole backlog in place answered only after
+/// it (about a second later). Meanwhile a leader would send no heartbeats and answer no
+/// votes (Figure 2, rules for leaders). A small `apply_queue` sends most of the rest through
+/// the loop's backlog, which must not be stranded: every write resolves, and the machine
+/// sees every entry once, in order, and on its node's threads (`on_loop` there, so its
+/// calls back are refused or deferred alike on the loop and on the applier thread).
+fn a_long_backlog_does_not_hold_the_loop(tweak: impl Fn(&mut NodeConfig)) {
+    let machine = SlowMachine::default();
+    *machine.gate_closed.0.lock().unwrap() = true;
+    let cluster = machine_cluster_with(
+        1,
+        |config| {
+            config.apply_queue = 16;
+            tweak(config);
+        },
+        |_| machine.clone(),
+    );
+    let node = &cluster.nodes[0];
+    let _ = machine.node.set(node.clone());
+    cluster.leader(&[0]);
+    let gate = node.write(Bytes::from_static(b"gate"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !machine.at_gate.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "{:?}", node.status());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The loop is held in the gate's apply: every write below is taken in its next turn,
+    // appended and written at once, and commits at once when that write is durable.
+    let writes: Vec<Write> = (0..BACKLOG)
+        .map(|i| node.write(Bytes::from(i.to_string())))
+        .collect();
+    machine.slow.store(true, Ordering::SeqCst);
+    {
+        let (closed, opened) = &*machine.gate_closed;
+        *closed.lock().unwrap() = false;
+        opened.notify_all();
+    }
+    // Wait until the backlog is being applied (the gate and at least one entry after it).
+    while machine.applied.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "{:?}", node.status());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let applied_before = machine.applied.lock().unwrap().len();
+    let asked = Instant::now();
+    let commit = node.with_core(|core| core.commit_index()).unwrap();
+    let answered = asked.elapsed();
+    let applied_after = machine.applied.lock().unwrap().len();
+    // The rest quickly: the test need not wait out the slow applies.
+    machine.slow.store(false, Ordering::SeqCst);
+    assert!(
+        answered < Duration::from_millis(200),
+        "the loop answered a control request after {answered:?}: {applied_before} of {} \
+         entries were applied when it was asked, {applied_after} when it answered (commit \
+         index {commit})",
+        BACKLOG + 1,
+    );
+    assert!(wait_within(gate).is_ok());
+    for write in writes {
+        assert!(wait_within(write).is_ok());
+    }
+    let applied = machine.applied.lock().unwrap().clone();
+    let expected: Vec<Bytes> = std::iter::once(Bytes::from_static(b"gate"))
+        .chain((0..BACKLOG).map(|i| Bytes::from(i.to_string())))
+        .collect();
+    let commands: Vec<Bytes> = applied.iter().map(|(command, _)| command.clone()).collect();
+    assert_eq!(commands, expected, "each entry once, in index order");
+    assert!(
+        applied.iter().all(|&(_, on_node)| on_node),
+        "an apply ran where the node's calls would not be refused as on its loop"
+    );
+    cluster.shutdown();
+}
+
+#[test]
+fn a_long_backlog_applied_in_place_does_not_hold_the_loop() {
+    a_long_backlog_does_not_hold_the_loop(|_| {});
+}
+
+#[test]
+fn a_long_backlog_applied_in_place_does_not_hold_a_loop_task() {
+    let runtime = multi_thread_runtime();
+    a_long_backlog_does_not_hold_the_loop(on_runtime(&runtime));
+}
