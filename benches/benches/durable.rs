@@ -258,9 +258,9 @@ fn higher(old: Option<Ceiling>, new: Ceiling) -> Option<Ceiling> {
     }
 }
 
-/// Measures the three floors and the zero-cost group commit once more, keeping the lowest
-/// median of each floor and the highest ceiling so far.
-fn floors(results: &mut Results, samples: usize, test_mode: bool) {
+/// What the disk allows: the three floors and the zero-cost group commit, measured once
+/// more, keeping the lowest median of each floor and the highest ceiling so far.
+fn disk_limits(results: &mut Results, samples: usize, test_mode: bool) {
     let dir = match tempfile::Builder::new()
         .prefix("raft-bench-fsync-")
         .tempdir_in(bench_dir())
@@ -848,16 +848,17 @@ fn main() {
     let command = Bytes::from_static(COMMAND);
     let load_before = machine::load();
     let mut results = Results::default();
-    // The floor is measured three times through the run (other work on the machine makes
-    // it vary by 10x); the lowest median of each variant is kept.
+    // The floors and the zero-cost group commit are measured three times through the run
+    // (other work on the machine makes a floor vary by 10x); the lowest median of each
+    // floor and the highest ceiling are kept.
     let samples = if test_mode { 10 } else { 300 };
     if part("bound") {
-        floors(&mut results, samples, test_mode);
+        disk_limits(&mut results, samples, test_mode);
         memory_commit(&mut results, if test_mode { 20 } else { 2_000 }, &command);
         let mut criterion = Criterion::default().configure_from_args();
         durable_commits(&mut criterion, &mut results, &command);
         criterion.final_summary();
-        floors(&mut results, samples, test_mode);
+        disk_limits(&mut results, samples, test_mode);
     }
     if explicit_part("breakdown") {
         if let Err(e) = breakdown(&command, test_mode) {
@@ -898,7 +899,7 @@ fn main() {
         }
     }
     if part("bound") {
-        floors(&mut results, samples, test_mode);
+        disk_limits(&mut results, samples, test_mode);
     }
     summary(&results);
     println!(
