@@ -280,28 +280,21 @@ fn disk_limits(results: &mut Results, samples: usize, test_mode: bool) {
         Ok(f) => results.parallel = lower(results.parallel, f),
         Err(e) => results.errors.push(format!("fsync floor (parallel): {e}")),
     }
-    let (warm_up, time) = ceiling_times(test_mode);
-    let ceiling = group_commit_ceiling::measure(
-        dir.path(),
-        PEERS,
-        CLIENTS as u64,
-        Arrival::Wave,
-        warm_up,
-        time,
-    );
-    match ceiling {
+    match zero_cost(dir.path(), Arrival::Wave, test_mode) {
         Ok(c) => results.ceiling = higher(results.ceiling, c),
         Err(e) => results.errors.push(format!("group-commit ceiling: {e}")),
     }
 }
 
-/// Warm-up and measured time of one ceiling measurement.
-fn ceiling_times(test_mode: bool) -> (Duration, Duration) {
-    if test_mode {
+/// One measurement of the zero-cost group commit of this bench's peers and clients in
+/// `dir`, with the next entries arriving as `arrival` says.
+fn zero_cost(dir: &Path, arrival: Arrival, test_mode: bool) -> std::io::Result<Ceiling> {
+    let (warm_up, time) = if test_mode {
         (Duration::from_millis(10), Duration::from_millis(50))
     } else {
         (Duration::from_millis(200), Duration::from_secs(1))
-    }
+    };
+    group_commit_ceiling::measure(dir, PEERS, CLIENTS as u64, arrival, warm_up, time)
 }
 
 /// `RAFT_BENCH_DURABLE_PARTS=ceiling`: the zero-cost group commit with the clients' next
@@ -312,7 +305,6 @@ fn ceiling_spread(test_mode: bool) -> Result<(), String> {
         .prefix("raft-bench-ceiling-")
         .tempdir_in(bench_dir())
         .map_err(|e| format!("temp dir: {e}"))?;
-    let (warm_up, time) = ceiling_times(test_mode);
     println!(
         "zero-cost group commit, {PEERS} writers in {}, {CLIENTS} clients:",
         dir.path().display()
@@ -324,15 +316,8 @@ fn ceiling_spread(test_mode: bool) -> Result<(), String> {
     ];
     for round in 1..=3 {
         for (name, arrival) in arrivals {
-            let c = group_commit_ceiling::measure(
-                dir.path(),
-                PEERS,
-                CLIENTS as u64,
-                arrival,
-                warm_up,
-                time,
-            )
-            .map_err(|e| format!("{name}: {e}"))?;
+            let c =
+                zero_cost(dir.path(), arrival, test_mode).map_err(|e| format!("{name}: {e}"))?;
             println!(
                 "  round {round}, next entries {name:>11}: {:>7.0} commits/s, mean latency {:.3} ms, {:.1} per leader sync ({:.0} syncs/s)",
                 c.commits_per_sec,

@@ -247,6 +247,19 @@ pub fn variant_times(
     })
 }
 
+/// A new file at `path` of `bytes` (whole MiB) of real zeros, written and fsynced: later
+/// writes overwrite allocated blocks, so their sync has no metadata to commit, as with
+/// `DiskStorage`'s preallocated segments.
+pub fn zero_filled(path: &Path, bytes: u64) -> std::io::Result<File> {
+    let file = open(path)?;
+    let zeros = vec![0u8; 1 << 20];
+    for k in 0..bytes / (1 << 20) {
+        file.write_all_at(&zeros, k << 20)?;
+    }
+    file.sync_all()?;
+    Ok(file)
+}
+
 fn variant_loop(
     path: &Path,
     sync: SyncMethod,
@@ -255,18 +268,15 @@ fn variant_loop(
 ) -> std::io::Result<Vec<Duration>> {
     use std::os::unix::fs::OpenOptionsExt;
     // Prepared with ordinary writes and a full fsync: real zeros (or the block), durable.
-    {
-        let file = open(path)?;
-        match pattern {
-            Pattern::InPlace => file.write_all_at(&BLOCK, 0)?,
-            Pattern::Sequential { .. } => {
-                let zeros = vec![0u8; 1 << 20];
-                for k in 0..PREFILLED / (1 << 20) {
-                    file.write_all_at(&zeros, k << 20)?;
-                }
-            }
+    match pattern {
+        Pattern::InPlace => {
+            let file = open(path)?;
+            file.write_all_at(&BLOCK, 0)?;
+            file.sync_all()?;
         }
-        file.sync_all()?;
+        Pattern::Sequential { .. } => {
+            zero_filled(path, PREFILLED)?;
+        }
     }
     let file = OpenOptions::new()
         .write(true)

@@ -23,13 +23,15 @@
 //! between a commit and the next sync, and every sync carries every outstanding entry.
 //! The spread shows what the arrival pattern alone costs.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::fsync_floor::zero_filled;
 
 /// Bytes of one entry's record: about `DiskStorage`'s record of a 16-byte command (a
 /// 12-byte frame, the term, the index, the command and its length).
@@ -115,7 +117,7 @@ pub fn measure(
         "at least one writer and one client"
     );
     let files: Vec<File> = (0..peers)
-        .map(|i| zero_filled(&dir.join(format!("group-commit-ceiling-{i}"))))
+        .map(|i| zero_filled(&dir.join(format!("group-commit-ceiling-{i}")), FILE_BYTES))
         .collect::<std::io::Result<_>>()?;
     let shared = Arc::new(Shared {
         // Every client's first entry is queued at every writer.
@@ -202,23 +204,6 @@ pub fn measure(
         commits_per_sync: commits / (s1 - s0).max(1) as f64,
         smallest_batch,
     })
-}
-
-/// A file of [`FILE_BYTES`] real zeros, synced: later writes overwrite allocated blocks,
-/// so a sync has no metadata to commit (as `DiskStorage`'s preallocated segments).
-fn zero_filled(path: &Path) -> std::io::Result<File> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(path)?;
-    let zeros = vec![0u8; 1 << 20];
-    for chunk in 0..FILE_BYTES / zeros.len() as u64 {
-        file.write_all_at(&zeros, chunk * zeros.len() as u64)?;
-    }
-    file.sync_all()?;
-    Ok(file)
 }
 
 /// Writer `id`'s loop: take every queued record, write, sync, report; the report that
