@@ -1995,3 +1995,99 @@ fn a_long_backlog_applied_in_place_does_not_hold_a_loop_task() {
     let runtime = multi_thread_runtime();
     a_long_backlog_does_not_hold_the_loop(on_runtime(&runtime));
 }
+
+/// The cluster-level consequence of [`a_long_backlog_does_not_hold_the_loop`]: while a
+/// leader applies a long backlog, its followers keep hearing from it. Only the leader's
+/// machine is slow; [`BACKLOG`] entries commit at once and take it about 1.2 s to apply,
+/// four times the shortest election timeout. A leader that applied them all in place would
+/// send no heartbeat meanwhile (Figure 2, rules for leaders: "repeat during idle periods to
+/// prevent election timeouts"), a follower would time out and start an election (§5.2),
+/// and the term would move. Here the term and the leader stay put on every node until every
+/// write has resolved.
+fn a_leader_applying_a_long_backlog_keeps_its_followers(tweak: impl Fn(&mut NodeConfig)) {
+    let machines: Vec<SlowMachine> = (0..3).map(|_| SlowMachine::default()).collect();
+    let cluster = machine_cluster_with(
+        3,
+        |config| {
+            config.apply_queue = 16;
+            tweak(config);
+        },
+        |id| machines[id].clone(),
+    );
+    for (machine, node) in machines.iter().zip(&cluster.nodes) {
+        let _ = machine.node.set(node.clone());
+    }
+    let leader = cluster.leader(&[0, 1, 2]);
+    let before = cluster.nodes[leader].state();
+    let machine = &machines[leader];
+    *machine.gate_closed.0.lock().unwrap() = true;
+    let node = &cluster.nodes[leader];
+    let gate = node.write(Bytes::from_static(b"gate"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !machine.at_gate.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "{:?}", node.status());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The leader's loop is held in the gate's apply: the writes below are appended in its
+    // next turn and commit together once a follower has them.
+    let writes: Vec<Write> = (0..BACKLOG)
+        .map(|i| node.write(Bytes::from(i.to_string())))
+        .collect();
+    machine.slow.store(true, Ordering::SeqCst);
+    {
+        let (closed, opened) = &*machine.gate_closed;
+        *closed.lock().unwrap() = false;
+        opened.notify_all();
+    }
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let results: Vec<_> = std::iter::once(gate)
+            .chain(writes)
+            .map(|write| write.wait())
+            .collect();
+        let _ = done.send(results);
+    });
+    // Watch every node's term and leader until every write has resolved.
+    let mut changes = Vec::new();
+    let results = loop {
+        for (id, node) in cluster.nodes.iter().enumerate() {
+            let state = node.state();
+            if state.term != before.term || (state.leader.is_some() && state.leader != Some(leader))
+            {
+                changes.push((id, state));
+            }
+        }
+        match finished.recv_timeout(Duration::from_millis(5)) {
+            Ok(results) => break results,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                assert!(
+                    Instant::now() < deadline + Duration::from_secs(10),
+                    "writes hung"
+                );
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let applied = machine.applied.lock().unwrap().len();
+    assert!(
+        changes.is_empty(),
+        "a follower stopped hearing from its leader while it applied {applied} entries: \
+         the first changes seen were {:?} (term {} and leader {leader} before)",
+        &changes[..changes.len().min(3)],
+        before.term,
+    );
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(applied, BACKLOG + 1, "the leader applied every entry");
+    cluster.shutdown();
+}
+
+#[test]
+fn a_leader_applying_a_long_backlog_in_place_keeps_its_followers() {
+    a_leader_applying_a_long_backlog_keeps_its_followers(|_| {});
+}
+
+#[test]
+fn a_leader_task_applying_a_long_backlog_keeps_its_followers() {
+    let runtime = multi_thread_runtime();
+    a_leader_applying_a_long_backlog_keeps_its_followers(on_runtime(&runtime));
+}
