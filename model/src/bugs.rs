@@ -83,11 +83,14 @@ pub enum Bug {
     FollowerAcksUndurable,
     /// Rule L1 under L5: a pipelined leader advances match_index, not only next_index, past the entries it sends.
     MatchOnSend,
+    /// Rule L3b: the current-term check reads the leader's last entry instead of the
+    /// entry being committed.
+    CommitByLastEntryTerm,
 }
 
 impl Bug {
     /// Every variant, in the order of `docs/model.md`'s table.
-    pub const ALL: [Bug; 36] = [
+    pub const ALL: [Bug; 37] = [
         Bug::NoElectionRestriction,
         Bug::UpToDateIgnoresTerm,
         Bug::UpToDateIgnoresIndex,
@@ -124,6 +127,7 @@ impl Bug {
         Bug::LeaderCountsUndurable,
         Bug::FollowerAcksUndurable,
         Bug::MatchOnSend,
+        Bug::CommitByLastEntryTerm,
     ];
 
     /// The name used on the command line (`--bug NAME`).
@@ -165,6 +169,7 @@ impl Bug {
             Bug::LeaderCountsUndurable => "leader-counts-undurable",
             Bug::FollowerAcksUndurable => "follower-acks-undurable",
             Bug::MatchOnSend => "match-on-send",
+            Bug::CommitByLastEntryTerm => "commit-by-last-entry-term",
         }
     }
 
@@ -212,6 +217,7 @@ impl Bug {
             Bug::LeaderCountsUndurable => "D1",
             Bug::FollowerAcksUndurable => "D2",
             Bug::MatchOnSend => "L1",
+            Bug::CommitByLastEntryTerm => "L3b",
         }
     }
 
@@ -254,6 +260,7 @@ impl Bug {
             Bug::LeaderCountsUndurable => "the leader counts itself toward a commit quorum for entries not yet on its stable storage (rule D1, Raft thesis §10.2.1)",
             Bug::FollowerAcksUndurable => "a follower acknowledges AppendEntries before the appended entries are on its stable storage (rule D2, Raft thesis §10.2.1)",
             Bug::MatchOnSend => "a pipelined leader advances match_index past the entries it sends, before any reply (rule L1 under L5, Figure 2 Leaders)",
+            Bug::CommitByLastEntryTerm => "leader commits an older-term entry on a majority when its last entry is of its term (rule L3b read at the wrong index, Figure 8)",
         }
     }
 
@@ -297,6 +304,7 @@ impl Bug {
             Bug::LeaderCountsUndurable => properties::LEADER_COMPLETENESS,
             Bug::FollowerAcksUndurable => properties::LEADER_COMPLETENESS,
             Bug::MatchOnSend => properties::LEADER_COMPLETENESS,
+            Bug::CommitByLastEntryTerm => properties::ELECTABLE_HOLDS_COMMITTED,
         }
     }
 
@@ -455,6 +463,14 @@ impl Bug {
                 duplicates: false,
                 drops: false,
                 ..quiet
+            },
+            // Three entries of terms 1, 2 and 3: the leader of term 3 commits the term-1
+            // entry once one follower has it and its own term-3 entry is last, while the
+            // term-2 log can still win (Figure 8). Seeing that needs no fourth term.
+            Bug::CommitByLastEntryTerm => Config {
+                max_term: 3,
+                max_requests: 3,
+                ..two_entries
             },
         }
     }

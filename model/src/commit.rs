@@ -44,7 +44,13 @@ pub fn commit_target(
     // Rule L3a: a majority, counting the leader itself (`quorum`) if rule D1 lets it.
     let quorum = quorum(servers, bug);
     (s.commit_index + 1..=s.last_log_index()).rev().find(|&n| {
-        let own_term = s.term_at(n) == Some(s.current_term);
+        // The term of entry `n` itself; `commit-by-last-entry-term` reads the last entry's.
+        let at = if bug == Some(Bug::CommitByLastEntryTerm) {
+            s.last_log_index()
+        } else {
+            n
+        };
+        let own_term = s.term_at(at) == Some(s.current_term);
         (own_term || !current_term_only) && replicas(s, me, n, bug) >= quorum
     })
 }
@@ -140,6 +146,19 @@ mod tests {
             Some(Bug::CommitPreviousTerm)
         ));
         assert_eq!(s.commit_index, 1);
+    }
+
+    #[test]
+    fn the_current_term_check_reads_the_entry_being_committed() {
+        // Reference: §5.4.2 / Figure 8: the leader's own entry being last does not let an
+        // earlier-term entry below it commit by counting.
+        let mut s = leader_with_log(&[1, 3], 3);
+        s.match_index[1] = 1;
+        assert_eq!(commit_target(&s, ServerId(0), 3, None), None);
+        let bug = Some(Bug::CommitByLastEntryTerm);
+        assert_eq!(commit_target(&s, ServerId(0), 3, bug), Some(1));
+        s.match_index[1] = 2;
+        assert_eq!(commit_target(&s, ServerId(0), 3, None), Some(2));
     }
 
     #[test]

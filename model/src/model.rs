@@ -591,6 +591,9 @@ impl Model for RaftModel {
             Property::always(p::LOG_TERMS_NEVER_DECREASE, |_, s| {
                 p::check_log_terms_never_decrease(s).is_ok()
             }),
+            Property::always(p::ELECTABLE_HOLDS_COMMITTED, |_, s| {
+                p::check_electable_holds_committed(s).is_ok()
+            }),
             Property::sometimes(p::LEADER_ELECTED, |_, s| p::leader_elected(s)),
         ];
         if self.config.max_requests > 0 {

@@ -26,6 +26,8 @@ pub const COMMITTED_AT_ONE_INDEX: &str = "CommittedAtOneIndex";
 pub const SNAPSHOT_IS_COMMITTED_PREFIX: &str = "SnapshotIsCommittedPrefix";
 /// The name of [`log_terms_never_decrease`].
 pub const LOG_TERMS_NEVER_DECREASE: &str = "LogTermsNeverDecrease";
+/// The name of [`electable_holds_committed`].
+pub const ELECTABLE_HOLDS_COMMITTED: &str = "ElectableHoldsCommitted";
 /// Name of the `sometimes` property: some server becomes leader.
 pub const LEADER_ELECTED: &str = "LeaderElected";
 /// Name of the `sometimes` property: some entry commits.
@@ -43,7 +45,7 @@ pub type Check = Result<(), String>;
 pub type CheckFn = fn(&ClusterState) -> Check;
 
 /// Every `always` property with the function that decides it, in report order.
-pub const ALWAYS: [(&str, CheckFn); 9] = [
+pub const ALWAYS: [(&str, CheckFn); 10] = [
     (ELECTION_SAFETY, check_election_safety),
     (LOG_MATCHING, check_log_matching),
     (LEADER_COMPLETENESS, check_leader_completeness),
@@ -56,6 +58,7 @@ pub const ALWAYS: [(&str, CheckFn); 9] = [
         check_snapshot_is_committed_prefix,
     ),
     (LOG_TERMS_NEVER_DECREASE, check_log_terms_never_decrease),
+    (ELECTABLE_HOLDS_COMMITTED, check_electable_holds_committed),
 ];
 
 fn id(k: usize) -> ServerId {
@@ -496,6 +499,61 @@ pub fn check_log_terms_never_decrease(state: &ClusterState) -> Check {
                 ));
             }
             previous = entry.term;
+        }
+    }
+    Ok(())
+}
+
+/// Figure 3's Leader Completeness, one election ahead (the inductive step of §5.4.3's
+/// argument): no server that lacks a committed entry could win an election. In a fresh
+/// term every server has no vote yet, so a candidate wins with the votes of a majority
+/// (itself included) whose logs its own is at least as up-to-date as (§5.4.1); each
+/// voter is compared by its durable prefix (thesis §10.2.1), since a crash before the
+/// vote leaves it only that much. Leader Completeness itself fails only once such a
+/// server *is* elected, which may need more terms than a bound allows: a leader that
+/// commits an earlier-term entry by counting (L3b) when its *last* entry is of its term
+/// is only caught here within three terms. Raft (correct, unbounded) reaches no state
+/// failing this, since from such a state the crash, timeout and votes that elect the
+/// server are all enabled and Leader Completeness would then fail.
+pub fn electable_holds_committed(state: &ClusterState) -> bool {
+    check_electable_holds_committed(state).is_ok()
+}
+
+/// [`electable_holds_committed`] with the server, the entry it lacks and its voters.
+pub fn check_electable_holds_committed(state: &ClusterState) -> Check {
+    let servers = &state.servers;
+    let needed = crate::types::majority(servers.len());
+    for (k, c) in state.history.committed.iter().enumerate() {
+        let index = (k + 1) as Index;
+        for (a, s) in servers.iter().enumerate() {
+            if holds(s, index, c) {
+                continue;
+            }
+            let (last_index, last_term) = (s.last_log_index(), s.last_log_term());
+            // The candidate votes for itself; another server grants if the candidate's
+            // log is at least as up-to-date as its durable prefix.
+            let voters: Vec<usize> = (0..servers.len())
+                .filter(|&v| {
+                    let d = &servers[v];
+                    let durable_term = d.term_at(d.durable_index).unwrap_or(0);
+                    v == a
+                        || last_term > durable_term
+                        || (last_term == durable_term && last_index >= d.durable_index)
+                })
+                .collect();
+            if voters.len() >= needed {
+                let names: Vec<String> = voters.iter().map(|&v| id(v).to_string()).collect();
+                return Err(format!(
+                    "{} lacks (t{}, v{}) committed at index {index} but could be elected \
+                     with the votes of {} (its last entry: index {last_index}, term \
+                     {last_term}); it has {} there",
+                    id(a),
+                    c.term,
+                    c.value,
+                    names.join(", "),
+                    show(s, index)
+                ));
+            }
         }
     }
     Ok(())

@@ -198,6 +198,7 @@ bug_tests! {
     leader_counts_undurable => LeaderCountsUndurable at "one-entry",
     follower_acks_undurable => FollowerAcksUndurable at "one-entry",
     match_on_send => MatchOnSend at "pipelined",
+    commit_by_last_entry_term => CommitByLastEntryTerm at "three-entries",
 }
 
 /// The portfolio runner itself, for one variant whose first catching bound is not the

@@ -281,3 +281,54 @@ fn violations_name_each_failing_property_with_its_reason() {
     assert_eq!(found[0].property, ELECTION_SAFETY);
     assert_eq!(found[0].reason, "S1 and S3 both lead term 2");
 }
+
+/// The state the mutant `26-commit-checks-last-entry-term` (L3b read at the leader's last
+/// entry, `model/mutants/`) reaches in three terms: S1, leader of term 3 with
+/// `[t1:v1, t3:v3]`, committed v1 (an entry of term 1) because S2 acknowledged index 1 and
+/// S1's *last* entry is of term 3. S3's `[t2:v2]` is more up-to-date than S2's `[t1:v1]`,
+/// so S3 can still be elected with S2's vote and overwrite v1: Figure 8. No leader lacks
+/// v1 yet, so every other property holds; only a fourth term would show the loss.
+fn figure_8_commit_by_last_entry() -> ClusterState {
+    let mut state = cluster();
+    state.history.committed = committed(&[(1, 1, 3)]);
+    let s1 = &mut state.servers[0];
+    make_leader(s1, 3);
+    s1.log = vec![e(1, 1), e(3, 3)];
+    (s1.durable_index, s1.commit_index, s1.last_applied) = (2, 1, 1);
+    s1.applied = vec![1];
+    let s2 = &mut state.servers[1];
+    (s2.current_term, s2.log, s2.durable_index) = (3, vec![e(1, 1)], 1);
+    let s3 = &mut state.servers[2];
+    (s3.current_term, s3.log, s3.durable_index) = (2, vec![e(2, 2)], 1);
+    state
+}
+
+#[test]
+fn electable_holds_committed_rejects_a_server_that_could_still_win_without_the_entry() {
+    let mut state = figure_8_commit_by_last_entry();
+    let others = ALWAYS
+        .iter()
+        .filter(|(n, _)| *n != ELECTABLE_HOLDS_COMMITTED);
+    for (name, check) in others {
+        assert!(
+            check(&state).is_ok(),
+            "{name} already fails: {:?}",
+            check(&state)
+        );
+    }
+    assert_eq!(
+        check_electable_holds_committed(&state),
+        Err(
+            "S3 lacks (t1, v1) committed at index 1 but could be elected with the votes \
+             of S2, S3 (its last entry: index 1, term 2); it has (t2, v2) there"
+                .to_string()
+        )
+    );
+    // Correct Raft commits v1 only with v3: then S2's last term 3 refuses S3 its vote.
+    let s2 = &mut state.servers[1];
+    (s2.log, s2.durable_index) = (vec![e(1, 1), e(3, 3)], 2);
+    assert!(electable_holds_committed(&state));
+    // A voter is compared by its durable prefix: a crash leaves it only that much.
+    state.servers[1].durable_index = 1;
+    assert!(!electable_holds_committed(&state));
+}
