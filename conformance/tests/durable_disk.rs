@@ -10,6 +10,10 @@ use raft_impl::core::{
     Entry, HardState, LogChange, Persist, PersistentState, Role, SnapshotChange,
 };
 
+/// Ticks an election may take here: a few election timeouts of at most a few dozen ticks
+/// each. A core that never wins (a broken E1 or E4) fails at this bound instead of spinning.
+const MAX_TICKS: u32 = 1_000;
+
 fn entries(terms: &[u64]) -> Vec<Entry> {
     terms
         .iter()
@@ -112,7 +116,12 @@ fn a_snapshot_is_durable_at_once_with_the_synced_entries_after_it() {
 #[test]
 fn a_leaders_unsynced_proposal_is_lost_in_its_crash_but_not_by_its_followers() {
     let mut cluster = Cluster::new(drive_cluster_config(3), 1);
-    while cluster.cores[0].role() != Role::Leader {
+    // Bounded, so that a core that never wins fails here instead of spinning.
+    for tick in 0.. {
+        if cluster.cores[0].role() == Role::Leader {
+            break;
+        }
+        assert!(tick < MAX_TICKS, "S0 not elected after {MAX_TICKS} ticks");
         cluster.execute(&Event::Tick(0)).unwrap();
         while let Some(k) = cluster.oldest() {
             cluster.execute(&Event::Deliver(k)).unwrap();
@@ -147,7 +156,14 @@ fn a_leaders_unsynced_proposal_is_lost_in_its_crash_but_not_by_its_followers() {
     // With a sync first, the copy survives.
     cluster.execute(&Event::Restart(0)).unwrap();
     let mut cluster = Cluster::new(drive_cluster_config(1), 1);
-    while cluster.cores[0].role() != Role::Leader {
+    for tick in 0.. {
+        if cluster.cores[0].role() == Role::Leader {
+            break;
+        }
+        assert!(
+            tick < MAX_TICKS,
+            "a lone S0 not elected after {MAX_TICKS} ticks"
+        );
         cluster.execute(&Event::Tick(0)).unwrap();
     }
     cluster.execute(&Event::Propose(0)).unwrap();

@@ -43,7 +43,16 @@ fn deliver(core: &mut Core, from: usize, message: Message) -> Ready {
 /// followers known to match its whole log (their heartbeat replies delivered).
 fn leader(term: u64, log_terms: &[u64]) -> Core {
     let mut core = server(0, term, log_terms);
-    while core.role() != Role::Candidate {
+    // Bounded: a core that never campaigns (or leads at once) fails here, not spins.
+    for tick in 0.. {
+        if core.role() == Role::Candidate {
+            break;
+        }
+        assert!(
+            tick < 1_000,
+            "no candidacy after 1000 ticks: {:?}",
+            core.role()
+        );
         core.step(Input::Tick);
     }
     let term = core.current_term();

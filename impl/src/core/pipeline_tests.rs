@@ -648,6 +648,12 @@ fn messages_per_write(window: usize, delay_micros: u64, writes: u64) -> f64 {
     let (mut now, mut next_tick) = (0, TICK_MICROS);
     let (mut applied, mut writing) = (0, false);
     while applied < writes {
+        // Bounded in simulated time (a correct run needs well under a second per write):
+        // a cluster that stops committing fails here instead of spinning.
+        assert!(
+            now < writes * 10_000_000,
+            "{applied} of {writes} writes applied after {now} µs of simulated time"
+        );
         let leader = (0..SERVERS).find(|&i| run.cores[i].role() == Role::Leader);
         if let (Some(leader), false) = (leader, writing) {
             run.counting = true;

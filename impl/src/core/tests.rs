@@ -211,6 +211,7 @@ fn election_timeout_starts_election_within_range() {
     let mut ticks = 0;
     let ready = loop {
         ticks += 1;
+        assert!(ticks <= 10_000, "no candidacy after 10 000 ticks");
         let ready = follower.step(Input::Tick);
         if follower.role() == Role::Candidate {
             break ready;
@@ -444,7 +445,12 @@ fn single_server_elects_itself_and_commits() {
 }
 
 fn tick_until_candidate_or_leader(core: &mut Core) {
-    while core.role() == Role::Follower {
+    // Bounded: a core that never campaigns fails here instead of spinning.
+    for tick in 0.. {
+        if core.role() != Role::Follower {
+            break;
+        }
+        assert!(tick < 10_000, "still a follower after 10 000 ticks");
         core.step(Input::Tick);
     }
 }
@@ -1587,6 +1593,11 @@ fn five_mib_snapshot_installs_after_five_chunk_round_trips() {
             panic!("expected a chunk: {request:?}");
         };
         assert!(installed.is_none(), "a chunk after the install");
+        // Five chunks make the snapshot: a transfer that starts over for ever fails here.
+        assert!(
+            offsets.len() < 5,
+            "a sixth chunk: offsets {offsets:?}, then {offset}"
+        );
         assert_eq!(chunk.len(), MIB);
         assert_eq!(done, offset as usize + MIB == data.len());
         assert_within_limits(leader.config(), &request);
