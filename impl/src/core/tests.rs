@@ -245,10 +245,13 @@ fn election_timeouts_are_randomised_by_seed() {
         let mut config = config(0, SERVERS);
         config.seed = seed;
         let mut core = Core::new(config).unwrap();
-        (1..).find(|_| {
-            core.step(Input::Tick);
-            core.role() == Role::Candidate
-        })
+        // Bounded: a core that never campaigns fails here instead of spinning.
+        (1..=10_000)
+            .find(|_| {
+                core.step(Input::Tick);
+                core.role() == Role::Candidate
+            })
+            .expect("no candidacy within 10 000 ticks")
     };
     let timeouts: std::collections::BTreeSet<_> = (0..20).map(timeout_of).collect();
     assert!(timeouts.len() > 3, "timeouts barely vary: {timeouts:?}");
