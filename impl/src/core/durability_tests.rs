@@ -43,18 +43,7 @@ fn deliver(core: &mut Core, from: usize, message: Message) -> Ready {
 /// followers known to match its whole log (their heartbeat replies delivered).
 fn leader(term: u64, log_terms: &[u64]) -> Core {
     let mut core = server(0, term, log_terms);
-    // Bounded: a core that never campaigns (or leads at once) fails here, not spins.
-    for tick in 0.. {
-        if core.role() == Role::Candidate {
-            break;
-        }
-        assert!(
-            tick < 1_000,
-            "no candidacy after 1000 ticks: {:?}",
-            core.role()
-        );
-        core.step(Input::Tick);
-    }
+    super::tests::tick_until_candidate(&mut core);
     let term = core.current_term();
     deliver(
         &mut core,

@@ -112,18 +112,7 @@ fn targets(seed: u64) -> Vec<Core> {
     let config = Config::new(0, SERVERS, seed);
     let follower = Core::restore(config, &state.encode().unwrap(), vec![1, 2]).unwrap();
     let mut candidate = follower.clone();
-    // Bounded: a core that never campaigns (or leads alone) fails here, not spins.
-    for tick in 0.. {
-        if candidate.role() == Role::Candidate {
-            break;
-        }
-        assert!(
-            tick < 10_000,
-            "no candidacy after 10 000 ticks: {:?}",
-            candidate.role()
-        );
-        candidate.step(Input::Tick);
-    }
+    super::tests::tick_until_candidate(&mut candidate);
     let mut leader = candidate.clone();
     let term = leader.current_term();
     leader.step(Input::Message {

@@ -47,8 +47,10 @@ fn deliver(core: &mut Core, from: usize, message: Message) -> Ready {
     core.step(Input::Message { from, message })
 }
 
-/// Ticks until the server starts an election; returns that step's output.
-fn tick_until_candidate(core: &mut Core) -> Ready {
+/// Ticks until the server starts an election; returns that step's output. Bounded by the
+/// longest election timeout, so a core that never campaigns (or leads at once, a broken E1
+/// or E4) fails instead of spinning; the other test modules of the core use it too.
+pub(super) fn tick_until_candidate(core: &mut Core) -> Ready {
     for _ in 0..=core.config().election_timeout_ticks_max {
         let ready = core.step(Input::Tick);
         if core.role() == Role::Candidate {

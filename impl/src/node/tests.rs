@@ -1910,6 +1910,28 @@ impl StateMachine for SlowMachine {
     }
 }
 
+/// Writes `gate` at `node` and holds its loop in the gate's apply while [`BACKLOG`] more
+/// writes arrive: the loop takes them all in its next turn, appends and writes them at
+/// once, so they commit together. Then makes `machine` slow and opens the gate. Returns
+/// the gate's write and the backlog's.
+fn backlog_behind_the_gate(machine: &SlowMachine, node: &Node) -> (Write, Vec<Write>) {
+    *machine.gate_closed.0.lock().unwrap() = true;
+    let gate = node.write(Bytes::from_static(b"gate"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !machine.at_gate.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "{:?}", node.status());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let writes: Vec<Write> = (0..BACKLOG)
+        .map(|i| node.write(Bytes::from(i.to_string())))
+        .collect();
+    machine.slow.store(true, Ordering::SeqCst);
+    let (closed, opened) = &*machine.gate_closed;
+    *closed.lock().unwrap() = false;
+    opened.notify_all();
+    (gate, writes)
+}
+
 /// A node whose slow state machine gets [`BACKLOG`] entries committed at once (1.2 s of
 /// applying) still serves its inbox while they are applied: a control request is answered
 /// within 200 ms, where a loop that applied the whole backlog in place answered only after
@@ -1920,7 +1942,6 @@ impl StateMachine for SlowMachine {
 /// calls back are refused or deferred alike on the loop and on the applier thread).
 fn a_long_backlog_does_not_hold_the_loop(tweak: impl Fn(&mut NodeConfig)) {
     let machine = SlowMachine::default();
-    *machine.gate_closed.0.lock().unwrap() = true;
     let cluster = machine_cluster_with(
         1,
         |config| {
@@ -1932,23 +1953,8 @@ fn a_long_backlog_does_not_hold_the_loop(tweak: impl Fn(&mut NodeConfig)) {
     let node = &cluster.nodes[0];
     let _ = machine.node.set(node.clone());
     cluster.leader(&[0]);
-    let gate = node.write(Bytes::from_static(b"gate"));
+    let (gate, writes) = backlog_behind_the_gate(&machine, node);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !machine.at_gate.load(Ordering::SeqCst) {
-        assert!(Instant::now() < deadline, "{:?}", node.status());
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    // The loop is held in the gate's apply: every write below is taken in its next turn,
-    // appended and written at once, and commits at once when that write is durable.
-    let writes: Vec<Write> = (0..BACKLOG)
-        .map(|i| node.write(Bytes::from(i.to_string())))
-        .collect();
-    machine.slow.store(true, Ordering::SeqCst);
-    {
-        let (closed, opened) = &*machine.gate_closed;
-        *closed.lock().unwrap() = false;
-        opened.notify_all();
-    }
     // Wait until the backlog is being applied (the gate and at least one entry after it).
     while machine.applied.lock().unwrap().len() < 2 {
         assert!(Instant::now() < deadline, "{:?}", node.status());
@@ -2020,25 +2026,10 @@ fn a_leader_applying_a_long_backlog_keeps_its_followers(tweak: impl Fn(&mut Node
     let leader = cluster.leader(&[0, 1, 2]);
     let before = cluster.nodes[leader].state();
     let machine = &machines[leader];
-    *machine.gate_closed.0.lock().unwrap() = true;
     let node = &cluster.nodes[leader];
-    let gate = node.write(Bytes::from_static(b"gate"));
+    // The leader's writes commit together once a follower has them.
+    let (gate, writes) = backlog_behind_the_gate(machine, node);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !machine.at_gate.load(Ordering::SeqCst) {
-        assert!(Instant::now() < deadline, "{:?}", node.status());
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    // The leader's loop is held in the gate's apply: the writes below are appended in its
-    // next turn and commit together once a follower has them.
-    let writes: Vec<Write> = (0..BACKLOG)
-        .map(|i| node.write(Bytes::from(i.to_string())))
-        .collect();
-    machine.slow.store(true, Ordering::SeqCst);
-    {
-        let (closed, opened) = &*machine.gate_closed;
-        *closed.lock().unwrap() = false;
-        opened.notify_all();
-    }
     let (done, finished) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let results: Vec<_> = std::iter::once(gate)
