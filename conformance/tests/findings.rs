@@ -4,10 +4,10 @@
 
 use raft_conformance::cluster::{Cluster, Disk, Event, InFlight};
 use raft_conformance::mapping::map_cluster;
-use raft_conformance::service::{encode_snapshot, Service};
+use raft_conformance::service::{encode_command, encode_snapshot, Service};
 use raft_conformance::sim::SimConfig;
 use raft_conformance::validate::{check_event, unbounded_model, Stats};
-use raft_impl::core::{Config, Core, Message, PersistentState};
+use raft_impl::core::{Config, Core, Entry, Message, PersistentState};
 use raft_model::{Committed, History};
 
 /// Validates `event` on `cluster` from the cluster's own mapped state.
@@ -56,6 +56,30 @@ fn conflict_term_in_the_leaders_snapshot_entry() {
     cluster.services[0] = Service {
         applied: vec![1, 2],
     };
+    // S2 holds the two committed entries as log entries of term 1 (durable), so they are
+    // on a majority as a commit requires: without them the state would be one no run
+    // reaches, and `ElectableHoldsCommitted` rightly refuses it (the empty S2 and S3 could
+    // elect each other without the committed entries). Its entry at index 1 has term 1,
+    // as its rejection below says.
+    let s2 = PersistentState {
+        current_term: 1,
+        voted_for: None,
+        snapshot_index: 0,
+        snapshot_term: 0,
+        entries: [1, 2]
+            .map(|value| Entry {
+                term: 1,
+                command: encode_command(value).into(),
+            })
+            .to_vec(),
+    };
+    cluster.cores[1] = Core::restore(
+        cluster.cores[1].config().clone(),
+        &s2.encode().unwrap(),
+        Vec::new(),
+    )
+    .unwrap();
+    cluster.disks[1] = Disk::synced(s2, std::sync::Arc::new(Vec::new()));
     cluster.proposals = 2;
     // The snapshot's two entries were committed in term 1 (the model's properties, checked
     // on every validated state, need the history that made them committed).
